@@ -1,0 +1,1 @@
+//! The `peti` container runtime, as a library.

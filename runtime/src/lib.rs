@@ -1,0 +1,8 @@
+//! The `peti` container runtime, as a library.
+//!
+//! The binary `peti` is a thin command line over these modules, so that the labs and
+//! the tests can use the same code the command line does.
+//!
+//! - [`image`]: OCI images: content-addressed blobs, layers, and the OCI image layout.
+
+pub mod image;
