@@ -1,0 +1,120 @@
+//! What the labs' integration tests share: skipping with a reason, and one prepared
+//! output directory per test binary.
+
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+/// Marks a test as skipped: prints why, and records it for `.ci/test`'s summary.
+/// Use it as `return skip("name", "why")` only when the machine cannot run the test.
+pub fn skip(test: &str, reason: &str) {
+    eprintln!("SKIPPED {test}: {reason}");
+    if let Ok(log) = std::env::var("PETI_TEST_SKIP_LOG") {
+        if let Ok(mut file) = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(log)
+        {
+            let _ = writeln!(file, "{test}: {reason}");
+        }
+    }
+}
+
+/// Returns early from a test, as skipped, when `labs prepare` cannot run here.
+#[macro_export]
+macro_rules! needs_prepare {
+    ($test:literal) => {
+        if let Some(reason) = common::prepare_unavailable() {
+            return common::skip($test, reason);
+        }
+    };
+}
+
+/// Whether the tests run as root.
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Whether `tool` can be started here.
+pub fn have(tool: &str) -> bool {
+    Command::new(tool)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// The `labs` binary under test.
+pub fn labs() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_labs"))
+}
+
+/// Why `labs prepare` cannot run here, if it cannot.
+pub fn prepare_unavailable() -> Option<&'static str> {
+    if !have("musl-gcc") {
+        return Some("musl-gcc is not installed (run .ci/setup)");
+    }
+    if !Path::new("/usr/bin/busybox").exists() && !Path::new("/bin/busybox").exists() {
+        return Some("busybox-static is not installed (run .ci/setup)");
+    }
+    None
+}
+
+/// Runs `labs prepare --out DIR` and returns its output.
+pub fn run_prepare(out: &Path) -> Output {
+    labs()
+        .arg("prepare")
+        .arg("--out")
+        .arg(out)
+        .output()
+        .expect("labs runs")
+}
+
+/// One `labs prepare` output shared by every test of a test binary.
+pub fn prepared() -> &'static Path {
+    static DIR: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    let (_, out) = DIR.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let out = dir.path().join("lab");
+        let output = run_prepare(&out);
+        assert!(
+            output.status.success(),
+            "labs prepare failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        (dir, out)
+    });
+    out
+}
+
+/// stdout as text.
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// The `key=value` pairs of the first line that starts with `tag`.
+pub fn fields(text: &str, tag: &str) -> Vec<(String, String)> {
+    let line = text
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(tag))
+        .unwrap_or_else(|| panic!("no {tag} line in:\n{text}"));
+    line.split_whitespace()
+        .skip(1)
+        .filter_map(|kv| {
+            kv.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+        })
+        .collect()
+}
+
+/// One field of the first `tag` line.
+pub fn field(text: &str, tag: &str, key: &str) -> String {
+    fields(text, tag)
+        .into_iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v)
+        .unwrap_or_else(|| panic!("no {key}= on the {tag} line of:\n{text}"))
+}
