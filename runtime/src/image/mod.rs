@@ -7,3 +7,4 @@
 
 pub mod digest;
 pub mod layout;
+pub mod unpack;

@@ -1,0 +1,248 @@
+//! Layer unpacking against hostile layers: every escape is refused or kept inside,
+//! and a directory beside the destination shows that nothing was written outside.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::Path;
+
+use runtime::image::unpack::{UnpackError, unpack_layer};
+
+/// One tar entry, with its name written as raw bytes, so that a test can build the
+/// names a careful tar writer would refuse to (`..`, absolute paths).
+fn entry(tar: &mut Vec<u8>, name: &str, kind: tar::EntryType, link: &str, data: &[u8]) {
+    let mut header = tar::Header::new_ustar();
+    let raw = header.as_ustar_mut().unwrap();
+    raw.name[..name.len()].copy_from_slice(name.as_bytes());
+    raw.linkname[..link.len()].copy_from_slice(link.as_bytes());
+    header.set_entry_type(kind);
+    header.set_mode(if kind.is_dir() { 0o755 } else { 0o644 });
+    header.set_size(data.len() as u64);
+    header.set_mtime(0);
+    if kind == tar::EntryType::Char {
+        header.set_device_major(1).unwrap();
+        header.set_device_minor(3).unwrap();
+    }
+    header.set_cksum();
+    tar.write_all(header.as_bytes()).unwrap();
+    tar.write_all(data).unwrap();
+    tar.write_all(&vec![0; (512 - data.len() % 512) % 512])
+        .unwrap();
+}
+
+fn finish(mut tar: Vec<u8>) -> Vec<u8> {
+    tar.extend_from_slice(&[0; 1024]);
+    tar
+}
+
+/// A destination and an "outside" directory beside it, standing in for the host.
+struct Scene {
+    _root: tempfile::TempDir,
+    dest: std::path::PathBuf,
+    outside: std::path::PathBuf,
+}
+
+impl Scene {
+    fn new() -> Self {
+        let root = tempfile::tempdir().unwrap();
+        let dest = root.path().join("store/layer");
+        let outside = root.path().join("host");
+        fs::create_dir_all(&dest).unwrap();
+        fs::create_dir_all(&outside).unwrap();
+        Scene {
+            dest,
+            outside,
+            _root: root,
+        }
+    }
+
+    fn unpack(&self, tar: Vec<u8>) -> Result<runtime::image::unpack::UnpackStats, UnpackError> {
+        unpack_layer(finish(tar).as_slice(), &self.dest)
+    }
+
+    fn assert_outside_untouched(&self) {
+        assert_eq!(
+            fs::read_dir(&self.outside).unwrap().count(),
+            0,
+            "something was written outside"
+        );
+        let root = self.dest.parent().unwrap().parent().unwrap();
+        let mut names: Vec<_> = fs::read_dir(root)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["host", "store"]);
+        assert_eq!(
+            fs::read_dir(self.dest.parent().unwrap()).unwrap().count(),
+            1
+        );
+    }
+}
+
+use tar::EntryType::{Char, Directory, Link, Regular, Symlink};
+
+#[test]
+fn an_ordinary_layer_unpacks_with_its_kinds_and_contents() {
+    let scene = Scene::new();
+    let mut tar = Vec::new();
+    entry(&mut tar, "bin/", Directory, "", b"");
+    entry(&mut tar, "bin/busybox", Regular, "", b"#!binary");
+    entry(&mut tar, "bin/sh", Symlink, "/bin/busybox", b"");
+    entry(&mut tar, "bin/ash", Link, "bin/busybox", b"");
+    entry(&mut tar, "etc/motd", Regular, "", b"hi\n"); // parent created implicitly
+    let stats = scene.unpack(tar).unwrap();
+    assert_eq!(
+        (stats.files, stats.dirs, stats.symlinks, stats.hardlinks),
+        (2, 1, 1, 1)
+    );
+    assert_eq!(stats.bytes, 11);
+    let d = &scene.dest;
+    assert_eq!(fs::read(d.join("etc/motd")).unwrap(), b"hi\n");
+    assert_eq!(
+        fs::read_link(d.join("bin/sh")).unwrap(),
+        Path::new("/bin/busybox")
+    );
+    assert_eq!(
+        fs::metadata(d.join("bin/ash")).unwrap().ino(),
+        fs::metadata(d.join("bin/busybox")).unwrap().ino()
+    );
+    scene.assert_outside_untouched();
+}
+
+#[test]
+fn dot_dot_is_refused() {
+    let scene = Scene::new();
+    let mut tar = Vec::new();
+    entry(&mut tar, "../../host/x", Regular, "", b"pwned");
+    let err = scene.unpack(tar).unwrap_err();
+    assert!(matches!(err, UnpackError::ParentComponent { .. }), "{err}");
+    assert!(err.to_string().contains("uses '..' to leave the layer"));
+    scene.assert_outside_untouched();
+}
+
+#[test]
+fn an_absolute_path_stays_inside_the_layer() {
+    let scene = Scene::new();
+    let absolute = format!("{}/x", scene.outside.display());
+    let mut tar = Vec::new();
+    entry(&mut tar, &absolute, Regular, "", b"kept inside");
+    scene.unpack(tar).unwrap();
+    let inside = scene.dest.join(absolute.trim_start_matches('/'));
+    assert_eq!(fs::read(inside).unwrap(), b"kept inside");
+    scene.assert_outside_untouched();
+}
+
+#[test]
+fn writing_through_a_symlink_is_refused_absolute_or_relative() {
+    for link in ["ABS", "../../host"] {
+        let scene = Scene::new();
+        let link = if link == "ABS" {
+            scene.outside.display().to_string()
+        } else {
+            link.to_string()
+        };
+        let mut tar = Vec::new();
+        entry(&mut tar, "escape", Symlink, &link, b"");
+        entry(&mut tar, "escape/pwned", Regular, "", b"pwned");
+        let err = scene.unpack(tar).unwrap_err();
+        assert!(
+            matches!(err, UnpackError::ThroughSymlink { .. }),
+            "{link}: {err}"
+        );
+        scene.assert_outside_untouched();
+    }
+}
+
+#[test]
+fn hard_links_must_point_at_a_file_of_this_layer() {
+    let host_file = Scene::new();
+    fs::write(host_file.outside.join("secret"), b"s").unwrap();
+    for target in [
+        format!("{}/secret", host_file.outside.display()), // absolute: not in the layer
+        "../../host/secret".to_string(),                   // climbs out
+        "via/secret".to_string(),                          // through a symlink
+        "bin".to_string(),                                 // a directory
+    ] {
+        let scene = Scene::new();
+        let mut tar = Vec::new();
+        entry(&mut tar, "bin/", Directory, "", b"");
+        entry(
+            &mut tar,
+            "via",
+            Symlink,
+            &host_file.outside.display().to_string(),
+            b"",
+        );
+        entry(&mut tar, "stolen", Link, &target, b"");
+        let err = scene.unpack(tar).unwrap_err();
+        assert!(
+            matches!(err, UnpackError::HardlinkTarget { .. }),
+            "{target}: {err}"
+        );
+        assert!(!scene.dest.join("stolen").exists());
+        scene.assert_outside_untouched();
+    }
+    assert_eq!(
+        fs::metadata(host_file.outside.join("secret"))
+            .unwrap()
+            .nlink(),
+        1
+    );
+}
+
+#[test]
+fn device_nodes_are_skipped() {
+    let scene = Scene::new();
+    let mut tar = Vec::new();
+    entry(&mut tar, "dev/null-ish", Char, "", b"");
+    let stats = scene.unpack(tar).unwrap();
+    assert_eq!(stats.skipped_specials, 1);
+    assert!(!scene.dest.join("dev/null-ish").exists());
+}
+
+#[test]
+fn whiteouts_become_what_overlayfs_expects() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!(
+            "SKIPPED whiteouts_become_what_overlayfs_expects: mknod and trusted.* xattrs need root"
+        );
+        if let Ok(log) = std::env::var("PETI_TEST_SKIP_LOG") {
+            let mut f = fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .open(log)
+                .unwrap();
+            writeln!(
+                f,
+                "whiteouts_become_what_overlayfs_expects: mknod and trusted.* xattrs need root"
+            )
+            .unwrap();
+        }
+        return;
+    }
+    let scene = Scene::new();
+    let mut tar = Vec::new();
+    entry(&mut tar, "etc/.wh.motd", Regular, "", b"");
+    entry(&mut tar, "var/cache/.wh..wh..opq", Regular, "", b"");
+    let stats = scene.unpack(tar).unwrap();
+    assert_eq!((stats.whiteouts, stats.opaque_dirs), (1, 1));
+    let whiteout = fs::symlink_metadata(scene.dest.join("etc/motd")).unwrap();
+    assert!(whiteout.file_type().is_char_device());
+    assert_eq!(whiteout.rdev(), 0);
+    assert!(!scene.dest.join("etc/.wh.motd").exists());
+    let cache = std::ffi::CString::new(scene.dest.join("var/cache").to_str().unwrap()).unwrap();
+    let mut value = [0u8; 4];
+    // SAFETY: NUL-terminated strings; value is a writable buffer of the given length.
+    let n = unsafe {
+        libc::lgetxattr(
+            cache.as_ptr(),
+            c"trusted.overlay.opaque".as_ptr(),
+            value.as_mut_ptr().cast(),
+            value.len(),
+        )
+    };
+    assert_eq!(n, 1, "no opaque xattr: {}", std::io::Error::last_os_error());
+    assert_eq!(&value[..1], b"y");
+}
