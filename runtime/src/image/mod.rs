@@ -7,4 +7,5 @@
 
 pub mod digest;
 pub mod layout;
+pub mod store;
 pub mod unpack;

@@ -1,0 +1,246 @@
+//! The image store: loading verifies every digest, layers are unpacked once and
+//! shared, references follow Docker's rules, and a failed load leaves nothing behind.
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+
+use oci_spec::image::{Arch, ImageConfigurationBuilder, Os};
+use runtime::image::layout::{WrittenImage, write_layout};
+use runtime::image::store::{Store, StoreError};
+
+fn layer(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for (path, data) in files {
+        let mut header = tar::Header::new_ustar();
+        header.set_mode(0o755);
+        header.set_size(data.len() as u64);
+        builder.append_data(&mut header, path, *data).unwrap();
+    }
+    builder.into_inner().unwrap()
+}
+
+fn image(dir: &Path, layers: &[Vec<u8>]) -> WrittenImage {
+    let config = ImageConfigurationBuilder::default()
+        .architecture(Arch::Amd64)
+        .os(Os::Linux)
+        .build()
+        .unwrap();
+    write_layout(dir, "latest", layers, config).unwrap()
+}
+
+/// Every file under `dir` whose name starts with a dot: staging left-overs.
+fn leftovers(dir: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    for sub in ["blobs/sha256", "layers"] {
+        for entry in fs::read_dir(dir.join(sub)).unwrap() {
+            let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') {
+                found.push(format!("{sub}/{name}"));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn load_shares_a_base_layer_and_lists_both_images() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = layer(&[("bin/tool", b"base")]);
+    let a = image(&tmp.path().join("images/alpha"), &[base.clone()]);
+    let b = image(
+        &tmp.path().join("images/beta"),
+        &[base, layer(&[("app", b"app")])],
+    );
+    let store = Store::open(&tmp.path().join("store")).unwrap();
+    assert_eq!(
+        store.load_layout(&tmp.path().join("images/alpha")).unwrap()[0].to_string(),
+        "alpha:latest"
+    );
+    assert_eq!(
+        store.load_layout(&tmp.path().join("images/beta")).unwrap()[0].to_string(),
+        "beta:latest"
+    );
+
+    assert_eq!(a.diff_ids[0], b.diff_ids[0]);
+    assert_eq!(
+        fs::read_dir(tmp.path().join("store/layers"))
+            .unwrap()
+            .count(),
+        2,
+        "the base layer is stored once"
+    );
+    let base_dir = store.layer_path(&a.diff_ids[0].to_string());
+    assert_eq!(fs::read(base_dir.join("bin/tool")).unwrap(), b"base");
+
+    let names: Vec<String> = store
+        .list()
+        .unwrap()
+        .iter()
+        .map(|r| format!("{}:{}", r.repository, r.tag))
+        .collect();
+    assert_eq!(names, ["alpha:latest", "beta:latest"]);
+    assert!(leftovers(&tmp.path().join("store")).is_empty());
+}
+
+#[test]
+fn a_corrupt_blob_is_refused_and_nothing_is_recorded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let layout = tmp.path().join("bad");
+    let written = image(&layout, &[layer(&[("f", b"x")])]);
+    // Flip one byte of the layer blob: its content no longer matches its name.
+    let blob = layout
+        .join("blobs/sha256")
+        .join(written.layers[0].digest().digest());
+    let mut bytes = fs::read(&blob).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    fs::write(&blob, bytes).unwrap();
+
+    let store = Store::open(&tmp.path().join("store")).unwrap();
+    let err = store.load_layout(&layout).unwrap_err();
+    assert!(matches!(err, StoreError::DigestMismatch { .. }), "{err}");
+    assert!(err.to_string().contains("is corrupt"));
+    assert!(store.list().unwrap().is_empty());
+    assert_eq!(
+        fs::read_dir(tmp.path().join("store/blobs/sha256"))
+            .unwrap()
+            .count(),
+        0,
+        "orphan blobs left"
+    );
+    assert_eq!(
+        fs::read_dir(tmp.path().join("store/layers"))
+            .unwrap()
+            .count(),
+        0
+    );
+    assert!(leftovers(&tmp.path().join("store")).is_empty());
+}
+
+#[test]
+fn a_hostile_layer_fails_the_load_and_leaves_no_layer_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut hostile = tar::Builder::new(Vec::new());
+    let mut link = tar::Header::new_ustar();
+    link.set_entry_type(tar::EntryType::Symlink);
+    link.set_size(0);
+    hostile
+        .append_link(&mut link, "escape", tmp.path().join("host"))
+        .unwrap();
+    let mut file = tar::Header::new_ustar();
+    file.set_size(5);
+    file.set_mode(0o644);
+    hostile
+        .append_data(&mut file, "escape/pwned", &b"pwned"[..])
+        .unwrap();
+    fs::create_dir(tmp.path().join("host")).unwrap();
+    let layout = tmp.path().join("evil");
+    image(&layout, &[hostile.into_inner().unwrap()]);
+
+    let store = Store::open(&tmp.path().join("store")).unwrap();
+    let err = store.load_layout(&layout).unwrap_err();
+    assert!(
+        err.to_string().contains("goes through the symlink"),
+        "{err}"
+    );
+    assert_eq!(fs::read_dir(tmp.path().join("host")).unwrap().count(), 0);
+    assert_eq!(
+        fs::read_dir(tmp.path().join("store/layers"))
+            .unwrap()
+            .count(),
+        0
+    );
+    assert_eq!(
+        fs::read_dir(tmp.path().join("store/blobs/sha256"))
+            .unwrap()
+            .count(),
+        0
+    );
+    assert!(store.list().unwrap().is_empty());
+}
+
+#[test]
+fn tag_and_rmi_untag_first_then_delete_what_nothing_uses() {
+    let tmp = tempfile::tempdir().unwrap();
+    image(&tmp.path().join("app"), &[layer(&[("f", b"1")])]);
+    let store = Store::open(&tmp.path().join("store")).unwrap();
+    store.load_layout(&tmp.path().join("app")).unwrap();
+    store.tag("app", "app:v2").unwrap();
+    assert_eq!(store.remove("app").unwrap(), ["Untagged: app:latest"]);
+    let report = store.remove("app:v2").unwrap();
+    assert_eq!(report[0], "Untagged: app:v2");
+    assert_eq!(
+        report.len(),
+        1 + 4,
+        "manifest, config, layer blob and unpacked layer: {report:?}"
+    );
+    assert_eq!(
+        fs::read_dir(tmp.path().join("store/blobs/sha256"))
+            .unwrap()
+            .count(),
+        0
+    );
+    assert_eq!(
+        fs::read_dir(tmp.path().join("store/layers"))
+            .unwrap()
+            .count(),
+        0
+    );
+    assert!(matches!(
+        store.remove("app").unwrap_err(),
+        StoreError::UnknownImage(_)
+    ));
+    assert!(matches!(
+        store.tag("app", "x").unwrap_err(),
+        StoreError::UnknownImage(_)
+    ));
+}
+
+#[test]
+fn peti_cli_loads_lists_and_fails_with_125() {
+    let tmp = tempfile::tempdir().unwrap();
+    image(&tmp.path().join("demo"), &[layer(&[("f", b"1")])]);
+    let peti = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_peti"))
+            .env("PETI_ROOT", tmp.path().join("root"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let load = peti(&["load", "-i", tmp.path().join("demo").to_str().unwrap()]);
+    assert!(
+        load.status.success(),
+        "{}",
+        String::from_utf8_lossy(&load.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&load.stdout),
+        "Loaded image: demo:latest\n"
+    );
+    let table = String::from_utf8_lossy(&peti(&["images"]).stdout).into_owned();
+    assert!(
+        table.starts_with("REPOSITORY") && table.lines().nth(1).unwrap().starts_with("demo "),
+        "{table}"
+    );
+    let json = peti(&["images", "--format", "json"]);
+    let row: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(row["Repository"], "demo");
+    for (args, needle) in [
+        (&["rmi", "nope"][..], "no such image: nope"),
+        (
+            &["load", "-i", "/nonexistent"][..],
+            "is not an OCI image layout",
+        ),
+        (&["tag", "demo", "Bad Name"][..], "invalid reference format"),
+        (&["images", "--bogus"][..], "unexpected argument '--bogus'"),
+    ] {
+        let out = peti(args);
+        assert_eq!(out.status.code(), Some(125), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(needle),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
