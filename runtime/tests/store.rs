@@ -47,7 +47,10 @@ fn leftovers(dir: &Path) -> Vec<String> {
 fn load_shares_a_base_layer_and_lists_both_images() {
     let tmp = tempfile::tempdir().unwrap();
     let base = layer(&[("bin/tool", b"base")]);
-    let a = image(&tmp.path().join("images/alpha"), &[base.clone()]);
+    let a = image(
+        &tmp.path().join("images/alpha"),
+        std::slice::from_ref(&base),
+    );
     let b = image(
         &tmp.path().join("images/beta"),
         &[base, layer(&[("app", b"app")])],
@@ -70,7 +73,7 @@ fn load_shares_a_base_layer_and_lists_both_images() {
         2,
         "the base layer is stored once"
     );
-    let base_dir = store.layer_path(&a.diff_ids[0].to_string());
+    let base_dir = store.layer_path(a.diff_ids[0].as_ref());
     assert_eq!(fs::read(base_dir.join("bin/tool")).unwrap(), b"base");
 
     let names: Vec<String> = store
