@@ -22,11 +22,18 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Load images from an OCI image layout directory.
+    /// Load images from an OCI image layout directory or OCI archive.
     Load {
-        /// The OCI layout to read (for example target/lab/images/lab).
+        /// The OCI layout or archive to read (for example target/lab/images/lab).
         #[arg(short, long, value_name = "PATH")]
         input: PathBuf,
+    },
+    /// Create an image from a rootfs tarball (tar or tar.gz).
+    Import {
+        /// The tarball.
+        file: PathBuf,
+        /// NAME[:TAG] of the new image.
+        reference: String,
     },
     /// List images.
     Images {
@@ -70,11 +77,6 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("peti: error: {error}");
-            let mut source = std::error::Error::source(&error);
-            while let Some(cause) = source {
-                eprintln!("  caused by: {cause}");
-                source = cause.source();
-            }
             ExitCode::from(EXIT_PETI_FAILED)
         }
     }
@@ -84,9 +86,15 @@ fn run(cli: Cli) -> Result<(), StoreError> {
     let store = Store::open(&cli.root)?;
     match cli.command {
         Command::Load { input } => {
-            for reference in store.load_layout(&input)? {
+            for reference in store.load(&input)? {
                 println!("Loaded image: {reference}");
             }
+        }
+        Command::Import { file, reference } => {
+            // Like Docker, print the new image's ID: the digest of its config.
+            let reference = store.import_rootfs(&file, &reference)?;
+            let (manifest, _) = store.image(&reference.to_string())?;
+            println!("{}", manifest.config().digest());
         }
         Command::Images { format } => print_images(&store.list()?, format),
         Command::Tag { source, target } => store.tag(&source, &target)?,

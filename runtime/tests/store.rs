@@ -233,8 +233,9 @@ fn peti_cli_loads_lists_and_fails_with_125() {
         (&["rmi", "nope"][..], "no such image: nope"),
         (
             &["load", "-i", "/nonexistent"][..],
-            "is not an OCI image layout",
+            "/nonexistent does not exist",
         ),
+        (&["load", "-i", "/etc"][..], "is not an OCI image layout"),
         (&["tag", "demo", "Bad Name"][..], "invalid reference format"),
         (&["images", "--bogus"][..], "unexpected argument '--bogus'"),
     ] {
@@ -246,4 +247,63 @@ fn peti_cli_loads_lists_and_fails_with_125() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+#[test]
+fn import_makes_a_one_layer_image_from_a_plain_or_gzipped_tarball() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rootfs = layer(&[("bin/sh", b"shell"), ("etc/motd", b"hi")]);
+    fs::write(tmp.path().join("rootfs.tar"), &rootfs).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &rootfs).unwrap();
+    fs::write(tmp.path().join("rootfs.tar.gz"), gz.finish().unwrap()).unwrap();
+
+    let store = Store::open(&tmp.path().join("store")).unwrap();
+    let plain = store
+        .import_rootfs(&tmp.path().join("rootfs.tar"), "mine:1")
+        .unwrap();
+    let zipped = store
+        .import_rootfs(&tmp.path().join("rootfs.tar.gz"), "mine:2")
+        .unwrap();
+    assert_eq!(
+        (plain.to_string(), zipped.to_string()),
+        ("mine:1".into(), "mine:2".into())
+    );
+    let (manifest, config) = store.image("mine:1").unwrap();
+    assert_eq!(manifest.layers().len(), 1);
+    assert!(config.config().as_ref().unwrap().env().as_ref().unwrap()[0].starts_with("PATH="));
+    // The same content imported twice is the same layer, stored once.
+    assert_eq!(store.image("mine:2").unwrap().0.layers(), manifest.layers());
+    let unpacked = store.layer_path(config.rootfs().diff_ids()[0].as_str());
+    assert_eq!(fs::read(unpacked.join("etc/motd")).unwrap(), b"hi");
+
+    fs::write(tmp.path().join("not.tar"), b"definitely not a tar archive").unwrap();
+    let err = store
+        .import_rootfs(&tmp.path().join("not.tar"), "bad")
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("is not a tar archive of a root file system"),
+        "{err}"
+    );
+    assert!(matches!(
+        store.import_rootfs(&tmp.path().join("rootfs.tar"), "Bad:Name"),
+        Err(StoreError::BadReference(_))
+    ));
+    assert_eq!(store.list().unwrap().len(), 2);
+}
+
+#[test]
+fn load_reads_an_oci_archive_named_after_its_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let layout = tmp.path().join("layout");
+    image(&layout, &[layer(&[("f", b"1")])]);
+    let mut archive = tar::Builder::new(Vec::new());
+    archive.append_dir_all(".", &layout).unwrap();
+    fs::write(tmp.path().join("app.tar"), archive.into_inner().unwrap()).unwrap();
+    let store = Store::open(&tmp.path().join("store")).unwrap();
+    let loaded = store.load(&tmp.path().join("app.tar")).unwrap();
+    assert_eq!(loaded[0].to_string(), "app:latest");
+    let err = store.load(&tmp.path().join("missing.tar")).unwrap_err();
+    assert!(matches!(err, StoreError::NoSuchInput { .. }), "{err}");
 }

@@ -41,19 +41,21 @@ pub enum StoreError {
         "{path} is not an OCI image layout (no index.json or oci-layout): give a directory written by `labs prepare`, skopeo or umoci"
     )]
     NotALayout { path: PathBuf },
-    #[error("{path}: {what} is not valid JSON for its type: {detail}")]
+    #[error("{path} is not {what}: {detail}")]
     BadDocument {
         path: PathBuf,
         what: &'static str,
         detail: String,
     },
+    #[error("{path} does not exist: give an OCI image layout directory or an OCI archive")]
+    NoSuchInput { path: PathBuf },
     #[error("blob {expected} is corrupt: its content hashes to {actual}")]
     DigestMismatch { expected: String, actual: String },
     #[error(
         "layer {diff_id} of the image unpacks to content with digest {actual}: the image is corrupt"
     )]
     DiffIdMismatch { diff_id: String, actual: String },
-    #[error("unsafe layer {digest}: {source}")]
+    #[error("cannot unpack layer {digest}: {source}")]
     Unpack {
         digest: String,
         #[source]
@@ -177,22 +179,97 @@ impl Store {
             .join(diff_id.trim_start_matches("sha256:"))
     }
 
+    /// `peti load -i PATH`: an OCI layout directory, or an OCI archive (the same
+    /// directory as a tar file, as `skopeo copy ... oci-archive:` writes it).
+    pub fn load(&self, path: &Path) -> Result<Vec<Reference>, StoreError> {
+        if !path.exists() {
+            return Err(StoreError::NoSuchInput {
+                path: path.to_path_buf(),
+            });
+        }
+        if path.is_dir() {
+            return self.load_layout(path);
+        }
+        let file = fs::File::open(path).map_err(io_at(path))?;
+        let unpacked = tempfile::Builder::new()
+            .prefix("peti-load-")
+            .tempdir()
+            .map_err(io_at(path))?;
+        // The archive is as untrusted as any layer, so it goes through the same
+        // careful unpacker.
+        unpack_layer(file, unpacked.path()).map_err(|source| StoreError::Unpack {
+            digest: path.display().to_string(),
+            source,
+        })?;
+        let stem = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().to_lowercase())
+            .unwrap_or_default();
+        self.load_layout_named(unpacked.path(), &stem, None)
+    }
+
     /// Loads every tagged image of the OCI layout at `dir`. An image tagged only
     /// `TAG` is named after the layout's directory: `images/lab` tagged `latest`
     /// becomes `lab:latest`.
     pub fn load_layout(&self, dir: &Path) -> Result<Vec<Reference>, StoreError> {
+        let dir_name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().to_lowercase())
+            .unwrap_or_default();
+        self.load_layout_named(dir, &dir_name, None)
+    }
+
+    /// `peti import ROOTFS.tar NAME[:TAG]`: a plain file-system tarball (gzip or not)
+    /// becomes a one-layer image. It is written as an OCI layout first and loaded from
+    /// there, so an imported image is checked exactly as a loaded one.
+    pub fn import_rootfs(&self, tarball: &Path, reference: &str) -> Result<Reference, StoreError> {
+        let reference = Reference::parse(reference)?;
+        let mut bytes = fs::read(tarball).map_err(io_at(tarball))?;
+        if bytes.starts_with(&[0x1f, 0x8b]) {
+            let mut plain = Vec::new();
+            GzDecoder::new(bytes.as_slice())
+                .read_to_end(&mut plain)
+                .map_err(io_at(tarball))?;
+            bytes = plain;
+        }
+        let bad = |what: &'static str, detail: String| StoreError::BadDocument {
+            path: tarball.to_path_buf(),
+            what,
+            detail,
+        };
+        let readable = tar::Archive::new(bytes.as_slice())
+            .entries()
+            .and_then(|mut entries| entries.try_for_each(|e| e.map(drop)));
+        if let Err(e) = readable {
+            return Err(bad("a tar archive of a root file system", e.to_string()));
+        }
+        let config =
+            super::import_config().map_err(|e| bad("a valid OCI image config", e.to_string()))?;
+        let staging = tempfile::Builder::new()
+            .prefix("peti-import-")
+            .tempdir()
+            .map_err(io_at(tarball))?;
+        let layout = staging.path().join("image");
+        super::layout::write_layout(&layout, &reference.tag, &[bytes], config)
+            .map_err(|e| bad("importable as an image", e.to_string()))?;
+        let mut loaded = self.load_layout_named(&layout, &reference.name, Some(&reference))?;
+        Ok(loaded.remove(0))
+    }
+
+    fn load_layout_named(
+        &self,
+        dir: &Path,
+        dir_name: &str,
+        name_as: Option<&Reference>,
+    ) -> Result<Vec<Reference>, StoreError> {
         if !dir.join("index.json").is_file() || !dir.join("oci-layout").is_file() {
             return Err(StoreError::NotALayout {
                 path: dir.to_path_buf(),
             });
         }
-        let index: ImageIndex = read_json(&dir.join("index.json"), "index.json")?;
-        let dir_name = dir
-            .file_name()
-            .map(|n| n.to_string_lossy().to_lowercase())
-            .unwrap_or_default();
+        let index: ImageIndex = read_json(&dir.join("index.json"), "a valid OCI index.json")?;
         let _guard = self.lock()?;
-        let result = self.load_index(dir, &dir_name, &index);
+        let result = self.load_index(dir, dir_name, &index, name_as);
         if result.is_err() {
             // Blobs stored before the failure are verified but unreferenced: remove
             // them, so a failed load leaves the store as it was.
@@ -208,13 +285,16 @@ impl Store {
         dir: &Path,
         dir_name: &str,
         index: &ImageIndex,
+        name_as: Option<&Reference>,
     ) -> Result<Vec<Reference>, StoreError> {
         let mut loaded = Vec::new();
         for descriptor in index.manifests() {
             let manifest_digest = self.import_blob(dir, descriptor)?;
-            let manifest: ImageManifest = self.read_blob_json(&manifest_digest, "manifest")?;
+            let manifest: ImageManifest =
+                self.read_blob_json(&manifest_digest, "a valid OCI image manifest")?;
             let config_digest = self.import_blob(dir, manifest.config())?;
-            let config: ImageConfiguration = self.read_blob_json(&config_digest, "image config")?;
+            let config: ImageConfiguration =
+                self.read_blob_json(&config_digest, "a valid OCI image config")?;
             for (layer, diff_id) in manifest.layers().iter().zip(config.rootfs().diff_ids()) {
                 let digest = self.import_blob(dir, layer)?;
                 self.unpack_once(&digest, diff_id)?;
@@ -225,7 +305,9 @@ impl Store {
                 .and_then(|a| a.get(oci_spec::image::ANNOTATION_REF_NAME))
                 .cloned()
                 .unwrap_or_else(|| "latest".to_string());
-            let reference = if tag.contains(':') || tag.contains('/') {
+            let reference = if let Some(name) = name_as {
+                name.clone()
+            } else if tag.contains(':') || tag.contains('/') {
                 Reference::parse(&tag)?
             } else {
                 Reference::parse(&format!("{dir_name}:{tag}"))?
@@ -309,7 +391,7 @@ impl Store {
         match fs::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| StoreError::BadDocument {
                 path,
-                what: "repositories.json",
+                what: "a valid repositories.json",
                 detail: e.to_string(),
             }),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(BTreeMap::new()),
@@ -348,8 +430,12 @@ impl Store {
         &self,
         reference: &str,
     ) -> Result<(ImageManifest, ImageConfiguration), StoreError> {
-        let manifest: ImageManifest = self.read_blob_json(&self.resolve(reference)?, "manifest")?;
-        let config = self.read_blob_json(manifest.config().digest().as_ref(), "image config")?;
+        let manifest: ImageManifest =
+            self.read_blob_json(&self.resolve(reference)?, "a valid OCI image manifest")?;
+        let config = self.read_blob_json(
+            manifest.config().digest().as_ref(),
+            "a valid OCI image config",
+        )?;
         Ok((manifest, config))
     }
 
@@ -366,7 +452,8 @@ impl Store {
         let mut rows = Vec::new();
         for (reference, digest) in self.references()? {
             let parsed = Reference::parse(&reference)?;
-            let manifest: ImageManifest = self.read_blob_json(&digest, "manifest")?;
+            let manifest: ImageManifest =
+                self.read_blob_json(&digest, "a valid OCI image manifest")?;
             let size = manifest.config().size()
                 + manifest.layers().iter().map(Descriptor::size).sum::<u64>();
             rows.push(ImageSummary {
@@ -400,9 +487,12 @@ impl Store {
         let mut live_blobs = std::collections::BTreeSet::new();
         let mut live_layers = std::collections::BTreeSet::new();
         for digest in refs.values() {
-            let manifest: ImageManifest = self.read_blob_json(digest, "manifest")?;
-            let config: ImageConfiguration =
-                self.read_blob_json(manifest.config().digest().as_ref(), "image config")?;
+            let manifest: ImageManifest =
+                self.read_blob_json(digest, "a valid OCI image manifest")?;
+            let config: ImageConfiguration = self.read_blob_json(
+                manifest.config().digest().as_ref(),
+                "a valid OCI image config",
+            )?;
             live_blobs.insert(digest.trim_start_matches("sha256:").to_string());
             live_blobs.insert(manifest.config().digest().digest().to_string());
             live_blobs.extend(
