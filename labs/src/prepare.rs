@@ -156,22 +156,10 @@ fn write_image(
     })
 }
 
-/// Writes a file through a temporary sibling and a rename: readers see the old file
-/// or the new one, never a partial one.
+/// Writes an image tarball atomically, readable by everyone.
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), PrepareError> {
-    let io_err = |source| PrepareError::Io {
+    runtime::fsutil::write_atomically(path, bytes, 0o644).map_err(|source| PrepareError::Io {
         path: path.to_path_buf(),
         source,
-    };
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut staged = tempfile::Builder::new()
-        .prefix(".staged-")
-        .tempfile_in(dir)
-        .map_err(io_err)?;
-    std::io::Write::write_all(&mut staged, bytes).map_err(io_err)?;
-    // tempfile creates files 0600; an image tarball is for everyone to read.
-    use std::os::unix::fs::PermissionsExt;
-    fs::set_permissions(staged.path(), fs::Permissions::from_mode(0o644)).map_err(io_err)?;
-    staged.persist(path).map_err(|e| io_err(e.error))?;
-    Ok(())
+    })
 }

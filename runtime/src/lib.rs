@@ -4,5 +4,7 @@
 //! the tests can use the same code the command line does.
 //!
 //! - [`image`]: OCI images: content-addressed blobs, layers, and the OCI image layout.
+//! - [`fsutil`]: file-system helpers, such as atomic writes.
 
+pub mod fsutil;
 pub mod image;

@@ -14,7 +14,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use flate2::read::GzDecoder;
@@ -547,20 +547,8 @@ fn read_json<T: serde::de::DeserializeOwned>(
     })
 }
 
-/// Writes through a temporary sibling and a rename, so readers never see half a file.
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut staged = tempfile::Builder::new()
-        .prefix(".tmp-")
-        .tempfile_in(dir)
-        .map_err(io_at(dir))?;
-    staged.write_all(bytes).map_err(io_at(path))?;
-    staged.as_file().sync_all().map_err(io_at(path))?;
-    staged.persist(path).map_err(|e| StoreError::Io {
-        path: path.to_path_buf(),
-        source: e.error,
-    })?;
-    Ok(())
+    crate::fsutil::write_atomically(path, bytes, 0o644).map_err(io_at(path))
 }
 
 /// A reader that hashes everything read through it: the diff_id check, in one pass.
