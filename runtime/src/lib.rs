@@ -4,7 +4,9 @@
 //! the tests can use the same code the command line does.
 //!
 //! - [`image`]: OCI images: content-addressed blobs, layers, and the OCI image layout.
+//! - [`container`]: containers: namespaces, cgroups, overlayfs, pivot_root, the monitor.
 //! - [`fsutil`]: file-system helpers, such as atomic writes.
 
+pub mod container;
 pub mod fsutil;
 pub mod image;

@@ -170,8 +170,11 @@ fn tag_and_rmi_untag_first_then_delete_what_nothing_uses() {
     let store = Store::open(&tmp.path().join("store")).unwrap();
     store.load_layout(&tmp.path().join("app")).unwrap();
     store.tag("app", "app:v2").unwrap();
-    assert_eq!(store.remove("app").unwrap(), ["Untagged: app:latest"]);
-    let report = store.remove("app:v2").unwrap();
+    assert_eq!(
+        store.remove("app", &Default::default()).unwrap(),
+        ["Untagged: app:latest"]
+    );
+    let report = store.remove("app:v2", &Default::default()).unwrap();
     assert_eq!(report[0], "Untagged: app:v2");
     assert_eq!(
         report.len(),
@@ -191,7 +194,7 @@ fn tag_and_rmi_untag_first_then_delete_what_nothing_uses() {
         0
     );
     assert!(matches!(
-        store.remove("app").unwrap_err(),
+        store.remove("app", &Default::default()).unwrap_err(),
         StoreError::UnknownImage(_)
     ));
     assert!(matches!(

@@ -12,13 +12,13 @@
 //! and storing the same blob twice is a no-op. Unpacked layers are named by their
 //! diff_id (the sha256 of the uncompressed tar), which is also checked while unpacking.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use flate2::read::GzDecoder;
-use nix::fcntl::{Flock, FlockArg};
+use nix::fcntl::Flock;
 use oci_spec::image::{Descriptor, ImageConfiguration, ImageIndex, ImageManifest};
 use sha2::{Digest as _, Sha256};
 
@@ -154,16 +154,7 @@ impl Store {
     /// `peti` commands never interleave their changes.
     fn lock(&self) -> Result<Flock<fs::File>, StoreError> {
         let path = self.root.join("lock");
-        let file = fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(io_at(&path))?;
-        Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, e)| StoreError::Io {
-            path,
-            source: e.into(),
-        })
+        crate::fsutil::lock_exclusive(&path).map_err(io_at(&path))
     }
 
     fn blob_path(&self, digest: &str) -> PathBuf {
@@ -274,7 +265,7 @@ impl Store {
             // Blobs stored before the failure are verified but unreferenced: remove
             // them, so a failed load leaves the store as it was.
             if let Ok(refs) = self.references() {
-                let _ = self.collect_garbage(&refs);
+                let _ = self.collect_garbage(&refs, &BTreeSet::new());
             }
         }
         result
@@ -467,9 +458,14 @@ impl Store {
         Ok(rows)
     }
 
-    /// `peti rmi`: removes a reference, then every blob and layer no remaining
-    /// reference needs. Returns what was deleted, as Docker prints it.
-    pub fn remove(&self, reference: &str) -> Result<Vec<String>, StoreError> {
+    /// `peti rmi`: removes a reference, then every blob and layer that neither a
+    /// remaining reference nor a manifest in `keep` (those containers use) needs.
+    /// Returns what was deleted, as Docker prints it.
+    pub fn remove(
+        &self,
+        reference: &str,
+        keep: &BTreeSet<String>,
+    ) -> Result<Vec<String>, StoreError> {
         let parsed = Reference::parse(reference)?;
         let _guard = self.lock()?;
         let mut refs = self.references()?;
@@ -478,15 +474,32 @@ impl Store {
         }
         self.write_references(&refs)?;
         let mut report = vec![format!("Untagged: {parsed}")];
-        report.extend(self.collect_garbage(&refs)?);
+        report.extend(self.collect_garbage(&refs, keep)?);
         Ok(report)
     }
 
+    /// Deletes what no reference and no manifest in `keep` needs: after the last
+    /// container of an image that `rmi -f` untagged is removed.
+    pub fn prune(&self, keep: &BTreeSet<String>) -> Result<Vec<String>, StoreError> {
+        let _guard = self.lock()?;
+        let refs = self.references()?;
+        self.collect_garbage(&refs, keep)
+    }
+
+    /// Whether some reference names this manifest.
+    pub fn is_tagged(&self, manifest_digest: &str) -> Result<bool, StoreError> {
+        Ok(self.references()?.values().any(|d| d == manifest_digest))
+    }
+
     /// Deletes blobs and unpacked layers that no reference reaches.
-    fn collect_garbage(&self, refs: &BTreeMap<String, String>) -> Result<Vec<String>, StoreError> {
-        let mut live_blobs = std::collections::BTreeSet::new();
-        let mut live_layers = std::collections::BTreeSet::new();
-        for digest in refs.values() {
+    fn collect_garbage(
+        &self,
+        refs: &BTreeMap<String, String>,
+        keep: &BTreeSet<String>,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut live_blobs = BTreeSet::new();
+        let mut live_layers = BTreeSet::new();
+        for digest in refs.values().chain(keep) {
             let manifest: ImageManifest =
                 self.read_blob_json(digest, "a valid OCI image manifest")?;
             let config: ImageConfiguration = self.read_blob_json(

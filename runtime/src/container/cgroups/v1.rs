@@ -1,0 +1,223 @@
+//! cgroup v1: one mounted hierarchy per controller, one directory per container in
+//! each. On a v1 host a container's "cgroup" is really four or five directories:
+//! `memory/peti/<id>`, `cpu/peti/<id>`, `pids/peti/<id>`, `devices/peti/<id>`...
+//! Which controller is mounted where is read from `/proc/self/mountinfo`, because
+//! hosts differ (`cpu,cpuacct` are co-mounted on most, separate on ours).
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::{
+    CPU_PERIOD_US, CgroupError, Limits, PARENT, Usage, io_at, read_keyed, read_number, write_file,
+};
+
+/// The mount point of each v1 controller peti uses, if mounted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Hierarchies {
+    pub memory: Option<PathBuf>,
+    pub cpu: Option<PathBuf>,
+    pub cpuacct: Option<PathBuf>,
+    pub pids: Option<PathBuf>,
+    pub devices: Option<PathBuf>,
+}
+
+impl Hierarchies {
+    /// Finds the controllers in a mountinfo text. A line looks like
+    /// `35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory`:
+    /// the mount point is field 5, and after ` - ` come the type, the source, and
+    /// the super options, which name the controllers.
+    pub fn from_mountinfo(mountinfo: &str) -> Self {
+        let mut found = Hierarchies::default();
+        for line in mountinfo.lines() {
+            let Some((mount, fs)) = line.split_once(" - ") else {
+                continue;
+            };
+            let mut fs = fs.split(' ');
+            if fs.next() != Some("cgroup") {
+                continue;
+            }
+            let options: BTreeSet<&str> = fs.nth(1).unwrap_or("").split(',').collect();
+            let Some(point) = mount.split(' ').nth(4) else {
+                continue;
+            };
+            let point = Some(PathBuf::from(point));
+            for (name, slot) in [
+                ("memory", &mut found.memory),
+                ("cpu", &mut found.cpu),
+                ("cpuacct", &mut found.cpuacct),
+                ("pids", &mut found.pids),
+                ("devices", &mut found.devices),
+            ] {
+                if options.contains(name) && slot.is_none() {
+                    *slot = point.clone();
+                }
+            }
+        }
+        found
+    }
+}
+
+/// A container's directories, one per controller.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CgroupV1 {
+    pub memory: Option<PathBuf>,
+    pub cpu: Option<PathBuf>,
+    pub cpuacct: Option<PathBuf>,
+    pub pids: Option<PathBuf>,
+    pub devices: Option<PathBuf>,
+}
+
+/// The devices a container may use, in the devices controller's syntax: runc's
+/// default list. `m` (mknod) is allowed for all, so images that carry device nodes
+/// still unpack, but reading or writing is allowed only for these. Without this
+/// list, CAP_MKNOD would let a container create /dev/sda and read the host's disk.
+const ALLOWED_DEVICES: &[&str] = &[
+    "c *:* m",
+    "b *:* m",
+    "c 1:3 rwm",   // null
+    "c 1:5 rwm",   // zero
+    "c 1:7 rwm",   // full
+    "c 1:8 rwm",   // random
+    "c 1:9 rwm",   // urandom
+    "c 5:0 rwm",   // tty
+    "c 5:1 rwm",   // console
+    "c 5:2 rwm",   // ptmx
+    "c 136:* rwm", // pts/*
+];
+
+impl CgroupV1 {
+    /// Names `<controller>/peti/<name>` in every mounted controller. A limit whose
+    /// controller is missing is an error.
+    pub fn plan(h: &Hierarchies, name: &str, limits: &Limits) -> Result<Self, CgroupError> {
+        if h.memory.is_none() && limits.memory_bytes.is_some() {
+            return Err(CgroupError::MissingController("memory"));
+        }
+        if h.cpu.is_none() && limits.cpu_quota_us.is_some() {
+            return Err(CgroupError::MissingController("cpu"));
+        }
+        if h.pids.is_none() && limits.pids.is_some() {
+            return Err(CgroupError::MissingController("pids"));
+        }
+        let dir = |mount: &Option<PathBuf>| mount.as_ref().map(|m| m.join(PARENT).join(name));
+        let mut cgroup = CgroupV1 {
+            memory: dir(&h.memory),
+            cpu: dir(&h.cpu),
+            // cpu and cpuacct share a directory where they are co-mounted.
+            cpuacct: dir(&h.cpuacct),
+            pids: dir(&h.pids),
+            devices: dir(&h.devices),
+        };
+        if cgroup.cpuacct == cgroup.cpu {
+            cgroup.cpuacct = None;
+        }
+        Ok(cgroup)
+    }
+
+    /// Makes the directories, sets limits and the device list.
+    pub fn create(&self, limits: &Limits) -> Result<(), CgroupError> {
+        self.make_dirs()?;
+        self.set_limits(limits)?;
+        self.restrict_devices()
+    }
+
+    /// Each distinct directory of this cgroup.
+    pub fn dirs(&self) -> impl Iterator<Item = &Path> {
+        [
+            &self.memory,
+            &self.cpu,
+            &self.cpuacct,
+            &self.pids,
+            &self.devices,
+        ]
+        .into_iter()
+        .flatten()
+        .map(PathBuf::as_path)
+    }
+
+    fn make_dirs(&self) -> Result<(), CgroupError> {
+        for dir in self.dirs() {
+            std::fs::create_dir_all(dir).map_err(io_at(dir))?;
+        }
+        Ok(())
+    }
+
+    /// Writes the limits that are set.
+    pub fn set_limits(&self, limits: &Limits) -> Result<(), CgroupError> {
+        if let (Some(dir), Some(bytes)) = (&self.memory, limits.memory_bytes) {
+            write_file(dir, "memory.limit_in_bytes", &bytes.to_string())?;
+        }
+        if let (Some(dir), Some(quota)) = (&self.cpu, limits.cpu_quota_us) {
+            write_file(dir, "cpu.cfs_period_us", &CPU_PERIOD_US.to_string())?;
+            write_file(dir, "cpu.cfs_quota_us", &quota.to_string())?;
+        }
+        if let (Some(dir), Some(pids)) = (&self.pids, limits.pids) {
+            write_file(dir, "pids.max", &pids.to_string())?;
+        }
+        Ok(())
+    }
+
+    fn restrict_devices(&self) -> Result<(), CgroupError> {
+        let Some(dir) = &self.devices else {
+            return Ok(());
+        };
+        write_file(dir, "devices.deny", "a")?;
+        ALLOWED_DEVICES
+            .iter()
+            .try_for_each(|rule| write_file(dir, "devices.allow", rule))
+    }
+
+    /// Memory now and at its peak, CPU time, and OOM kills.
+    pub fn usage(&self) -> Result<Usage, CgroupError> {
+        let mut usage = Usage::default();
+        if let Some(dir) = &self.memory {
+            usage.memory_bytes = read_number(&dir.join("memory.usage_in_bytes"))?;
+            usage.memory_peak_bytes = Some(read_number(&dir.join("memory.max_usage_in_bytes"))?);
+            usage.oom_kills = read_keyed(&dir.join("memory.oom_control"), "oom_kill")?.unwrap_or(0);
+        }
+        if let Some(dir) = self.cpuacct.as_ref().or(self.cpu.as_ref()) {
+            let file = dir.join("cpuacct.usage");
+            if file.exists() {
+                usage.cpu_nanos = read_number(&file)?;
+            }
+        }
+        Ok(usage)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn controllers_are_found_separate_or_co_mounted() {
+        let ours = "32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu\n\
+                    33 31 0:30 / /sys/fs/cgroup/cpuacct rw,relatime - cgroup cgroup rw,cpuacct\n\
+                    35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory\n\
+                    41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw\n";
+        let h = Hierarchies::from_mountinfo(ours);
+        assert_eq!(h.cpu.as_deref(), Some(Path::new("/sys/fs/cgroup/cpu")));
+        assert_eq!(
+            h.cpuacct.as_deref(),
+            Some(Path::new("/sys/fs/cgroup/cpuacct"))
+        );
+        assert_eq!(
+            h.memory.as_deref(),
+            Some(Path::new("/sys/fs/cgroup/memory"))
+        );
+        assert_eq!(h.pids, None);
+
+        let common = "30 25 0:26 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n";
+        let h = Hierarchies::from_mountinfo(common);
+        assert_eq!(h.cpu, h.cpuacct);
+        let c = CgroupV1 {
+            memory: None,
+            cpu: h.cpu.map(|p| p.join("peti/x")),
+            cpuacct: None,
+            pids: None,
+            devices: None,
+        };
+        assert_eq!(c.dirs().count(), 1);
+    }
+}

@@ -1,0 +1,152 @@
+//! `peti exec`: one more process in a running container.
+//!
+//! Nothing is created: the new process joins what the container's first process
+//! already has. It opens that process's namespace files (`/proc/PID/ns/*`), joins
+//! its cgroup, and calls setns(2) for each namespace. The PID namespace is special:
+//! setns changes only where our *children* go, so peti joins it and then forks;
+//! the child is a member from birth. The mount namespace is joined last, because
+//! after it the host's /proc and /sys/fs/cgroup are out of sight; joining it also
+//! moves the child's root and working directory to the container's root.
+
+use std::fs::File;
+use std::os::fd::AsFd;
+
+use nix::sched::{CloneFlags, setns};
+use nix::unistd::{ForkResult, Pid, fork};
+
+use super::channel::{self, Message};
+use super::process::{self, Failure, ProcessPlan, Stdio};
+use super::security::DEFAULT_CAPABILITIES;
+use super::state::{Container, Status};
+use super::trace::Tracer;
+
+/// What `peti exec` was asked to run.
+pub struct ExecRequest<'a> {
+    pub args: &'a [String],
+    pub env: Vec<String>,
+    pub workdir: &'a str,
+    pub user: &'a str,
+    pub tty: bool,
+    pub stdin: bool,
+}
+
+/// The namespaces an exec joins, in the order it joins them.
+const NAMESPACES: [(&str, CloneFlags); 5] = [
+    ("cgroup", CloneFlags::CLONE_NEWCGROUP),
+    ("ipc", CloneFlags::CLONE_NEWIPC),
+    ("uts", CloneFlags::CLONE_NEWUTS),
+    ("net", CloneFlags::CLONE_NEWNET),
+    ("mnt", CloneFlags::CLONE_NEWNS),
+];
+
+/// A process started by `peti exec`.
+pub struct Executed {
+    pub pid: Pid,
+    pub pty_master: Option<std::os::fd::OwnedFd>,
+}
+
+/// Starts `request` inside `container`, which must be running (the caller has
+/// refreshed it).
+pub fn exec(container: &Container, request: ExecRequest) -> Result<Executed, Failure> {
+    let not_running = || Failure::runtime(format!("container {} is not running", container.name));
+    let target = match (container.state.status, container.state.process) {
+        (Status::Running, Some(p)) => p,
+        _ => return Err(not_running()),
+    };
+    let open_ns = |name: &str| File::open(format!("/proc/{}/ns/{name}", target.pid));
+    let pid_ns = open_ns("pid").map_err(|_| not_running())?;
+    let others: Vec<(File, CloneFlags)> = NAMESPACES
+        .iter()
+        .map(|(name, flag)| open_ns(name).map(|f| (f, *flag)))
+        .collect::<Result<_, _>>()
+        .map_err(|_| not_running())?;
+    // The files were opened from the right process only if it is still the same one.
+    if !target.is_alive() {
+        return Err(not_running());
+    }
+    let cgroup = container.cgroup.clone();
+    let capabilities: Vec<_> = DEFAULT_CAPABILITIES
+        .iter()
+        .copied()
+        .filter(|c| {
+            *c != caps::Capability::CAP_MKNOD || cgroup.as_ref().is_some_and(|c| c.guards_devices())
+        })
+        .collect();
+    setns(pid_ns.as_fd(), CloneFlags::CLONE_NEWPID)
+        .map_err(|e| Failure::runtime(format!("setns(pid): {e}")))?;
+    let (parent_end, child_end) = channel::pair().map_err(Failure::runtime)?;
+    // SAFETY: peti is single-threaded, so the child may allocate and run Rust code
+    // freely until it execs.
+    match unsafe { fork() }.map_err(|e| Failure::runtime(format!("fork: {e}")))? {
+        ForkResult::Child => {
+            let failure = join_and_exec(
+                &others,
+                cgroup.as_ref(),
+                &request,
+                &capabilities,
+                &child_end,
+            );
+            let _ = child_end.send(
+                &Message::Failed {
+                    exit_code: failure.exit_code,
+                    message: failure.message,
+                },
+                None,
+            );
+            // SAFETY: _exit ends the forked child without running the parent's
+            // destructors or flushing its buffers twice.
+            unsafe { libc::_exit(i32::from(failure.exit_code)) }
+        }
+        ForkResult::Parent { child } => {
+            drop(child_end);
+            let mut pty_master = None;
+            while let Some((message, fd)) = parent_end.receive().map_err(Failure::runtime)? {
+                match message {
+                    Message::PtyMaster => pty_master = fd,
+                    Message::Failed { exit_code, message } => {
+                        let _ = nix::sys::wait::waitpid(child, None);
+                        return Err(Failure { exit_code, message });
+                    }
+                    Message::Trace(_) | Message::Proceed => {}
+                }
+            }
+            Ok(Executed {
+                pid: child,
+                pty_master,
+            })
+        }
+    }
+}
+
+fn join_and_exec(
+    namespaces: &[(File, CloneFlags)],
+    cgroup: Option<&super::cgroups::Cgroup>,
+    request: &ExecRequest,
+    capabilities: &[caps::Capability],
+    channel: &channel::Channel,
+) -> Failure {
+    if let Some(Err(e)) = cgroup.map(|c| c.join_self()) {
+        return Failure::runtime(e);
+    }
+    for (file, flag) in namespaces {
+        if let Err(e) = setns(file.as_fd(), *flag) {
+            return Failure::runtime(format!("setns({flag:?}): {e}"));
+        }
+    }
+    let stdio = if request.tty {
+        Stdio::Pty
+    } else {
+        Stdio::Inherit {
+            stdin: request.stdin,
+        }
+    };
+    let plan = ProcessPlan {
+        args: request.args,
+        env: &request.env,
+        workdir: request.workdir,
+        user: request.user,
+        stdio,
+        capabilities,
+    };
+    process::exec(plan, channel, &mut Tracer::new(false, "exec"))
+}

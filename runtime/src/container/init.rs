@@ -1,0 +1,98 @@
+//! The container's first process, from clone to exec.
+//!
+//! `clone(2)` has just made it, already inside new PID, mount, UTS, IPC and (unless
+//! `--network host`) network namespaces: it is pid 1 of its own PID namespace. It
+//! still sees the host's files, through a private copy of the host's mount table.
+//! Before running the user's program it:
+//! 1. builds the root file system ([`super::rootfs`]), while peti, in parallel,
+//!    creates the cgroup and writes the record (two cores make this pay);
+//! 2. waits for peti's go-ahead, joins the cgroup, then unshares a cgroup
+//!    namespace, so that it sees that cgroup as its root; and pivots into the root
+//!    file system;
+//! 3. sets the hostname, inside its own UTS namespace;
+//! 4. hands over to [`super::process`] for stdio, user, privileges and exec.
+
+use nix::sched::{CloneFlags, unshare};
+use nix::sys::signal::Signal;
+use nix::sys::stat::{Mode, umask};
+
+use super::cgroups::Cgroup;
+use super::channel::{Channel, Message};
+use super::process::{self, Failure, ProcessPlan};
+use super::rootfs::{self, RootfsPlan};
+use super::trace::Tracer;
+
+/// Everything the first process needs, prepared by the parent before clone.
+pub struct InitPlan<'a> {
+    pub cgroup: &'a Cgroup,
+    pub rootfs: RootfsPlan<'a>,
+    pub hostname: &'a str,
+    pub read_only_root: bool,
+    pub process: ProcessPlan<'a>,
+    pub trace: bool,
+}
+
+/// Runs in the cloned child. Returns (as the child's exit status) only on failure,
+/// after telling the parent why over `channel`.
+pub fn run(plan: InitPlan, channel: &Channel) -> isize {
+    let mut tracer = Tracer::new(plan.trace, "init");
+    let failure = match set_up(&plan, channel, &mut tracer) {
+        Ok(()) => process::exec(plan.process, channel, &mut tracer),
+        Err(failure) => failure,
+    };
+    if tracer.enabled {
+        let _ = channel.send(&Message::Trace(tracer.events), None);
+    }
+    let _ = channel.send(
+        &Message::Failed {
+            exit_code: failure.exit_code,
+            message: failure.message,
+        },
+        None,
+    );
+    failure.exit_code as isize
+}
+
+fn set_up(plan: &InitPlan, channel: &Channel, tracer: &mut Tracer) -> Result<(), Failure> {
+    // If peti (or the monitor) dies, so does the container: nothing is left
+    // running that no one can see or stop.
+    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
+        .map_err(|e| Failure::runtime(format!("prctl: {e}")))?;
+    // Device nodes and mount points get exactly the modes we ask for.
+    umask(Mode::empty());
+    rootfs::build(&plan.rootfs, tracer).map_err(Failure::runtime)?;
+    // Meanwhile peti has made the cgroup; wait for its word before joining.
+    let proceed = tracer.step("wait", "for peti: cgroup made, record written", || {
+        channel.receive()
+    });
+    match proceed {
+        Ok(Some((Message::Proceed, _))) => {}
+        _ => {
+            return Err(Failure::runtime(
+                "peti gave up on this container while it was starting",
+            ));
+        }
+    }
+    tracer
+        .step(
+            "cgroup",
+            "join (write 0 to tasks on v1, cgroup.procs on v2)",
+            || plan.cgroup.join_self(),
+        )
+        .map_err(Failure::runtime)?;
+    tracer
+        .step("unshare", "CLONE_NEWCGROUP", || {
+            unshare(CloneFlags::CLONE_NEWCGROUP)
+        })
+        .map_err(|e| Failure::runtime(format!("unshare(CLONE_NEWCGROUP): {e}")))?;
+    rootfs::pivot(&plan.rootfs.merged(), tracer).map_err(Failure::runtime)?;
+    rootfs::protect(plan.read_only_root, tracer).map_err(Failure::runtime)?;
+    tracer
+        .step("sethostname", plan.hostname, || {
+            nix::unistd::sethostname(plan.hostname)
+        })
+        .map_err(|e| Failure::runtime(format!("sethostname: {e}")))?;
+    // Docker's default umask for the container's programs.
+    umask(Mode::from_bits_truncate(0o022));
+    Ok(())
+}

@@ -1,0 +1,333 @@
+//! The container commands' library side: create, wait, stop, kill, remove.
+//! The command line (`peti run`, `peti stop`, ...) is a thin layer over these.
+
+use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::signal::{SigHandler, Signal, kill, signal};
+use nix::sys::wait::{WaitStatus, waitpid};
+use nix::unistd::Pid;
+
+use super::spec::ContainerSpec;
+use super::state::{
+    Container, ContainerStore, ExitRecord, ProcessId, State, StateError, Status, new_id,
+    now_rfc3339, random_name,
+};
+use crate::image::store::{Store, StoreError};
+
+/// What can go wrong in a lifecycle command.
+#[derive(Debug, thiserror::Error)]
+pub enum LifecycleError {
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Image(#[from] StoreError),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "cannot remove container \"{0}\": container is running: stop the container before removing or force remove (rm -f)"
+    )]
+    Running(String),
+    #[error("container {0} is not running")]
+    NotRunning(String),
+    #[error("container {0} is already running")]
+    AlreadyRunning(String),
+    #[error("signalling container {name}: {source}")]
+    Signal { name: String, source: Errno },
+    #[error("invalid signal {0:?}: use a name like TERM, SIGKILL or a number")]
+    BadSignal(String),
+}
+
+/// Creates a container record and its writable layer from an image. With
+/// `starting_now` (`peti run`) the record is first written when it starts.
+pub fn create(
+    images: &Store,
+    containers: &ContainerStore,
+    image: &str,
+    name: Option<&str>,
+    spec: ContainerSpec,
+    starting_now: bool,
+) -> Result<Container, LifecycleError> {
+    let (manifest, config) = images.image(image)?;
+    let layers_dir = images.layer_path("");
+    let init_layer =
+        super::rootfs::ensure_init_layer(&layers_dir).map_err(|source| LifecycleError::Io {
+            path: layers_dir.clone(),
+            source,
+        })?;
+    let lower_dirs: Vec<PathBuf> = std::iter::once(init_layer)
+        .chain(
+            config
+                .rootfs()
+                .diff_ids()
+                .iter()
+                .rev()
+                .map(|d| images.layer_path(d)),
+        )
+        .collect();
+    let id = new_id();
+    let name = name.map_or_else(|| random_name(&id), str::to_string);
+    let mut spec = spec;
+    if spec.hostname.is_empty() {
+        spec.hostname = id[..12].to_string();
+    }
+    let container = Container {
+        name,
+        created: now_rfc3339(),
+        image: image.to_string(),
+        image_id: manifest.config().digest().to_string(),
+        manifest_digest: images.resolve(image)?,
+        lower_dirs,
+        spec,
+        state: State {
+            status: Status::Created,
+            process: None,
+            monitor: None,
+            started_at: None,
+            finished_at: None,
+            exit_code: None,
+            oom_killed: false,
+            error: None,
+        },
+        cgroup: None,
+        id,
+    };
+    let lock = containers.lock()?;
+    containers.insert(&lock, &container, !starting_now)?;
+    let dir = containers.dir(&container.id);
+    for sub in ["upper", "work"] {
+        let path = dir.join(sub);
+        if let Err(source) = std::fs::create_dir(&path) {
+            let _ = containers.delete(&lock, &container);
+            return Err(LifecycleError::Io { path, source });
+        }
+    }
+    Ok(container)
+}
+
+/// The pid that the signal handler forwards to: the container's first process.
+static FORWARD_TO: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn forward_signal(signal: libc::c_int) {
+    let pid = FORWARD_TO.load(Ordering::Relaxed);
+    if pid > 0 {
+        // SAFETY: kill is async-signal-safe, and an atomic load is too.
+        unsafe { libc::kill(pid, signal) };
+    }
+}
+
+/// Signals that `run` passes on to the container, as Docker's `--sig-proxy` does.
+const FORWARDED: [Signal; 5] = [
+    Signal::SIGINT,
+    Signal::SIGTERM,
+    Signal::SIGHUP,
+    Signal::SIGQUIT,
+    Signal::SIGUSR1,
+];
+
+/// Waits for a child, passing on the signals peti receives, as Docker's
+/// `--sig-proxy` does. Returns the raw wait status.
+pub fn wait_forwarding(pid: Pid) -> Result<i32, Errno> {
+    FORWARD_TO.store(pid.as_raw(), Ordering::Relaxed);
+    for sig in FORWARDED {
+        // SAFETY: the handler only reads an atomic and calls kill(2).
+        let _ = unsafe { signal(sig, SigHandler::Handler(forward_signal)) };
+    }
+    let status = loop {
+        match waitpid(pid, None) {
+            Err(Errno::EINTR) => continue,
+            Ok(WaitStatus::Exited(_, code)) => break Ok(code << 8),
+            Ok(WaitStatus::Signaled(_, sig, core)) => {
+                break Ok(sig as i32 | if core { 0x80 } else { 0 });
+            }
+            Ok(_) => continue,
+            Err(e) => break Err(e),
+        }
+    };
+    FORWARD_TO.store(0, Ordering::Relaxed);
+    for sig in FORWARDED {
+        // SAFETY: restoring the default disposition has no preconditions.
+        let _ = unsafe { signal(sig, SigHandler::SigDfl) };
+    }
+    status
+}
+
+/// Waits for a foreground container's first process, passing on signals.
+pub fn wait_foreground(id: &str, pid: Pid) -> Result<ExitRecord, LifecycleError> {
+    let status = wait_forwarding(pid).map_err(|source| LifecycleError::Signal {
+        name: id.to_string(),
+        source,
+    })?;
+    Ok(ExitRecord {
+        wait_status: status,
+        finished_unix_nanos: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64),
+    })
+}
+
+/// Ends a foreground container whose exit peti collected itself: with `--rm` it is
+/// removed at once (nothing to record); otherwise its final state is saved.
+pub fn finish_foreground(
+    containers: &ContainerStore,
+    id: &str,
+    exit: &ExitRecord,
+) -> Result<(), LifecycleError> {
+    let mut container = containers.find(id)?;
+    let lock = containers.lock()?;
+    if container.spec.auto_remove {
+        // The cgroup's directories and the container's files are independent:
+        // remove them side by side.
+        std::thread::scope(|scope| {
+            let cgroup = scope.spawn(|| container.cgroup.as_ref().map_or(Ok(()), |c| c.remove()));
+            let files = containers.delete(&lock, &container);
+            let cgroup = cgroup.join().unwrap_or(Ok(()));
+            files?;
+            cgroup.map_err(cgroup_error)
+        })?;
+    } else {
+        super::state::mark_exited(&mut container, exit.exit_code(), exit.finished_at(), None);
+        containers.save(&lock, &container)?;
+    }
+    Ok(())
+}
+
+fn cgroup_error(e: super::cgroups::CgroupError) -> LifecycleError {
+    LifecycleError::Io {
+        path: PathBuf::from(super::cgroups::CGROUP_ROOT),
+        source: std::io::Error::other(e.to_string()),
+    }
+}
+
+/// Parses a signal as `kill -s` and Docker take it: KILL, SIGKILL, 9.
+pub fn parse_signal(text: &str) -> Result<Signal, LifecycleError> {
+    let bad = || LifecycleError::BadSignal(text.to_string());
+    if let Ok(n) = text.parse::<i32>() {
+        return Signal::try_from(n).map_err(|_| bad());
+    }
+    let upper = text.to_ascii_uppercase();
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    name.parse().map_err(|_| bad())
+}
+
+/// Sends a signal to a running container's first process.
+pub fn kill_container(
+    containers: &ContainerStore,
+    container: &Container,
+    sig: Signal,
+) -> Result<(), LifecycleError> {
+    let container = containers.refresh(container.clone())?;
+    let process = match (container.state.status, container.state.process) {
+        (Status::Running, Some(p)) if p.is_alive() => p,
+        _ => return Err(LifecycleError::NotRunning(container.name.clone())),
+    };
+    kill(Pid::from_raw(process.pid), sig).map_err(|source| LifecycleError::Signal {
+        name: container.name.clone(),
+        source,
+    })
+}
+
+/// `peti stop`: SIGTERM, then SIGKILL after `timeout`; returns once the exit is
+/// recorded. A stopped container is left alone, as in Docker.
+pub fn stop(
+    containers: &ContainerStore,
+    container: &Container,
+    timeout: Duration,
+) -> Result<Container, LifecycleError> {
+    let container = containers.refresh(container.clone())?;
+    let Some(process) = container
+        .state
+        .process
+        .filter(|_| container.state.status == Status::Running)
+    else {
+        return Ok(container);
+    };
+    let pid = Pid::from_raw(process.pid);
+    let _ = kill(pid, Signal::SIGTERM);
+    if !wait_process_exit(&process, timeout) {
+        let _ = kill(pid, Signal::SIGKILL);
+        wait_process_exit(&process, Duration::from_secs(30));
+    }
+    wait_recorded(containers, &container.id)
+}
+
+/// Waits until a process is gone (and reaped), or `timeout` passes. Uses a pidfd:
+/// it becomes readable when the process exits, so there is no polling of /proc.
+pub fn wait_process_exit(process: &ProcessId, timeout: Duration) -> bool {
+    let Some(pidfd) = pidfd_open(process.pid).filter(|_| process.is_alive()) else {
+        return true;
+    };
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let ms = PollTimeout::try_from(left.as_millis().min(i32::MAX as u128) as i32)
+            .unwrap_or(PollTimeout::MAX);
+        let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, ms) {
+            Ok(n) if n > 0 => return true,
+            Ok(_) => return false,
+            Err(Errno::EINTR) => continue,
+            Err(_) => return !process.is_alive(),
+        }
+    }
+}
+
+fn pidfd_open(pid: i32) -> Option<OwnedFd> {
+    // SAFETY: pidfd_open takes two integers and returns a new descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    // SAFETY: a non-negative result is a descriptor that we alone own.
+    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// Waits until the container's record shows it exited (the monitor writes the
+/// exit file right after reaping it).
+pub fn wait_recorded(containers: &ContainerStore, id: &str) -> Result<Container, LifecycleError> {
+    loop {
+        let container = containers.refresh(containers.find(id)?)?;
+        if container.state.status != Status::Running {
+            return Ok(container);
+        }
+        if let Some(p) = container.state.process.filter(ProcessId::is_alive) {
+            wait_process_exit(&p, Duration::from_secs(3600));
+        } else {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+}
+
+/// `peti rm`: removes a container that is not running (or, with `force`, kills it
+/// first): its cgroup, writable layer, log, run-time files and record.
+pub fn remove(
+    containers: &ContainerStore,
+    container: &Container,
+    force: bool,
+) -> Result<(), LifecycleError> {
+    let mut container = containers.refresh(container.clone())?;
+    if container.state.status == Status::Running {
+        if !force {
+            return Err(LifecycleError::Running(container.name.clone()));
+        }
+        if let Some(p) = container.state.process {
+            let _ = kill(Pid::from_raw(p.pid), Signal::SIGKILL);
+            wait_process_exit(&p, Duration::from_secs(30));
+        }
+        container = wait_recorded(containers, &container.id)?;
+    }
+    let lock = containers.lock()?;
+    if let Some(cgroup) = &container.cgroup {
+        cgroup.remove().map_err(cgroup_error)?;
+    }
+    containers.delete(&lock, &container)?;
+    Ok(())
+}

@@ -1,0 +1,32 @@
+//! Containers: a process on the host's kernel, in namespaces of its own, under a
+//! cgroup, on an overlay of its image's layers.
+//!
+//! - [`spec`]: what a container is made of (command, env, limits, volumes).
+//! - [`state`]: records on disk, the lock, and the truth about live processes.
+//! - [`lifecycle`]: create, stop, kill, remove, wait.
+//! - [`spawn`]: the parent's side of starting one (cgroup, clone, the channel).
+//! - [`init`]: the child's side, from clone to exec.
+//! - [`exec`]: `peti exec`, joining a running container.
+//! - [`rootfs`]: overlayfs, /proc, /sys, /dev, pivot_root, masked paths.
+//! - [`process`]: stdio, user, capabilities and exec, shared with `peti exec`.
+//! - [`security`]: users, capabilities, no_new_privs.
+//! - [`cgroups`]: v1 and v2.
+//! - [`channel`]: the typed messages from child to parent.
+//! - [`monitor`]: the small process that stays with a detached container.
+//! - [`trace`]: `--trace`, the timeline of a start.
+//! - [`tty`]: `-t`, the pseudo-terminal relay.
+
+pub mod cgroups;
+pub mod channel;
+pub mod exec;
+pub mod init;
+pub mod lifecycle;
+pub mod monitor;
+pub mod process;
+pub mod rootfs;
+pub mod security;
+pub mod spawn;
+pub mod spec;
+pub mod state;
+pub mod trace;
+pub mod tty;

@@ -1,0 +1,269 @@
+//! The last steps before a container's program runs, shared by a container's first
+//! process and by `peti exec`: standard streams (or a pseudo-terminal), the user,
+//! the working directory, finding the program, dropping privileges, and execve.
+//!
+//! Finding the program happens here, inside the container, before execve, so that
+//! a missing program and a non-executable one can be told apart and reported with
+//! Docker's exit codes: 127 and 126.
+
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use caps::Capability;
+use nix::errno::Errno;
+use nix::fcntl::{OFlag, open};
+use nix::sys::stat::Mode;
+use nix::unistd::{AccessFlags, access, dup2_raw, setsid};
+
+use super::channel::{Channel, Message};
+use super::security::{self, User};
+use super::trace::{Tracer, monotonic_nanos};
+
+/// Docker's exit status when the command cannot be executed.
+pub const EXIT_CANNOT_EXECUTE: u8 = 126;
+/// Docker's exit status when the command is not found.
+pub const EXIT_NOT_FOUND: u8 = 127;
+/// Docker's exit status when the runtime itself failed.
+pub const EXIT_RUNTIME_FAILED: u8 = 125;
+
+/// The PATH a container gets when its image sets none (Docker's default).
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Where the process's standard streams go.
+pub enum Stdio {
+    /// Those of peti itself; stdin only with `-i`, else /dev/null.
+    Inherit { stdin: bool },
+    /// Pipes to the monitor, which logs them; stdin is /dev/null.
+    Pipes { stdout: OwnedFd, stderr: OwnedFd },
+    /// A new pseudo-terminal of the container's own devpts; the master goes back
+    /// to peti over the channel.
+    Pty,
+}
+
+/// The process to run.
+pub struct ProcessPlan<'a> {
+    pub args: &'a [String],
+    pub env: &'a [String],
+    pub workdir: &'a str,
+    pub user: &'a str,
+    pub stdio: Stdio,
+    pub capabilities: &'a [Capability],
+}
+
+/// A failure before exec, with the exit status peti should report.
+#[derive(Debug)]
+pub struct Failure {
+    pub exit_code: u8,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn runtime(message: impl std::fmt::Display) -> Self {
+        Failure {
+            exit_code: EXIT_RUNTIME_FAILED,
+            message: message.to_string(),
+        }
+    }
+}
+
+/// Runs the plan's last steps and execs. Returns only on failure.
+pub fn exec(plan: ProcessPlan, channel: &Channel, tracer: &mut Tracer) -> Failure {
+    match prepare(&plan, channel, tracer) {
+        Err(failure) => failure,
+        Ok((program, argv, envp)) => {
+            let exec_at = monotonic_nanos();
+            tracer.record("exec", &plan.args.join(" "), exec_at, exec_at);
+            if tracer.enabled {
+                let _ = channel.send(&Message::Trace(std::mem::take(&mut tracer.events)), None);
+            }
+            let errno = nix::unistd::execve(&program, &argv, &envp).unwrap_err();
+            exec_failure(&plan.args[0], errno)
+        }
+    }
+}
+
+type Prepared = (CString, Vec<CString>, Vec<CString>);
+
+fn prepare(
+    plan: &ProcessPlan,
+    channel: &Channel,
+    tracer: &mut Tracer,
+) -> Result<Prepared, Failure> {
+    tracer.step("stdio", stdio_name(&plan.stdio), || {
+        set_up_stdio(&plan.stdio, channel)
+    })?;
+    let user = security::resolve_user(plan.user).map_err(Failure::runtime)?;
+    let env = with_defaults(plan.env, &user);
+    tracer.step("chdir", plan.workdir, || {
+        std::fs::create_dir_all(plan.workdir)
+            .and_then(|()| std::env::set_current_dir(plan.workdir))
+            .map_err(|e| Failure::runtime(format!("working directory {}: {e}", plan.workdir)))
+    })?;
+    let detail = format!(
+        "uid {} gid {}, {} capabilities, no_new_privs",
+        user.uid,
+        user.gid,
+        plan.capabilities.len()
+    );
+    tracer.step("capabilities", &detail, || {
+        security::drop_privileges(&user, plan.capabilities).map_err(Failure::runtime)
+    })?;
+    // The kernel clears the parent-death signal when credentials change: set again.
+    let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
+    let path = env
+        .iter()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or(DEFAULT_PATH);
+    let program = find_program(&plan.args[0], path)?;
+    let cstring =
+        |s: &str| CString::new(s).map_err(|_| Failure::runtime(format!("{s:?} holds a NUL byte")));
+    let argv = plan
+        .args
+        .iter()
+        .map(|a| cstring(a))
+        .collect::<Result<Vec<_>, _>>()?;
+    let envp = env
+        .iter()
+        .map(|e| cstring(e))
+        .collect::<Result<Vec<_>, _>>()?;
+    let program =
+        CString::new(program.into_os_string().into_encoded_bytes()).map_err(Failure::runtime)?;
+    Ok((program, argv, envp))
+}
+
+fn stdio_name(stdio: &Stdio) -> &'static str {
+    match stdio {
+        Stdio::Inherit { .. } => "peti's own",
+        Stdio::Pipes { .. } => "pipes to the monitor",
+        Stdio::Pty => "a new pty",
+    }
+}
+
+/// HOME and PATH as Docker sets them when the image does not.
+fn with_defaults(env: &[String], user: &User) -> Vec<String> {
+    let mut env = env.to_vec();
+    let has = |env: &[String], key: &str| env.iter().any(|e| e.split('=').next() == Some(key));
+    if !has(&env, "PATH") {
+        env.insert(0, format!("PATH={DEFAULT_PATH}"));
+    }
+    if !has(&env, "HOME") {
+        env.push(format!("HOME={}", user.home));
+    }
+    env
+}
+
+fn set_up_stdio(stdio: &Stdio, channel: &Channel) -> Result<(), Failure> {
+    let null = || {
+        open("/dev/null", OFlag::O_RDWR, Mode::empty())
+            .map_err(|e| Failure::runtime(format!("/dev/null: {e}")))
+    };
+    match stdio {
+        Stdio::Inherit { stdin: true } => Ok(()),
+        Stdio::Inherit { stdin: false } => move_to(&null()?, 0),
+        Stdio::Pipes { stdout, stderr } => {
+            move_to(&null()?, 0)?;
+            move_to(stdout, 1)?;
+            move_to(stderr, 2)
+        }
+        Stdio::Pty => {
+            let (master, slave) =
+                open_pty().map_err(|e| Failure::runtime(format!("pseudo-terminal: {e}")))?;
+            channel
+                .send(&Message::PtyMaster, Some(master.as_raw_fd()))
+                .map_err(Failure::runtime)?;
+            drop(master);
+            setsid().map_err(|e| Failure::runtime(format!("setsid: {e}")))?;
+            // SAFETY: TIOCSCTTY takes an integer argument; 0 means "do not steal".
+            if unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0) } < 0 {
+                return Err(Failure::runtime(format!("TIOCSCTTY: {}", Errno::last())));
+            }
+            (0..3).try_for_each(|fd| move_to(&slave, fd))
+        }
+    }
+}
+
+/// Opens a pty pair on the container's own /dev/pts (we are past pivot_root).
+fn open_pty() -> nix::Result<(OwnedFd, OwnedFd)> {
+    let master = nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)?;
+    nix::pty::grantpt(&master)?;
+    nix::pty::unlockpt(&master)?;
+    let name = nix::pty::ptsname_r(&master)?;
+    let slave = open(
+        name.as_str(),
+        OFlag::O_RDWR | OFlag::O_NOCTTY,
+        Mode::empty(),
+    )?;
+    Ok((master.into(), slave))
+}
+
+fn move_to(fd: &OwnedFd, target: RawFd) -> Result<(), Failure> {
+    // SAFETY: dup2 onto 0, 1 or 2 replaces the standard streams, which is the point;
+    // nothing in this process holds them as OwnedFd.
+    unsafe { dup2_raw(fd, target) }
+        .map(std::mem::forget)
+        .map_err(|e| Failure::runtime(format!("dup2 onto fd {target}: {e}")))
+}
+
+/// Finds the program as a shell would: a name with a slash is a path; anything
+/// else is looked up in PATH. The error text is Docker's.
+fn find_program(name: &str, path: &str) -> Result<PathBuf, Failure> {
+    if name.contains('/') {
+        let program = PathBuf::from(name);
+        check_executable(name, &program)?;
+        return Ok(program);
+    }
+    for dir in path.split(':').filter(|d| !d.is_empty()) {
+        let candidate = Path::new(dir).join(name);
+        if candidate.is_file() && access(&candidate, AccessFlags::X_OK).is_ok() {
+            return Ok(candidate);
+        }
+    }
+    Err(Failure {
+        exit_code: EXIT_NOT_FOUND,
+        message: format!("exec: \"{name}\": executable file not found in $PATH"),
+    })
+}
+
+fn check_executable(name: &str, program: &Path) -> Result<(), Failure> {
+    let metadata = std::fs::metadata(program).map_err(|e| Failure {
+        exit_code: EXIT_NOT_FOUND,
+        message: format!("exec: \"{name}\": stat {name}: {}", lower_first(&e)),
+    })?;
+    let cannot = |why: &str| Failure {
+        exit_code: EXIT_CANNOT_EXECUTE,
+        message: format!("exec: \"{name}\": {why}"),
+    };
+    if metadata.is_dir() {
+        return Err(cannot("is a directory"));
+    }
+    if metadata.permissions().mode() & 0o111 == 0 || access(program, AccessFlags::X_OK).is_err() {
+        return Err(cannot("permission denied"));
+    }
+    Ok(())
+}
+
+/// What execve's own error means, once the file was found executable: ENOENT here
+/// is a missing interpreter (a script's #! line, or a dynamic loader).
+fn exec_failure(name: &str, errno: Errno) -> Failure {
+    let exit_code = if errno == Errno::ENOENT {
+        EXIT_NOT_FOUND
+    } else {
+        EXIT_CANNOT_EXECUTE
+    };
+    Failure {
+        exit_code,
+        message: format!("exec: \"{name}\": {}", errno.desc().to_lowercase()),
+    }
+}
+
+fn lower_first(error: &std::io::Error) -> String {
+    let text = error.to_string();
+    let text = text.split(" (os error").next().unwrap_or(&text).to_string();
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|c| c.to_lowercase().collect::<String>() + chars.as_str())
+        .unwrap_or_default()
+}

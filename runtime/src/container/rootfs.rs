@@ -1,0 +1,493 @@
+//! The container's root file system, built inside its new mount namespace.
+//!
+//! In order, much as runc does it:
+//! 1. every mount becomes a slave of the host's, so nothing we mount or unmount
+//!    here propagates back to the host;
+//! 2. a small private tmpfs, seen only in this namespace, receives the generated
+//!    /etc/hostname, /etc/hosts and /etc/resolv.conf and the overlay's mount point:
+//!    nothing is written to the host's disk for them, and nothing has to be
+//!    cleaned up, because the tmpfs vanishes with the namespace;
+//! 3. an overlay joins the image's layers (read-only, lower) with the container's
+//!    own directory (writable, upper);
+//! 4. /proc, /sys (read-only), /dev (a tmpfs with a few device nodes), /dev/pts,
+//!    /dev/shm, /dev/mqueue, the generated /etc files and the volumes are mounted
+//!    on it;
+//! 5. `pivot_root` makes the overlay `/`, and the old root is detached: unlike
+//!    `chroot`, no path leads back to the host's files;
+//! 6. runc's masked paths (kernel details a container should not read) and
+//!    read-only paths are covered.
+//!
+//! Every mount point inside the image is resolved with `openat2(RESOLVE_IN_ROOT)`,
+//! so a hostile image whose `/proc` or `/data` is a symlink to `../../etc` cannot
+//! make peti mount over a host directory.
+
+use std::ffi::CString;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::path::{Component, Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::{OFlag, open};
+use nix::mount::{MntFlags, MsFlags, mount, umount2};
+use nix::sys::stat::{Mode, SFlag, makedev, mknodat};
+use nix::sys::statvfs::{FsFlags, statvfs};
+use nix::unistd::{chdir, pivot_root};
+
+use super::spec::Volume;
+use super::trace::Tracer;
+
+/// A system call that failed while building the root file system.
+#[derive(Debug, thiserror::Error)]
+#[error("{step} {path}: {source}")]
+pub struct RootfsError {
+    pub step: &'static str,
+    pub path: PathBuf,
+    pub source: Errno,
+}
+
+fn fail<'a>(step: &'static str, path: &'a Path) -> impl FnOnce(Errno) -> RootfsError + 'a {
+    move |source| RootfsError {
+        step,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// What the root file system is made of.
+pub struct RootfsPlan<'a> {
+    /// An empty host directory where the private tmpfs is mounted (in this mount
+    /// namespace only); the overlay is mounted at `rootfs` inside it.
+    pub scratch: &'a Path,
+    /// The image's layer directories, topmost first, as overlayfs wants them.
+    pub lower: &'a [PathBuf],
+    pub upper: &'a Path,
+    pub work: &'a Path,
+    /// The contents of /etc/hostname, /etc/hosts and /etc/resolv.conf, by path.
+    pub etc_files: &'a [(&'static str, String)],
+    pub volumes: &'a [Volume],
+}
+
+/// Kernel files a container must not read: runc's default masked paths. Each is
+/// covered by /dev/null (a file) or an empty read-only tmpfs (a directory).
+pub const MASKED_PATHS: &[&str] = &[
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+];
+
+/// Kernel files a container may read but not change: runc's default read-only
+/// paths. /proc/sys would otherwise let root in a container tune the host kernel.
+pub const READONLY_PATHS: &[&str] = &[
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
+
+/// The device nodes of a container's /dev: (name, major, minor).
+const DEVICES: &[(&str, u64, u64)] = &[
+    ("null", 1, 3),
+    ("zero", 1, 5),
+    ("full", 1, 7),
+    ("random", 1, 8),
+    ("urandom", 1, 9),
+    ("tty", 5, 0),
+];
+
+/// The name of the init layer's directory under the store's `layers/`. The dot
+/// keeps image garbage collection away from it.
+pub const INIT_LAYER: &str = ".init";
+
+/// Makes sure the init layer exists and returns its path.
+///
+/// Like Docker's `-init` layer, it holds the empty mount points every container
+/// needs: /proc, /sys, /dev and the three generated /etc files. It sits on top of
+/// the image's layers, so a scratch image without these directories still has
+/// them, and mounting over them never writes into the container's own writable
+/// layer (an empty upper directory is what makes removal quick). It is the same
+/// for every container, so it is made once, in a staging directory renamed into
+/// place, and shared.
+pub fn ensure_init_layer(layers: &Path) -> std::io::Result<PathBuf> {
+    let path = layers.join(INIT_LAYER);
+    if path.is_dir() {
+        return Ok(path);
+    }
+    let staging = tempfile::Builder::new()
+        .prefix(".init-staging-")
+        .tempdir_in(layers)?;
+    for dir in ["dev", "proc", "sys", "etc"] {
+        std::fs::create_dir(staging.path().join(dir))?;
+    }
+    for file in ["etc/hostname", "etc/hosts", "etc/resolv.conf"] {
+        std::fs::write(staging.path().join(file), "")?;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(staging.path(), std::fs::Permissions::from_mode(0o755))?;
+    match std::fs::rename(staging.path(), &path) {
+        // Another peti made it first: theirs is as good as ours.
+        Err(_) if path.is_dir() => Ok(path),
+        other => other.map(|()| path),
+    }
+}
+
+impl RootfsPlan<'_> {
+    /// Where the overlay is mounted, and what `pivot` makes `/`.
+    pub fn merged(&self) -> PathBuf {
+        self.scratch.join("rootfs")
+    }
+}
+
+/// Steps 1 to 4: everything mounted at `plan.merged()`, still seen from the host root.
+pub fn build(plan: &RootfsPlan, tracer: &mut Tracer) -> Result<(), RootfsError> {
+    let none: Option<&str> = None;
+    tracer.step("mount", "/ rslave (stop propagation to the host)", || {
+        mount(none, "/", none, MsFlags::MS_REC | MsFlags::MS_SLAVE, none)
+            .map_err(fail("make rslave", Path::new("/")))
+    })?;
+    tracer.step(
+        "mount",
+        "private tmpfs for /etc files and the mount point",
+        || write_scratch(plan),
+    )?;
+    mount_overlay(plan, tracer)?;
+    let merged = plan.merged();
+    let root = open(
+        &merged,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(fail("open", &merged))?;
+    let root = root.as_fd();
+    let nosuid_noexec_nodev = MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC | MsFlags::MS_NODEV;
+    let kernel_mounts: [(&str, &str, MsFlags, Option<&str>); 6] = [
+        ("/proc", "proc", nosuid_noexec_nodev, None),
+        (
+            "/dev",
+            "tmpfs",
+            MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME,
+            Some("mode=755,size=65536k"),
+        ),
+        (
+            "/dev/pts",
+            "devpts",
+            MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+            Some("newinstance,ptmxmode=0666,mode=0620,gid=5"),
+        ),
+        (
+            "/dev/shm",
+            "tmpfs",
+            nosuid_noexec_nodev,
+            Some("mode=1777,size=65536k"),
+        ),
+        ("/dev/mqueue", "mqueue", nosuid_noexec_nodev, None),
+        (
+            "/sys",
+            "sysfs",
+            nosuid_noexec_nodev | MsFlags::MS_RDONLY,
+            None,
+        ),
+    ];
+    for (target, fstype, flags, data) in kernel_mounts {
+        tracer.step("mount", &format!("{fstype} on {target}"), || {
+            let at = resolve_in_root(root, Path::new(target), Kind::Dir)?;
+            mount(Some(fstype), &fd_path(&at), Some(fstype), flags, data)
+                .map_err(fail("mount", Path::new(target)))
+        })?;
+        if target == "/dev" {
+            tracer.step("mknod", "null zero full random urandom tty", || {
+                populate_dev(root)
+            })?;
+        }
+    }
+    for (target, _) in plan.etc_files {
+        let host = plan.scratch.join(file_name(target));
+        tracer.step("mount", &format!("bind {target}"), || {
+            bind(root, &host, Path::new(target), Kind::File, false)
+        })?;
+    }
+    for volume in plan.volumes {
+        let kind = if volume.host.is_dir() {
+            Kind::Dir
+        } else {
+            Kind::File
+        };
+        tracer.step(
+            "mount",
+            &format!("bind volume {}", volume.container.display()),
+            || {
+                bind(
+                    root,
+                    &volume.host,
+                    &volume.container,
+                    kind,
+                    volume.read_only,
+                )
+            },
+        )?;
+    }
+    Ok(())
+}
+
+fn file_name(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
+/// Mounts the private tmpfs on the scratch directory and fills it.
+fn write_scratch(plan: &RootfsPlan) -> Result<(), RootfsError> {
+    let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    mount(
+        Some("tmpfs"),
+        plan.scratch,
+        Some("tmpfs"),
+        flags,
+        Some("mode=755,size=1m"),
+    )
+    .map_err(fail("mount tmpfs", plan.scratch))?;
+    for (target, contents) in plan.etc_files {
+        let path = plan.scratch.join(file_name(target));
+        std::fs::write(&path, contents)
+            .map_err(|e| fail("write", &path)(Errno::from_raw(e.raw_os_error().unwrap_or(0))))?;
+    }
+    let merged = plan.merged();
+    nix::unistd::mkdir(&merged, Mode::from_bits_truncate(0o755)).map_err(fail("mkdir", &merged))
+}
+
+fn mount_overlay(plan: &RootfsPlan, tracer: &mut Tracer) -> Result<(), RootfsError> {
+    let lower: Vec<String> = plan.lower.iter().map(|p| p.display().to_string()).collect();
+    let data = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        lower.join(":"),
+        plan.upper.display(),
+        plan.work.display()
+    );
+    let merged = plan.merged();
+    tracer.step(
+        "mount",
+        &format!("overlay of {} layer(s)", lower.len()),
+        || {
+            mount(
+                Some("overlay"),
+                &merged,
+                Some("overlay"),
+                MsFlags::empty(),
+                Some(data.as_str()),
+            )
+            .map_err(fail("mount overlay", &merged))
+        },
+    )
+}
+
+/// /dev's device nodes and the usual symlinks. Created here rather than bound from
+/// the host: the tmpfs was mounted a moment ago, so nothing in it can be a symlink.
+fn populate_dev(root: BorrowedFd) -> Result<(), RootfsError> {
+    let dev = resolve_in_root(root, Path::new("/dev"), Kind::Dir)?;
+    for (name, major, minor) in DEVICES {
+        mknodat(
+            dev.as_fd(),
+            *name,
+            SFlag::S_IFCHR,
+            Mode::from_bits_truncate(0o666),
+            makedev(*major, *minor),
+        )
+        .map_err(fail("mknod", &Path::new("/dev").join(name)))?;
+    }
+    for (link, target) in [
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+        ("ptmx", "pts/ptmx"),
+        ("core", "/proc/kcore"),
+    ] {
+        nix::unistd::symlinkat(target, dev.as_fd(), link)
+            .map_err(fail("symlink", &Path::new("/dev").join(link)))?;
+    }
+    Ok(())
+}
+
+/// Binds a host path onto a path inside the root, read-only if asked.
+fn bind(
+    root: BorrowedFd,
+    host: &Path,
+    target: &Path,
+    kind: Kind,
+    read_only: bool,
+) -> Result<(), RootfsError> {
+    let at = resolve_in_root(root, target, kind)?;
+    let at = fd_path(&at);
+    let none: Option<&str> = None;
+    mount(
+        Some(host),
+        &at,
+        none,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        none,
+    )
+    .map_err(fail("bind mount", host))?;
+    if read_only {
+        // `at` names the directory under the new mount, not the mount: a path
+        // through /proc/self/fd leads to the object the descriptor was opened on.
+        // Resolve again to reach the bind mount itself, then remount that.
+        let mounted = resolve_in_root(root, target, kind)?;
+        remount_read_only(&fd_path(&mounted))?;
+    }
+    Ok(())
+}
+
+/// Step 4: `/` becomes the overlay. The `pivot_root(".", ".")` form (runc's) stacks
+/// the old root under the new one; unmounting "." with MNT_DETACH then drops it.
+pub fn pivot(merged: &Path, tracer: &mut Tracer) -> Result<(), RootfsError> {
+    tracer.step(
+        "pivot_root",
+        "the overlay becomes /, the old root is detached",
+        || {
+            chdir(merged).map_err(fail("chdir", merged))?;
+            pivot_root(".", ".").map_err(fail("pivot_root", merged))?;
+            umount2(".", MntFlags::MNT_DETACH).map_err(fail("detach old root", Path::new("/")))?;
+            chdir("/").map_err(fail("chdir", Path::new("/")))
+        },
+    )
+}
+
+/// Step 5, after `pivot`: masked paths, read-only paths, and `--read-only`.
+pub fn protect(read_only_root: bool, tracer: &mut Tracer) -> Result<(), RootfsError> {
+    tracer.step("mount", "mask runc's masked paths", || {
+        MASKED_PATHS.iter().try_for_each(|p| mask(Path::new(p)))
+    })?;
+    tracer.step("mount", "bind runc's read-only paths read-only", || {
+        READONLY_PATHS.iter().try_for_each(|p| {
+            let path = Path::new(p);
+            let none: Option<&str> = None;
+            match mount(
+                Some(path),
+                path,
+                none,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                none,
+            ) {
+                Err(Errno::ENOENT) => Ok(()),
+                other => other.map_err(fail("bind", path)),
+            }?;
+            if path.exists() {
+                remount_read_only(path)
+            } else {
+                Ok(())
+            }
+        })
+    })?;
+    if read_only_root {
+        tracer.step("mount", "/ read-only (--read-only)", || {
+            remount_read_only(Path::new("/"))
+        })?;
+    }
+    Ok(())
+}
+
+fn mask(path: &Path) -> Result<(), RootfsError> {
+    let none: Option<&str> = None;
+    let result = if path.is_dir() {
+        mount(Some("tmpfs"), path, Some("tmpfs"), MsFlags::MS_RDONLY, none)
+    } else {
+        mount(Some("/dev/null"), path, none, MsFlags::MS_BIND, none)
+    };
+    match result {
+        Err(Errno::ENOENT) => Ok(()),
+        other => other.map_err(fail("mask", path)),
+    }
+}
+
+/// Remounts a bind mount read-only, keeping its other flags: a remount sets all of
+/// a mount's flags at once, so dropping nosuid by accident would be easy.
+fn remount_read_only(path: &Path) -> Result<(), RootfsError> {
+    let current = statvfs(path).map_err(fail("statvfs", path))?.flags();
+    let mut flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
+    for (st, ms) in [
+        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+    ] {
+        if current.contains(st) {
+            flags |= ms;
+        }
+    }
+    let none: Option<&str> = None;
+    mount(none, path, none, flags, none).map_err(fail("remount read-only", path))
+}
+
+/// What to create when a mount point is missing.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Dir,
+    File,
+}
+
+/// Opens `path` as if `root` were `/`: `..` and absolute symlinks stop at `root`
+/// (openat2's RESOLVE_IN_ROOT, the kernel's answer to symlink escapes). Missing
+/// components are created, as directories except a final `File`.
+pub fn resolve_in_root(root: BorrowedFd, path: &Path, kind: Kind) -> Result<OwnedFd, RootfsError> {
+    let relative: PathBuf = path
+        .components()
+        .filter(|c| matches!(c, Component::Normal(_)))
+        .collect();
+    if relative.as_os_str().is_empty() {
+        return openat2_in_root(root, Path::new(".")).map_err(fail("open", path));
+    }
+    match openat2_in_root(root, &relative) {
+        Err(Errno::ENOENT) => {}
+        other => return other.map_err(fail("open", path)),
+    }
+    let parent = resolve_in_root(root, relative.parent().unwrap_or(Path::new("")), Kind::Dir)?;
+    let name = relative.file_name().expect("a normal last component");
+    let created = match kind {
+        Kind::Dir => nix::sys::stat::mkdirat(parent.as_fd(), name, Mode::from_bits_truncate(0o755)),
+        Kind::File => nix::fcntl::openat(
+            parent.as_fd(),
+            name,
+            OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW,
+            Mode::from_bits_truncate(0o644),
+        )
+        .map(drop),
+    };
+    match created {
+        Ok(()) | Err(Errno::EEXIST) => {}
+        Err(e) => return Err(fail("create mount point", path)(e)),
+    }
+    openat2_in_root(root, &relative).map_err(fail("open", path))
+}
+
+fn openat2_in_root(root: BorrowedFd, relative: &Path) -> Result<OwnedFd, Errno> {
+    let name = CString::new(relative.as_os_str().as_encoded_bytes()).map_err(|_| Errno::EINVAL)?;
+    // SAFETY: open_how is a plain C struct; all-zero is its documented default.
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    how.flags = (libc::O_PATH | libc::O_CLOEXEC) as u64;
+    how.resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
+    // SAFETY: openat2 reads `name` (NUL-terminated) and `how` (size given) only
+    // during the call; both outlive it.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            root.as_raw_fd(),
+            name.as_ptr(),
+            &how as *const libc::open_how,
+            std::mem::size_of::<libc::open_how>(),
+        )
+    };
+    if fd < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: the kernel just returned this descriptor to us; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// The path that names an open descriptor, for system calls that take paths.
+fn fd_path(fd: &OwnedFd) -> PathBuf {
+    PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+}

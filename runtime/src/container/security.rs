@@ -1,0 +1,130 @@
+//! What the container's process may do once it runs: its user, its capabilities,
+//! and the no_new_privs bit.
+//!
+//! Root inside a container is root on the host kernel (no user namespace here), so
+//! the kernel's finer-grained powers are cut to Docker's default set: enough for
+//! ordinary software (chown files, bind port 80, switch users), not enough to load
+//! modules, change the clock, mount file systems or trace other processes.
+
+use std::collections::HashSet;
+use std::fs;
+
+use caps::{CapSet, Capability};
+use nix::unistd::{Gid, Uid, setgroups, setresgid, setresuid};
+
+/// What can go wrong while dropping privileges.
+#[derive(Debug, thiserror::Error)]
+pub enum SecurityError {
+    #[error("capabilities: {0}")]
+    Caps(#[from] caps::errors::CapsError),
+    #[error("{step}: {source}")]
+    Sys {
+        step: &'static str,
+        source: nix::errno::Errno,
+    },
+    #[error("unable to find user {0}: no matching entries in the container's /etc/passwd")]
+    UnknownUser(String),
+    #[error("unable to find group {0}: no matching entries in the container's /etc/group")]
+    UnknownGroup(String),
+}
+
+/// Docker's default capabilities (moby's `oci/caps/defaults.go`).
+pub const DEFAULT_CAPABILITIES: [Capability; 14] = [
+    Capability::CAP_CHOWN,
+    Capability::CAP_DAC_OVERRIDE,
+    Capability::CAP_FSETID,
+    Capability::CAP_FOWNER,
+    Capability::CAP_MKNOD,
+    Capability::CAP_NET_RAW,
+    Capability::CAP_SETGID,
+    Capability::CAP_SETUID,
+    Capability::CAP_SETFCAP,
+    Capability::CAP_SETPCAP,
+    Capability::CAP_NET_BIND_SERVICE,
+    Capability::CAP_SYS_CHROOT,
+    Capability::CAP_KILL,
+    Capability::CAP_AUDIT_WRITE,
+];
+
+/// A resolved user: numbers, as the kernel wants them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub uid: u32,
+    pub gid: u32,
+    pub home: String,
+}
+
+/// Resolves `-u` (UID, UID:GID, NAME, NAME:GROUP, or empty for root) against the
+/// container's own /etc/passwd and /etc/group, read after pivot_root: names mean
+/// what the image says, not what the host says.
+pub fn resolve_user(user: &str) -> Result<User, SecurityError> {
+    let passwd = fs::read_to_string("/etc/passwd").unwrap_or_default();
+    let (user_part, group_part) = match user.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (user, None),
+    };
+    let user_part = if user_part.is_empty() { "0" } else { user_part };
+    let entry = passwd
+        .lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .find(|f| f.len() >= 7 && (f[0] == user_part || f[2] == user_part));
+    let (uid, mut gid, home) = match (entry, user_part.parse::<u32>()) {
+        (Some(f), _) => (
+            f[2].parse().unwrap_or(0),
+            f[3].parse().unwrap_or(0),
+            f[5].to_string(),
+        ),
+        (None, Ok(uid)) => (uid, 0, "/".to_string()),
+        (None, Err(_)) => return Err(SecurityError::UnknownUser(user_part.to_string())),
+    };
+    if let Some(group) = group_part {
+        gid = match group.parse::<u32>() {
+            Ok(gid) => gid,
+            Err(_) => {
+                let groups = fs::read_to_string("/etc/group").unwrap_or_default();
+                groups
+                    .lines()
+                    .map(|l| l.split(':').collect::<Vec<_>>())
+                    .find(|f| f.len() >= 3 && f[0] == group)
+                    .and_then(|f| f[2].parse().ok())
+                    .ok_or_else(|| SecurityError::UnknownGroup(group.to_string()))?
+            }
+        };
+    }
+    let home = if uid == 0 && home == "/" {
+        "/root".to_string()
+    } else {
+        home
+    };
+    Ok(User { uid, gid, home })
+}
+
+/// Drops to `user` with `keep` as the only capabilities, then sets no_new_privs.
+///
+/// The order matters. The bounding set is cut first, while we still hold
+/// CAP_SETPCAP. Then the ids change; for a non-root user the kernel clears the
+/// permitted and effective sets by itself at that moment. Last, a root process
+/// gets exactly `keep` as permitted, effective and inheritable.
+pub fn drop_privileges(user: &User, keep: &[Capability]) -> Result<(), SecurityError> {
+    let keep: HashSet<Capability> = keep.iter().copied().collect();
+    for cap in caps::all() {
+        if !keep.contains(&cap) {
+            caps::drop(None, CapSet::Bounding, cap)?;
+        }
+    }
+    caps::clear(None, CapSet::Ambient)?;
+    let sys = |step| move |source| SecurityError::Sys { step, source };
+    setgroups(&[Gid::from_raw(user.gid)]).map_err(sys("setgroups"))?;
+    let gid = Gid::from_raw(user.gid);
+    setresgid(gid, gid, gid).map_err(sys("setresgid"))?;
+    let uid = Uid::from_raw(user.uid);
+    setresuid(uid, uid, uid).map_err(sys("setresuid"))?;
+    if user.uid == 0 {
+        caps::set(None, CapSet::Inheritable, &keep)?;
+        caps::set(None, CapSet::Effective, &keep)?;
+        caps::set(None, CapSet::Permitted, &keep)?;
+    } else {
+        caps::clear(None, CapSet::Inheritable)?;
+    }
+    nix::sys::prctl::set_no_new_privs().map_err(sys("prctl(PR_SET_NO_NEW_PRIVS)"))
+}

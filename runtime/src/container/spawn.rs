@@ -1,0 +1,323 @@
+//! Starting a created container: the parent's side of clone.
+//!
+//! peti (or, for `-d`, the process about to become the monitor) writes the
+//! container's /etc files, makes its cgroup, and calls clone with the namespace
+//! flags. The child runs [`super::init`]; the parent listens on the start-up
+//! channel until the child's exec closes it, then records the container as
+//! running. If anything fails, the cgroup and run-time files are removed again,
+//! and the container stays "created", as in Docker.
+
+use std::fs;
+use std::os::fd::OwnedFd;
+
+use nix::sched::CloneFlags;
+use nix::sys::wait::waitpid;
+use nix::unistd::Pid;
+
+use super::cgroups::Cgroup;
+use super::channel::{self, Message};
+use super::init::{self, InitPlan};
+use super::process::{Failure, ProcessPlan, Stdio};
+use super::rootfs::RootfsPlan;
+use super::security::DEFAULT_CAPABILITIES;
+use super::spec::NetworkMode;
+use super::state::{Container, ContainerStore, ProcessId, Status, now_rfc3339};
+use super::trace::{TraceEvent, Tracer};
+
+/// How the container's streams are wired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attach {
+    /// To peti's own terminal (`run` without `-d`, `start -a`).
+    Foreground,
+    /// To pipes that the monitor reads and logs (`run -d`, `start`).
+    Detached,
+}
+
+/// A container whose program is running.
+pub struct Started {
+    pub container: Container,
+    pub pid: Pid,
+    /// `-t`: the master side of the container's terminal.
+    pub pty_master: Option<OwnedFd>,
+    /// `Detached`: the read ends of stdout and stderr, for the monitor.
+    pub output: Option<(OwnedFd, OwnedFd)>,
+    pub trace: Vec<TraceEvent>,
+}
+
+/// Starts `container`, which must be created or exited.
+pub fn start(
+    store: &ContainerStore,
+    mut container: Container,
+    attach: Attach,
+    tracer: &mut Tracer,
+) -> Result<Started, Failure> {
+    let run_dir = store.run_dir(&container.id);
+    // Only a monitor needs a run-time directory (for its exit file).
+    let _ = fs::remove_dir_all(&run_dir);
+    if attach == Attach::Detached {
+        fs::create_dir_all(&run_dir)
+            .map_err(|e| Failure::runtime(format!("{}: {e}", run_dir.display())))?;
+    }
+    // A restarted container gets a fresh cgroup.
+    if let Some(old) = container.cgroup.take() {
+        let _ = old.remove();
+    }
+    let cgroup = Cgroup::plan(&container.id, &container.spec.limits).map_err(Failure::runtime)?;
+    let snapshot = container.clone();
+    // Runs in peti while the child builds the root file system.
+    let mut in_parallel = |pid: Pid, tracer: &mut Tracer| -> Result<(), Failure> {
+        tracer
+            .step("cgroup", &cgroup_detail(&container), || {
+                cgroup.create(&container.spec.limits)
+            })
+            .map_err(Failure::runtime)?;
+        tracer.step("state", "record running", || {
+            record_running(store, &mut container, pid, &cgroup)
+        })
+    };
+    let result = clone_init(store, &snapshot, &cgroup, attach, tracer, &mut in_parallel);
+    match result {
+        Ok((pid, pty_master, output, child_trace)) => {
+            tracer.events.extend(child_trace);
+            container.state.process = ProcessId::of(pid.as_raw());
+            container.state.status = Status::Running;
+            container.cgroup = Some(cgroup);
+            Ok(Started {
+                container,
+                pid,
+                pty_master,
+                output,
+                trace: std::mem::take(&mut tracer.events),
+            })
+        }
+        Err(failure) => {
+            let _ = cgroup.remove();
+            let _ = fs::remove_dir_all(&run_dir);
+            if let Ok(lock) = store.lock() {
+                let mut failed = container;
+                failed.cgroup = None;
+                failed.state.status = Status::Created;
+                failed.state.process = None;
+                failed.state.monitor = None;
+                failed.state.error = Some(failure.message.clone());
+                let _ = store.save(&lock, &failed);
+            }
+            Err(failure)
+        }
+    }
+}
+
+/// Writes the record as running. It is written before the exec is known to have
+/// worked, in parallel with the child's work; a failed start rewrites it.
+fn record_running(
+    store: &ContainerStore,
+    container: &mut Container,
+    pid: Pid,
+    cgroup: &Cgroup,
+) -> Result<(), Failure> {
+    let lock = store.lock().map_err(Failure::runtime)?;
+    container.state.status = Status::Running;
+    container.state.process = ProcessId::of(pid.as_raw());
+    container.state.monitor = ProcessId::of(std::process::id() as i32);
+    container.state.started_at = Some(now_rfc3339());
+    container.state.finished_at = None;
+    container.state.exit_code = None;
+    container.state.error = None;
+    container.state.oom_killed = false;
+    container.cgroup = Some(cgroup.clone());
+    store.save(&lock, container).map_err(Failure::runtime)
+}
+
+fn cgroup_detail(container: &Container) -> String {
+    let l = &container.spec.limits;
+    let mut parts = vec![format!("create peti/{}", &container.id[..12])];
+    if let Some(m) = l.memory_bytes {
+        parts.push(format!("memory {m}"));
+    }
+    if let Some(q) = l.cpu_quota_us {
+        parts.push(format!("cpu quota {q}us"));
+    }
+    if let Some(p) = l.pids {
+        parts.push(format!("pids {p}"));
+    }
+    parts.join(", ")
+}
+
+type Cloned = (
+    Pid,
+    Option<OwnedFd>,
+    Option<(OwnedFd, OwnedFd)>,
+    Vec<TraceEvent>,
+);
+
+fn clone_init(
+    store: &ContainerStore,
+    container: &Container,
+    cgroup: &Cgroup,
+    attach: Attach,
+    tracer: &mut Tracer,
+    in_parallel: &mut dyn FnMut(Pid, &mut Tracer) -> Result<(), Failure>,
+) -> Result<Cloned, Failure> {
+    let spec = &container.spec;
+    let etc_files = etc_files(container);
+    let (parent_end, child_end) = channel::pair().map_err(Failure::runtime)?;
+    let (stdio, output) = match (spec.tty, attach) {
+        (true, _) => (Stdio::Pty, None),
+        (false, Attach::Foreground) => (Stdio::Inherit { stdin: spec.stdin }, None),
+        (false, Attach::Detached) => {
+            let (out_r, out_w) =
+                nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(Failure::runtime)?;
+            let (err_r, err_w) =
+                nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(Failure::runtime)?;
+            (
+                Stdio::Pipes {
+                    stdout: out_w,
+                    stderr: err_w,
+                },
+                Some((out_r, err_r)),
+            )
+        }
+    };
+    let dir = store.dir(&container.id);
+    let (upper, work) = (dir.join("upper"), dir.join("work"));
+    let scratch = store.scratch_dir();
+    // CAP_MKNOD is safe only where the devices cgroup limits which nodes work.
+    let capabilities: Vec<_> = DEFAULT_CAPABILITIES
+        .iter()
+        .copied()
+        .filter(|c| *c != caps::Capability::CAP_MKNOD || cgroup.guards_devices())
+        .collect();
+    let plan = InitPlan {
+        cgroup,
+        rootfs: RootfsPlan {
+            scratch: &scratch,
+            lower: &container.lower_dirs,
+            upper: &upper,
+            work: &work,
+            etc_files: &etc_files,
+            volumes: &spec.volumes,
+        },
+        hostname: &spec.hostname,
+        read_only_root: spec.read_only,
+        process: ProcessPlan {
+            args: &spec.args,
+            env: &spec.env,
+            workdir: &spec.workdir,
+            user: &spec.user,
+            stdio,
+            capabilities: &capabilities,
+        },
+        trace: tracer.enabled,
+    };
+    let mut flags = CloneFlags::CLONE_NEWPID
+        | CloneFlags::CLONE_NEWNS
+        | CloneFlags::CLONE_NEWUTS
+        | CloneFlags::CLONE_NEWIPC;
+    if spec.network == NetworkMode::None {
+        flags |= CloneFlags::CLONE_NEWNET;
+    }
+    let mut plan = Some(plan);
+    let mut stack = vec![0u8; 1 << 20];
+    let pid = tracer.step("clone", &format!("{flags:?}"), || {
+        let child = Box::new(|| match plan.take() {
+            Some(plan) => init::run(plan, &child_end),
+            None => 125,
+        });
+        // SAFETY: peti is single-threaded here, so the child's copy of our memory
+        // holds no lock another thread owned; the child only runs `init::run`,
+        // which ends in execve or in returning its exit status.
+        unsafe { nix::sched::clone(child, &mut stack, flags, Some(libc::SIGCHLD)) }
+    });
+    let pid = pid.map_err(|e| Failure::runtime(format!("clone({flags:?}): {e}")))?;
+    drop(child_end);
+    drop(plan);
+    if let Err(failure) = in_parallel(pid, tracer) {
+        // Closing our end makes the child give up; reap it.
+        drop(parent_end);
+        let _ = waitpid(pid, None);
+        return Err(failure);
+    }
+    // If the child failed while building the root file system, it has already
+    // exited and this send fails (EPIPE). Its reason is still queued on our end,
+    // and the loop below reads it: that reason, not EPIPE, is what the user needs.
+    let undelivered = parent_end.send(&Message::Proceed, None).err();
+    let waiting_at = super::trace::monotonic_nanos();
+    let mut child_trace = Vec::new();
+    let mut pty_master = None;
+    let mut failure = None;
+    loop {
+        match parent_end.receive() {
+            Ok(None) => break,
+            Ok(Some((Message::Trace(events), _))) => child_trace.extend(events),
+            Ok(Some((Message::PtyMaster, fd))) => pty_master = fd,
+            Ok(Some((Message::Proceed, _))) => {}
+            Ok(Some((Message::Failed { exit_code, message }, _))) => {
+                failure = Some(Failure { exit_code, message })
+            }
+            Err(e) => failure = Some(Failure::runtime(e)),
+        }
+    }
+    if let Some(failure) = failure.or(undelivered.map(Failure::runtime)) {
+        let _ = waitpid(pid, None);
+        return Err(failure);
+    }
+    let exec_start = child_trace
+        .iter()
+        .rev()
+        .find(|e| e.step == "exec")
+        .map_or(waiting_at, |e| e.start_ns);
+    tracer.record(
+        "exec",
+        "execve done (start-up channel closed)",
+        exec_start,
+        super::trace::monotonic_nanos(),
+    );
+    Ok((pid, pty_master, output, child_trace))
+}
+
+/// The contents of /etc/hostname, /etc/hosts and /etc/resolv.conf.
+fn etc_files(container: &Container) -> Vec<(&'static str, String)> {
+    let spec = &container.spec;
+    let hosts = match spec.network {
+        NetworkMode::Host => fs::read_to_string("/etc/hosts").unwrap_or_default(),
+        NetworkMode::None => LOCALHOST_HOSTS.to_string(),
+    };
+    let resolv = resolv_conf(
+        &fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
+        spec.network,
+    );
+    vec![
+        ("/etc/hostname", format!("{}\n", spec.hostname)),
+        ("/etc/hosts", hosts),
+        ("/etc/resolv.conf", resolv),
+    ]
+}
+
+/// The /etc/hosts of a container without a network of its own.
+const LOCALHOST_HOSTS: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n\
+fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n";
+
+/// The host's resolv.conf, as Docker adapts it: with a network namespace of its
+/// own, the container cannot reach the host's loopback resolvers (127.0.0.53 of
+/// systemd-resolved, for example), so those are dropped, and Google's public
+/// resolvers stand in if none is left.
+pub fn resolv_conf(host: &str, network: NetworkMode) -> String {
+    if network == NetworkMode::Host {
+        return host.to_string();
+    }
+    let is_loopback = |line: &str| {
+        let addr = line.trim_start_matches("nameserver").trim();
+        addr.starts_with("127.") || addr == "::1"
+    };
+    let mut lines: Vec<&str> = host
+        .lines()
+        .filter(|l| !(l.trim_start().starts_with("nameserver") && is_loopback(l)))
+        .collect();
+    if !lines
+        .iter()
+        .any(|l| l.trim_start().starts_with("nameserver"))
+    {
+        lines.extend(["nameserver 8.8.8.8", "nameserver 8.8.4.4"]);
+    }
+    lines.join("\n") + "\n"
+}

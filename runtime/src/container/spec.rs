@@ -1,0 +1,294 @@
+//! What a container is made of, once `peti create` has combined the image's
+//! config with the command line: the process to run, its environment and user,
+//! the file system, the limits. This is peti's small cousin of an OCI runtime
+//! `config.json`; it is saved with the container so `start` can run it again.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::cgroups::{CPU_PERIOD_US, Limits};
+
+/// What can be wrong in the options a user gave.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    /// `--memory` is not a size.
+    #[error(
+        "invalid --memory {0:?}: give a number with an optional unit b, k, m or g (for example 64m)"
+    )]
+    BadMemory(String),
+    /// `--memory` is below what a container can start in.
+    #[error("--memory {0:?} is too small: the minimum is 6m, as in Docker")]
+    MemoryTooSmall(String),
+    /// `--cpus` is not a positive number within the host's CPUs.
+    #[error(
+        "invalid --cpus {given:?}: give a number from 0.01 to {max} (this host has {max} CPUs)"
+    )]
+    BadCpus { given: String, max: usize },
+    /// `--pids-limit` is not a number.
+    #[error("invalid --pids-limit {0:?}: give a positive number, or -1 for no limit")]
+    BadPidsLimit(String),
+    /// `-v` is not HOST:CONTAINER[:ro|rw].
+    #[error(
+        "invalid volume {0:?}: use HOST:CONTAINER or HOST:CONTAINER:ro, with absolute paths on both sides"
+    )]
+    BadVolume(String),
+    /// `-u` is not UID[:GID] or a name.
+    #[error("invalid --user {0:?}: use UID, UID:GID, NAME or NAME:GROUP")]
+    BadUser(String),
+    /// `-e` is empty or starts with `=`.
+    #[error("invalid environment variable {0:?}: use KEY=VALUE, or KEY to copy it from this shell")]
+    BadEnv(String),
+    /// The image gives no command and neither does the command line.
+    #[error(
+        "no command given and the image has no Entrypoint or Cmd: put the command after the image name"
+    )]
+    NoCommand,
+}
+
+/// Which network namespace the container gets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NetworkMode {
+    /// A new, empty network namespace: only a loopback device, and it is down.
+    #[default]
+    None,
+    /// The host's own network namespace.
+    Host,
+}
+
+impl NetworkMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NetworkMode::None => "none",
+            NetworkMode::Host => "host",
+        }
+    }
+}
+
+/// A host directory or file bound into the container (`-v HOST:CTR[:ro]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Volume {
+    pub host: PathBuf,
+    pub container: PathBuf,
+    pub read_only: bool,
+}
+
+impl Volume {
+    /// Parses Docker's short syntax.
+    pub fn parse(text: &str) -> Result<Self, SpecError> {
+        let bad = || SpecError::BadVolume(text.to_string());
+        let parts: Vec<&str> = text.split(':').collect();
+        let (host, container, read_only) = match parts.as_slice() {
+            [h, c] => (h, c, false),
+            [h, c, "ro"] => (h, c, true),
+            [h, c, "rw"] => (h, c, false),
+            _ => return Err(bad()),
+        };
+        if !host.starts_with('/') || !container.starts_with('/') {
+            return Err(bad());
+        }
+        Ok(Volume {
+            host: PathBuf::from(host),
+            container: PathBuf::from(container),
+            read_only,
+        })
+    }
+}
+
+/// Everything needed to start the container's first process.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerSpec {
+    /// The program and its arguments: the image's Entrypoint, then the command
+    /// line's CMD (or the image's Cmd when none is given).
+    pub args: Vec<String>,
+    /// `KEY=VALUE` strings: the image's, then `-e`.
+    pub env: Vec<String>,
+    /// The working directory inside the container.
+    pub workdir: String,
+    /// `-u` or the image's User: a name or number, resolved inside the container.
+    pub user: String,
+    pub hostname: String,
+    /// `-t`: a pseudo-terminal.
+    pub tty: bool,
+    /// `-i`: stdin stays open.
+    pub stdin: bool,
+    pub limits: Limits,
+    pub volumes: Vec<Volume>,
+    pub read_only: bool,
+    pub network: NetworkMode,
+    /// `--rm`: remove the container when it exits.
+    pub auto_remove: bool,
+}
+
+/// Parses Docker's memory sizes: a number with an optional unit (b, k, m, g),
+/// binary multiples.
+pub fn parse_memory(text: &str) -> Result<u64, SpecError> {
+    let bad = || SpecError::BadMemory(text.to_string());
+    let lower = text.trim().to_ascii_lowercase();
+    let lower = lower
+        .strip_suffix('b')
+        .filter(|s| !s.is_empty() && !s.ends_with('b'))
+        .unwrap_or(&lower);
+    let (digits, multiplier) = match lower.chars().last().ok_or_else(bad)? {
+        'k' => (&lower[..lower.len() - 1], 1u64 << 10),
+        'm' => (&lower[..lower.len() - 1], 1 << 20),
+        'g' => (&lower[..lower.len() - 1], 1 << 30),
+        _ => (lower, 1),
+    };
+    let number: f64 = digits.parse().map_err(|_| bad())?;
+    if !number.is_finite() || number <= 0.0 {
+        return Err(bad());
+    }
+    let bytes = (number * multiplier as f64) as u64;
+    if bytes < 6 << 20 {
+        return Err(SpecError::MemoryTooSmall(text.to_string()));
+    }
+    Ok(bytes)
+}
+
+/// Parses `--cpus`, a fraction of CPUs, into a CFS quota per [`CPU_PERIOD_US`].
+pub fn parse_cpus(text: &str, host_cpus: usize) -> Result<u64, SpecError> {
+    let bad = || SpecError::BadCpus {
+        given: text.to_string(),
+        max: host_cpus,
+    };
+    let cpus: f64 = text.trim().parse().map_err(|_| bad())?;
+    if !(0.01..=host_cpus as f64).contains(&cpus) {
+        return Err(bad());
+    }
+    Ok((cpus * CPU_PERIOD_US as f64).round() as u64)
+}
+
+/// Parses `--pids-limit`: a positive number, or 0 / -1 for "no limit", as Docker.
+pub fn parse_pids_limit(text: &str) -> Result<Option<u64>, SpecError> {
+    match text.trim().parse::<i64>() {
+        Ok(n) if n > 0 => Ok(Some(n as u64)),
+        Ok(0 | -1) => Ok(None),
+        _ => Err(SpecError::BadPidsLimit(text.to_string())),
+    }
+}
+
+/// Checks `-u` before anything is created: UID, UID:GID, NAME, NAME:GROUP.
+pub fn check_user(text: &str) -> Result<(), SpecError> {
+    let ok = |part: &str| {
+        !part.is_empty()
+            && part
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+    };
+    match text.split_once(':') {
+        None if ok(text) => Ok(()),
+        Some((u, g)) if ok(u) && ok(g) => Ok(()),
+        _ => Err(SpecError::BadUser(text.to_string())),
+    }
+}
+
+/// Merges `-e` into the image's environment. `-e KEY` copies KEY from `lookup`
+/// (this shell's environment), and is dropped if unset, as Docker does.
+pub fn merge_env(
+    image_env: &[String],
+    flags: &[String],
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<Vec<String>, SpecError> {
+    let mut env: Vec<String> = image_env.to_vec();
+    for flag in flags {
+        let entry = match flag.split_once('=') {
+            Some(("", _)) => return Err(SpecError::BadEnv(flag.clone())),
+            Some(_) => flag.clone(),
+            None if flag.is_empty() => return Err(SpecError::BadEnv(flag.clone())),
+            None => match lookup(flag) {
+                Some(value) => format!("{flag}={value}"),
+                None => continue,
+            },
+        };
+        let key = entry.split('=').next().unwrap_or_default().to_string();
+        env.retain(|e| e.split('=').next() != Some(key.as_str()));
+        env.push(entry);
+    }
+    Ok(env)
+}
+
+/// Docker's rule for the command: Entrypoint + (CMD from the command line, or the
+/// image's Cmd when none is given).
+pub fn command_line(
+    entrypoint: &[String],
+    image_cmd: &[String],
+    given: &[String],
+) -> Result<Vec<String>, SpecError> {
+    let tail = if given.is_empty() { image_cmd } else { given };
+    let args: Vec<String> = entrypoint.iter().chain(tail).cloned().collect();
+    if args.is_empty() {
+        return Err(SpecError::NoCommand);
+    }
+    Ok(args)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_sizes_follow_docker() {
+        assert_eq!(parse_memory("64m").unwrap(), 64 << 20);
+        assert_eq!(parse_memory("64MB").unwrap(), 64 << 20);
+        assert_eq!(parse_memory("1g").unwrap(), 1 << 30);
+        assert_eq!(parse_memory("10485760").unwrap(), 10 << 20);
+        assert_eq!(parse_memory("1.5g").unwrap(), 3 << 29);
+        for bad in ["", "m", "-5m", "64x", "abc", "nanm"] {
+            assert!(
+                matches!(parse_memory(bad), Err(SpecError::BadMemory(_))),
+                "{bad}"
+            );
+        }
+        assert!(matches!(
+            parse_memory("4m"),
+            Err(SpecError::MemoryTooSmall(_))
+        ));
+    }
+
+    #[test]
+    fn cpus_become_a_quota() {
+        assert_eq!(parse_cpus("0.5", 2).unwrap(), 50_000);
+        assert_eq!(parse_cpus("2", 2).unwrap(), 200_000);
+        for bad in ["0", "3", "-1", "x", "0.001"] {
+            assert!(parse_cpus(bad, 2).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn env_flags_override_and_copy() {
+        let image = vec!["PATH=/bin".to_string(), "A=1".to_string()];
+        let flags = vec!["A=2".to_string(), "HOME".to_string(), "GONE".to_string()];
+        let env = merge_env(&image, &flags, |k| (k == "HOME").then(|| "/root".into())).unwrap();
+        assert_eq!(env, ["PATH=/bin", "A=2", "HOME=/root"]);
+        assert!(merge_env(&image, &["=x".into()], |_| None).is_err());
+    }
+
+    #[test]
+    fn volumes_and_users_are_checked() {
+        let v = Volume::parse("/srv/data:/data:ro").unwrap();
+        assert!(v.read_only);
+        for bad in ["data:/data", "/a", "/a:b", "/a:/b:rx"] {
+            assert!(Volume::parse(bad).is_err(), "{bad}");
+        }
+        for good in ["0", "1000:1000", "nobody", "www-data:www-data"] {
+            check_user(good).unwrap();
+        }
+        for bad in ["", ":", "1000:", "a b"] {
+            assert!(check_user(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn command_follows_entrypoint_and_cmd() {
+        let ep = vec!["/hello".to_string()];
+        let cmd = vec!["x".to_string()];
+        assert_eq!(command_line(&ep, &cmd, &[]).unwrap(), ["/hello", "x"]);
+        assert_eq!(
+            command_line(&ep, &cmd, &["y".into()]).unwrap(),
+            ["/hello", "y"]
+        );
+        assert!(command_line(&[], &[], &[]).is_err());
+    }
+}

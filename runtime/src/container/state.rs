@@ -1,0 +1,516 @@
+//! Containers on disk: one record per container, written atomically, changed only
+//! under a lock, and checked against the live system whenever it is read.
+//!
+//! Two places, as podman splits them:
+//! - `$PETI_ROOT/containers/<id>/`: the record (`state.json`), the writable layer
+//!   (`upper/`, `work/`, and the empty `merged/` mount point) and the log. These
+//!   outlive a reboot.
+//! - `$PETI_RUN/<id>/` (default `/run/peti`): what only makes sense while the
+//!   machine is up: the generated /etc files and the exit file the monitor writes.
+//!
+//! A record says "running" from the moment the container's process execs. It is
+//! never trusted blindly: [`ContainerStore::refresh`] looks at the exit file and at
+//! the processes themselves (pid and start time, so a reused pid is not mistaken
+//! for ours). If the monitor and the container are both gone without an exit file
+//! (someone killed them, or the machine rebooted), the container is shown as
+//! exited with status 255, as Docker shows containers it lost track of.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use nix::fcntl::Flock;
+use serde::{Deserialize, Serialize};
+
+use super::cgroups::Cgroup;
+use super::spec::ContainerSpec;
+
+/// Where run-time state lives unless `--run-root`/`PETI_RUN` says otherwise.
+pub const DEFAULT_RUN_ROOT: &str = "/run/peti";
+
+/// What can go wrong with container records.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("container record {path} is damaged ({detail}): remove the directory by hand")]
+    Damaged { path: PathBuf, detail: String },
+    /// Docker's words.
+    #[error("No such container: {0}")]
+    NoSuchContainer(String),
+    #[error(
+        "the container name \"/{name}\" is already in use by container {id}: remove it or pick another --name"
+    )]
+    NameInUse { name: String, id: String },
+    #[error(
+        "invalid container name {0:?}: use letters, digits, and _ . - (starting with a letter or digit)"
+    )]
+    BadName(String),
+    #[error("{given:?} matches more than one container ({ids}): give more of the ID")]
+    Ambiguous { given: String, ids: String },
+}
+
+fn io_at(path: &Path) -> impl FnOnce(io::Error) -> StateError + '_ {
+    move |source| StateError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Docker's three everyday states (paused, restarting and dead do not exist here).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Created,
+    Running,
+    Exited,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Exited => "exited",
+        }
+    }
+}
+
+/// A process we started, named so that a recycled pid is not mistaken for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessId {
+    pub pid: i32,
+    /// Field 22 of /proc/PID/stat: clock ticks after boot when it started.
+    pub start_ticks: u64,
+}
+
+impl ProcessId {
+    /// Names a live process.
+    pub fn of(pid: i32) -> Option<Self> {
+        process_start_ticks(pid).map(|start_ticks| ProcessId { pid, start_ticks })
+    }
+
+    /// Whether this very process still runs. A zombie does not: it has exited,
+    /// and the parent that will reap it may be a slow init (the container's
+    /// first process is re-parented there when its monitor is killed).
+    pub fn is_alive(&self) -> bool {
+        process_stat(self.pid)
+            .is_some_and(|(state, ticks)| state != 'Z' && ticks == self.start_ticks)
+    }
+}
+
+/// Field 22 of /proc/PID/stat. The command name (field 2) may hold spaces and
+/// parentheses, so fields are counted after its closing parenthesis.
+pub fn process_start_ticks(pid: i32) -> Option<u64> {
+    process_stat(pid).map(|(_, ticks)| ticks)
+}
+
+/// Fields 3 (the state letter) and 22 (the start time) of /proc/PID/stat.
+fn process_stat(pid: i32) -> Option<(char, u64)> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let mut fields = stat[stat.rfind(')')? + 2..].split(' ');
+    let state = fields.next()?.chars().next()?;
+    Some((state, fields.nth(18)?.parse().ok()?))
+}
+
+/// The part of a record that changes as the container lives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    pub status: Status,
+    /// The container's first process (pid 1 inside), while running.
+    pub process: Option<ProcessId>,
+    /// Its parent: the monitor, or peti itself for a foreground run.
+    pub monitor: Option<ProcessId>,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub exit_code: Option<i32>,
+    #[serde(rename = "oom_killed")]
+    pub oom_killed: bool,
+    /// Why the container failed to start, or why its status is a guess.
+    pub error: Option<String>,
+}
+
+/// One container.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Container {
+    /// 64 hex digits; `ps` shows the first 12.
+    pub id: String,
+    pub name: String,
+    pub created: String,
+    /// The image as the user named it.
+    pub image: String,
+    /// The image's config digest (Docker's image ID).
+    pub image_id: String,
+    /// The manifest that was run; it keeps the image's layers alive.
+    pub manifest_digest: String,
+    /// The image's layer directories, topmost first.
+    pub lower_dirs: Vec<PathBuf>,
+    pub spec: ContainerSpec,
+    pub state: State,
+    /// Set while the container has a cgroup (from start until rm).
+    pub cgroup: Option<Cgroup>,
+}
+
+/// What the monitor writes when the container's first process is reaped.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct ExitRecord {
+    /// The raw status from wait(2).
+    pub wait_status: i32,
+    pub finished_unix_nanos: u64,
+}
+
+impl ExitRecord {
+    /// Docker's exit code: the process's own, or 128 + N when signal N killed it.
+    pub fn exit_code(&self) -> i32 {
+        let status = self.wait_status;
+        if libc::WIFSIGNALED(status) {
+            128 + libc::WTERMSIG(status)
+        } else {
+            libc::WEXITSTATUS(status)
+        }
+    }
+
+    pub fn finished_at(&self) -> String {
+        let time =
+            SystemTime::UNIX_EPOCH + std::time::Duration::from_nanos(self.finished_unix_nanos);
+        humantime::format_rfc3339_nanos(time).to_string()
+    }
+}
+
+/// RFC 3339 with nanoseconds, as Docker prints times.
+pub fn now_rfc3339() -> String {
+    humantime::format_rfc3339_nanos(SystemTime::now()).to_string()
+}
+
+/// The records of all containers.
+pub struct ContainerStore {
+    records: PathBuf,
+    run: PathBuf,
+}
+
+/// Holds the containers lock while alive.
+pub struct Locked(#[allow(dead_code)] Flock<fs::File>);
+
+impl ContainerStore {
+    /// Opens (creating if needed) `<root>/containers` and `<run_root>`.
+    pub fn open(root: &Path, run_root: &Path) -> Result<Self, StateError> {
+        let records = root.join("containers");
+        for dir in [&records, &run_root.join(".scratch")] {
+            fs::create_dir_all(dir).map_err(io_at(dir))?;
+        }
+        Ok(ContainerStore {
+            records,
+            run: run_root.to_path_buf(),
+        })
+    }
+
+    /// Takes the lock that serialises every change to any record.
+    pub fn lock(&self) -> Result<Locked, StateError> {
+        let path = self.records.join(".lock");
+        crate::fsutil::lock_exclusive(&path)
+            .map(Locked)
+            .map_err(io_at(&path))
+    }
+
+    /// The container's durable directory.
+    pub fn dir(&self, id: &str) -> PathBuf {
+        self.records.join(id)
+    }
+
+    /// The container's run-time directory.
+    pub fn run_dir(&self, id: &str) -> PathBuf {
+        self.run.join(id)
+    }
+
+    /// The empty directory on which each container mounts its private tmpfs, in
+    /// its own mount namespace only: the host always sees it empty.
+    pub fn scratch_dir(&self) -> PathBuf {
+        self.run.join(".scratch")
+    }
+
+    /// Where the monitor writes the exit status.
+    pub fn exit_file(&self, id: &str) -> PathBuf {
+        self.run_dir(id).join("exit.json")
+    }
+
+    /// Where a detached container's output is logged, as Docker names it.
+    pub fn log_file(&self, id: &str) -> PathBuf {
+        self.dir(id).join(format!("{id}-json.log"))
+    }
+
+    /// Saves a record atomically. Without fsync: a record is rebuilt from the live
+    /// system by `refresh`, and the rename alone keeps readers from seeing half a file.
+    pub fn save(&self, _lock: &Locked, container: &Container) -> Result<(), StateError> {
+        let path = self.dir(&container.id).join("state.json");
+        let bytes = serde_json::to_vec(container).expect("a record serialises");
+        crate::fsutil::replace_file(&path, &bytes, 0o600).map_err(io_at(&path))
+    }
+
+    /// The file that reserves a name: `.names/<name>`, holding the container ID.
+    fn name_file(&self, name: &str) -> PathBuf {
+        self.records.join(".names").join(name)
+    }
+
+    /// Adds a new record. Its name is reserved first, by creating the name file
+    /// with O_EXCL: the file system, not a scan of every record, says whether the
+    /// name is free. With `write_record` false (`peti run`, which writes the
+    /// record moments later as running) only the directory is made.
+    pub fn insert(
+        &self,
+        lock: &Locked,
+        container: &Container,
+        write_record: bool,
+    ) -> Result<(), StateError> {
+        check_name(&container.name)?;
+        let name_file = self.name_file(&container.name);
+        let names = self.records.join(".names");
+        fs::create_dir_all(&names).map_err(io_at(&names))?;
+        let reserved = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&name_file);
+        match reserved {
+            Ok(mut file) => {
+                use std::io::Write;
+                file.write_all(container.id.as_bytes())
+                    .map_err(io_at(&name_file))?;
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                return Err(StateError::NameInUse {
+                    name: container.name.clone(),
+                    id: fs::read_to_string(&name_file).unwrap_or_default(),
+                });
+            }
+            Err(e) => return Err(io_at(&name_file)(e)),
+        }
+        let dir = self.dir(&container.id);
+        let made = fs::create_dir(&dir).map_err(io_at(&dir)).and_then(|()| {
+            if write_record {
+                self.save(lock, container)
+            } else {
+                Ok(())
+            }
+        });
+        if made.is_err() {
+            let _ = fs::remove_file(&name_file);
+            let _ = fs::remove_dir_all(&dir);
+        }
+        made
+    }
+
+    fn read(&self, id: &str) -> Result<Container, StateError> {
+        let path = self.dir(id).join("state.json");
+        let bytes = fs::read(&path).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => StateError::NoSuchContainer(id.to_string()),
+            _ => io_at(&path)(e),
+        })?;
+        serde_json::from_slice(&bytes).map_err(|e| StateError::Damaged {
+            path,
+            detail: e.to_string(),
+        })
+    }
+
+    /// Every record, as stored (not refreshed), oldest first.
+    pub fn all(&self) -> Result<Vec<Container>, StateError> {
+        let mut all = Vec::new();
+        for entry in fs::read_dir(&self.records).map_err(io_at(&self.records))? {
+            let entry = entry.map_err(io_at(&self.records))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') {
+                continue;
+            }
+            match self.read(&name) {
+                Ok(c) => all.push(c),
+                // Removed by another command since read_dir, or not committed yet.
+                Err(StateError::NoSuchContainer(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        all.sort_by(|a, b| a.created.cmp(&b.created));
+        Ok(all)
+    }
+
+    /// Finds a container by name, full ID or unique ID prefix, as Docker does.
+    pub fn find(&self, given: &str) -> Result<Container, StateError> {
+        let all = self.all()?;
+        if let Some(c) = all.iter().find(|c| c.name == given || c.id == given) {
+            return Ok(c.clone());
+        }
+        let matches: Vec<&Container> = all
+            .iter()
+            .filter(|c| !given.is_empty() && c.id.starts_with(given))
+            .collect();
+        match matches.as_slice() {
+            [one] => Ok((*one).clone()),
+            [] => Err(StateError::NoSuchContainer(given.to_string())),
+            many => Err(StateError::Ambiguous {
+                given: given.to_string(),
+                ids: many
+                    .iter()
+                    .map(|c| &c.id[..12])
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }),
+        }
+    }
+
+    /// Brings a running container's record up to date with the system, saving
+    /// any change. Returns the refreshed record.
+    pub fn refresh(&self, container: Container) -> Result<Container, StateError> {
+        if container.state.status != Status::Running {
+            return Ok(container);
+        }
+        let lock = self.lock()?;
+        // Re-read under the lock: another command may have refreshed it already.
+        let mut container = self.read(&container.id)?;
+        if container.state.status != Status::Running {
+            return Ok(container);
+        }
+        if let Some(exit) = read_exit_file(&self.exit_file(&container.id)) {
+            mark_exited(&mut container, exit.exit_code(), exit.finished_at(), None);
+        } else {
+            let alive = |p: &Option<ProcessId>| p.as_ref().is_some_and(ProcessId::is_alive);
+            if alive(&container.state.process) || alive(&container.state.monitor) {
+                return Ok(container);
+            }
+            mark_exited(
+                &mut container,
+                255,
+                now_rfc3339(),
+                Some(
+                    "peti lost the container: its monitor was killed or the machine restarted"
+                        .into(),
+                ),
+            );
+        }
+        self.save(&lock, &container)?;
+        Ok(container)
+    }
+
+    /// Deletes a record, its name, and everything the container had on disk.
+    pub fn delete(&self, _lock: &Locked, container: &Container) -> Result<(), StateError> {
+        let dir = self.dir(&container.id);
+        // The usual layout, removed entry by entry: about half the system calls of
+        // a generic recursive removal, which matters on the `--rm` path.
+        let known = ["state.json", "upper", "work/work", "work", ""];
+        let quick = known.iter().try_for_each(|entry| {
+            let path = dir.join(entry);
+            match if *entry == "state.json" {
+                fs::remove_file(&path)
+            } else {
+                fs::remove_dir(&path)
+            } {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+                _ => Ok(()),
+            }
+        });
+        let run_dir = self.run_dir(&container.id);
+        for (tree, needed) in [(&dir, quick.is_err()), (&run_dir, true)] {
+            if !needed {
+                continue;
+            }
+            match fs::remove_dir_all(tree) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(io_at(tree)(e)),
+                _ => {}
+            }
+        }
+        let name_file = self.name_file(&container.name);
+        if fs::read_to_string(&name_file).is_ok_and(|id| id == container.id) {
+            fs::remove_file(&name_file).map_err(io_at(&name_file))?;
+        }
+        Ok(())
+    }
+
+    /// The manifests that some container still uses: `rmi` must keep them.
+    pub fn images_in_use(&self) -> Result<BTreeSet<String>, StateError> {
+        Ok(self.all()?.into_iter().map(|c| c.manifest_digest).collect())
+    }
+}
+
+/// Sets the final state. OOM kills are read from the cgroup, which lives until rm.
+pub fn mark_exited(
+    container: &mut Container,
+    code: i32,
+    finished_at: String,
+    error: Option<String>,
+) {
+    let oom_killed = container
+        .cgroup
+        .as_ref()
+        .and_then(|c| c.usage().ok())
+        .is_some_and(|u| u.oom_kills > 0);
+    let state = &mut container.state;
+    state.status = Status::Exited;
+    state.exit_code = Some(code);
+    state.finished_at = Some(finished_at);
+    state.oom_killed = oom_killed;
+    state.process = None;
+    state.monitor = None;
+    if error.is_some() {
+        state.error = error;
+    }
+}
+
+/// Reads the monitor's exit file, if it has been written.
+pub fn read_exit_file(path: &Path) -> Option<ExitRecord> {
+    serde_json::from_slice(&fs::read(path).ok()?).ok()
+}
+
+/// Docker's rule for names: `[a-zA-Z0-9][a-zA-Z0-9_.-]+`.
+pub fn check_name(name: &str) -> Result<(), StateError> {
+    let mut chars = name.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
+    if first_ok && name.len() >= 2 && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+    {
+        Ok(())
+    } else {
+        Err(StateError::BadName(name.to_string()))
+    }
+}
+
+/// A fresh container ID: 32 random bytes in hex, like Docker's.
+pub fn new_id() -> String {
+    let mut bytes = [0u8; 32];
+    let mut filled = 0;
+    while filled < bytes.len() {
+        // SAFETY: getrandom writes at most the given length into our buffer.
+        let n = unsafe {
+            libc::getrandom(bytes[filled..].as_mut_ptr().cast(), bytes.len() - filled, 0)
+        };
+        if n > 0 {
+            filled += n as usize;
+        }
+    }
+    hex::encode(bytes)
+}
+
+/// A name for a container started without `--name`, Docker-style
+/// (`adjective_noun`), from words of the seed notes' home, Indonesia.
+pub fn random_name(id: &str) -> String {
+    const ADJECTIVES: [&str; 16] = [
+        "brave", "calm", "eager", "fuzzy", "gentle", "happy", "jolly", "keen", "lucid", "merry",
+        "nimble", "proud", "quiet", "swift", "tidy", "witty",
+    ];
+    const NOUNS: [&str; 16] = [
+        "anoa",
+        "bekantan",
+        "cendrawasih",
+        "dugong",
+        "elang",
+        "gajah",
+        "harimau",
+        "jalak",
+        "kancil",
+        "komodo",
+        "maleo",
+        "merak",
+        "orangutan",
+        "penyu",
+        "rusa",
+        "tarsius",
+    ];
+    let byte = |i: usize| u8::from_str_radix(&id[2 * i..2 * i + 2], 16).unwrap_or(0) as usize;
+    format!("{}_{}", ADJECTIVES[byte(0) % 16], NOUNS[byte(1) % 16])
+}
