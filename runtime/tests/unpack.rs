@@ -1,6 +1,8 @@
 //! Layer unpacking against hostile layers: every escape is refused or kept inside,
 //! and a directory beside the destination shows that nothing was written outside.
 
+mod common;
+
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
@@ -203,24 +205,11 @@ fn device_nodes_are_skipped() {
 
 #[test]
 fn whiteouts_become_what_overlayfs_expects() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!(
-            "SKIPPED whiteouts_become_what_overlayfs_expects: mknod and trusted.* xattrs need root"
+    if !common::is_root() {
+        return common::skip(
+            "whiteouts_become_what_overlayfs_expects",
+            "mknod and trusted.* xattrs need root",
         );
-        if let Ok(log) = std::env::var("PETI_TEST_SKIP_LOG") {
-            let mut f = fs::OpenOptions::new()
-                .append(true)
-                .create(true)
-                .open(log)
-                .unwrap();
-            writeln!(
-                f,
-                "whiteouts_become_what_overlayfs_expects: mknod and trusted.* xattrs need root"
-            )
-            .unwrap();
-        }
-        return;
     }
     let scene = Scene::new();
     let mut tar = Vec::new();

@@ -1,0 +1,186 @@
+//! What the runtime's integration tests share: skipping with a reason, and a
+//! sandbox with its own image store and run-time directory, holding a busybox
+//! image, in which the real `peti` binary is run.
+
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// Marks a test as skipped: prints why, and records it for `.ci/test`'s summary.
+/// Use it as `return skip("name", "why")` only when the machine cannot run the test.
+pub fn skip(test: &str, reason: &str) {
+    eprintln!("SKIPPED {test}: {reason}");
+    if let Ok(log) = std::env::var("PETI_TEST_SKIP_LOG") {
+        if let Ok(mut file) = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(log)
+        {
+            let _ = writeln!(file, "{test}: {reason}");
+        }
+    }
+}
+
+/// Whether the tests run as root.
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Why containers cannot run here, if they cannot.
+pub fn containers_unavailable() -> Option<&'static str> {
+    if !is_root() {
+        return Some("containers need root (namespaces, mounts and cgroups)");
+    }
+    if busybox().is_none() {
+        return Some("busybox-static is not installed (run .ci/setup)");
+    }
+    None
+}
+
+/// Returns early from a test, as skipped, when containers cannot run here.
+#[macro_export]
+macro_rules! needs_containers {
+    ($test:literal) => {
+        if let Some(reason) = common::containers_unavailable() {
+            return common::skip($test, reason);
+        }
+    };
+}
+
+/// The host's static busybox.
+fn busybox() -> Option<PathBuf> {
+    ["/usr/bin/busybox", "/bin/busybox"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file())
+}
+
+/// A root file system: busybox and a link for each applet, plus users.
+fn busybox_rootfs_tar() -> Vec<u8> {
+    let busybox = busybox().expect("checked by containers_unavailable");
+    let binary = std::fs::read(&busybox).expect("busybox is readable");
+    let list = Command::new(&busybox)
+        .arg("--list-full")
+        .output()
+        .expect("busybox runs");
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut add = |path: &str, mode: u32, kind: tar::EntryType, data: &[u8], link: &str| {
+        let mut header = tar::Header::new_ustar();
+        header.set_entry_type(kind);
+        header.set_mode(mode);
+        header.set_size(data.len() as u64);
+        if !link.is_empty() {
+            header.set_link_name(link).unwrap();
+        }
+        tar.append_data(&mut header, path, data).unwrap();
+    };
+    for dir in ["bin", "sbin", "usr/bin", "usr/sbin", "etc", "root", "tmp"] {
+        add(dir, 0o755, tar::EntryType::Directory, b"", "");
+    }
+    add("bin/busybox", 0o755, tar::EntryType::Regular, &binary, "");
+    for applet in String::from_utf8_lossy(&list.stdout).lines() {
+        if !applet.is_empty() && applet != "bin/busybox" {
+            add(applet, 0o777, tar::EntryType::Symlink, b"", "/bin/busybox");
+        }
+    }
+    add(
+        "etc/passwd",
+        0o644,
+        tar::EntryType::Regular,
+        b"root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n",
+        "",
+    );
+    tar.into_inner().unwrap()
+}
+
+/// Its own `PETI_ROOT` and `PETI_RUN`, with busybox imported as `bb`. Dropping it
+/// removes every container it made, so a failed test leaves no cgroups behind.
+pub struct Sandbox {
+    dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let sandbox = Sandbox { dir };
+        let tar = sandbox.path().join("busybox.tar");
+        std::fs::write(&tar, busybox_rootfs_tar()).unwrap();
+        sandbox.ok(&["import", tar.to_str().unwrap(), "bb"]);
+        sandbox
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn store(&self) -> PathBuf {
+        self.path().join("store")
+    }
+
+    pub fn run_root(&self) -> PathBuf {
+        self.path().join("run")
+    }
+
+    /// `peti ARGS` in this sandbox, with no stdin.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_peti"));
+        command
+            .args(args)
+            .env("PETI_ROOT", self.store())
+            .env("PETI_RUN", self.run_root())
+            .stdin(Stdio::null());
+        command
+    }
+
+    pub fn peti(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("peti runs")
+    }
+
+    /// Runs `peti ARGS`, insists that it succeeds, and returns its stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let output = self.peti(args);
+        assert!(
+            output.status.success(),
+            "peti {args:?} failed ({}):\n{}{}",
+            output.status,
+            stdout(&output),
+            stderr(&output)
+        );
+        stdout(&output)
+    }
+
+    /// The container's record, as `peti inspect` prints it.
+    pub fn inspect(&self, container: &str) -> serde_json::Value {
+        let text = self.ok(&["inspect", container]);
+        let mut all: serde_json::Value = serde_json::from_str(&text).expect("inspect is JSON");
+        all[0].take()
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let ids = stdout(&self.peti(&["ps", "-aq"]));
+        let ids: Vec<&str> = ids.split_whitespace().collect();
+        if !ids.is_empty() {
+            let mut args = vec!["rm", "-f"];
+            args.extend(ids);
+            let _ = self.peti(&args);
+        }
+    }
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// The exit code, as a shell would report it.
+pub fn code(output: &Output) -> i32 {
+    output.status.code().expect("peti exits, it is not killed")
+}

@@ -1,0 +1,754 @@
+//! Containers, run for real through the `peti` binary: exit codes, isolation,
+//! limits, the detached lifecycle, exec, bad input, and cleanup.
+//!
+//! Every test needs root (namespaces, mounts, cgroups) and skips with the reason
+//! where it is missing. Each works in a sandbox of its own (see `common`), so
+//! the tests run in parallel without seeing each other's containers.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::{Sandbox, code, stderr, stdout};
+
+/// Polls `check` every 20 ms for up to `limit`; for state that settles
+/// asynchronously (a killed process being reaped), never for performance.
+fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if check() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    check()
+}
+
+/// The namespaces of a process, as `readlink /proc/PID/ns/*` shows them.
+fn namespaces_of(pid: &str) -> BTreeMap<String, String> {
+    ["pid", "mnt", "uts", "ipc", "net", "cgroup"]
+        .iter()
+        .map(|ns| {
+            let link = fs::read_link(format!("/proc/{pid}/ns/{ns}")).unwrap();
+            (ns.to_string(), link.to_string_lossy().into_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn exit_codes_follow_docker() {
+    needs_containers!("exit_codes_follow_docker");
+    let sandbox = Sandbox::new();
+    let own = sandbox.peti(&["run", "--rm", "bb", "sh", "-c", "exit 7"]);
+    assert_eq!(code(&own), 7);
+
+    let missing = sandbox.peti(&["run", "--rm", "bb", "no-such-command"]);
+    assert_eq!(code(&missing), 127, "{}", stderr(&missing));
+    assert!(stderr(&missing).contains("executable file not found"));
+
+    let not_executable = sandbox.peti(&["run", "--rm", "bb", "/etc/passwd"]);
+    assert_eq!(code(&not_executable), 126, "{}", stderr(&not_executable));
+    assert!(stderr(&not_executable).contains("permission denied"));
+
+    let unknown_image = sandbox.peti(&["run", "--rm", "no-such-image", "true"]);
+    assert_eq!(code(&unknown_image), 125);
+    assert!(stderr(&unknown_image).contains("no such image: no-such-image"));
+
+    let bad_memory = sandbox.peti(&["run", "--rm", "-m", "12q", "bb", "true"]);
+    assert_eq!(code(&bad_memory), 125);
+    assert!(stderr(&bad_memory).contains("invalid --memory \"12q\""));
+
+    let wrong_flag = sandbox.peti(&["run", "--no-such-flag", "bb", "true"]);
+    assert_eq!(code(&wrong_flag), 125, "{}", stderr(&wrong_flag));
+
+    // Nothing was left behind by any of them: --rm removed what ran, and the
+    // bad input was refused before anything was made.
+    assert_eq!(sandbox.ok(&["ps", "-aq"]), "");
+}
+
+#[test]
+fn a_container_has_namespaces_of_its_own() {
+    needs_containers!("a_container_has_namespaces_of_its_own");
+    let sandbox = Sandbox::new();
+    let id = sandbox.ok(&["run", "-d", "bb", "sleep", "60"]);
+    let id = id.trim();
+    let pid = sandbox.inspect(id)["State"]["Pid"].to_string();
+    let host = namespaces_of("self");
+    let inside = namespaces_of(&pid);
+    for (ns, link) in &inside {
+        assert_ne!(
+            link, &host[ns],
+            "the container shares the host's {ns} namespace"
+        );
+    }
+    let seen = sandbox.ok(&[
+        "exec",
+        id,
+        "sh",
+        "-c",
+        "echo $$; hostname; ps -o pid | wc -l",
+    ]);
+    let lines: Vec<&str> = seen.lines().collect();
+    assert_ne!(lines[0], "1", "exec is not the container's first process");
+    assert_eq!(
+        lines[1],
+        &id[..12],
+        "the hostname is the short ID, as Docker's"
+    );
+    // ps's header, sleep (pid 1), sh, ps and wc: nothing of the host's.
+    assert!(lines[2].trim().parse::<u32>().unwrap() <= 5, "{seen}");
+
+    let first = sandbox.ok(&["run", "--rm", "bb", "sh", "-c", "echo $$"]);
+    assert_eq!(
+        first.trim(),
+        "1",
+        "the command is pid 1 of its PID namespace"
+    );
+
+    let shared = sandbox.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "host",
+        "bb",
+        "readlink",
+        "/proc/self/ns/net",
+    ]);
+    assert_eq!(
+        shared.trim(),
+        host["net"],
+        "--network host shares the host's"
+    );
+    let links = sandbox.ok(&["run", "--rm", "bb", "ip", "-o", "link"]);
+    assert_eq!(
+        links.lines().count(),
+        1,
+        "--network none: loopback only:\n{links}"
+    );
+}
+
+#[test]
+fn the_root_file_system_is_an_overlay_with_runc_default_protections() {
+    needs_containers!("the_root_file_system_is_an_overlay_with_runc_default_protections");
+    let sandbox = Sandbox::new();
+    let mounts = sandbox.ok(&["run", "--rm", "bb", "cat", "/proc/self/mounts"]);
+    let mount_of = |target: &str| {
+        mounts
+            .lines()
+            .find(|l| l.split(' ').nth(1) == Some(target))
+            .unwrap_or_else(|| panic!("no mount at {target}:\n{mounts}"))
+            .to_string()
+    };
+    assert!(mount_of("/").starts_with("overlay / overlay "));
+    assert!(mount_of("/sys").contains(" ro,"), "/sys is read-only");
+    assert!(mount_of("/dev").contains(" tmpfs "));
+    for target in ["/proc", "/dev/pts", "/dev/shm", "/dev/mqueue"] {
+        mount_of(target);
+    }
+    assert!(
+        mount_of("/proc/sys").contains(" ro,"),
+        "runc's read-only paths"
+    );
+    assert!(
+        !Path::new("/proc/acpi").exists() || mount_of("/proc/acpi").contains(" tmpfs "),
+        "runc's masked directories are empty tmpfs"
+    );
+
+    let script = "ls /dev; wc -c </proc/timer_list; cat /etc/hostname /etc/resolv.conf; \
+                  grep -c localhost /etc/hosts; touch /proc/sys/kernel/domainname 2>&1; exit 0";
+    let seen = sandbox.ok(&["run", "--rm", "--hostname", "box", "bb", "sh", "-c", script]);
+    for node in [
+        "null", "zero", "full", "random", "urandom", "tty", "pts", "shm", "mqueue",
+    ] {
+        assert!(
+            seen.lines().any(|l| l == node),
+            "/dev/{node} is missing:\n{seen}"
+        );
+    }
+    assert!(
+        seen.contains("\n0\n"),
+        "/proc/timer_list is masked:\n{seen}"
+    );
+    assert!(seen.contains("\nbox\n"), "/etc/hostname:\n{seen}");
+    assert!(seen.contains("nameserver "), "/etc/resolv.conf:\n{seen}");
+    assert!(seen.contains("Read-only file system"), "{seen}");
+}
+
+#[test]
+fn capabilities_are_docker_defaults_and_privileges_cannot_grow() {
+    needs_containers!("capabilities_are_docker_defaults_and_privileges_cannot_grow");
+    let sandbox = Sandbox::new();
+    let id = sandbox.ok(&[
+        "create",
+        "bb",
+        "grep",
+        "-E",
+        "^(CapEff|CapBnd|NoNewPrivs)",
+        "/proc/self/status",
+    ]);
+    let id = id.trim();
+    let status = sandbox.ok(&["start", "-a", id]);
+    // Docker's default set: chown, dac_override, fowner, fsetid, kill, setgid,
+    // setuid, setpcap, net_bind_service, net_raw, sys_chroot, mknod,
+    // audit_write, setfcap. Without a device cgroup (v2, where that needs eBPF)
+    // peti drops mknod rather than let a container make device nodes unguarded.
+    let cgroup = &sandbox.inspect(id)["Peti"]["Cgroup"];
+    let guarded = cgroup["version"] == "v1" && cgroup["devices"].is_string();
+    let expected = if guarded {
+        "00000000a80425fb"
+    } else {
+        "00000000a00425fb"
+    };
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}:")))
+            .unwrap_or_else(|| panic!("no {name} in {status}"))
+            .trim()
+            .to_string()
+    };
+    assert_eq!(field("CapEff"), expected);
+    assert_eq!(field("CapBnd"), expected);
+    assert_eq!(field("NoNewPrivs"), "1");
+
+    let as_nobody = sandbox.ok(&[
+        "run",
+        "--rm",
+        "-u",
+        "65534",
+        "bb",
+        "sh",
+        "-c",
+        "id -u; grep CapEff /proc/self/status",
+    ]);
+    assert!(as_nobody.starts_with("65534\n"), "{as_nobody}");
+    assert!(
+        as_nobody.contains("0000000000000000"),
+        "a non-root user has no effective capabilities: {as_nobody}"
+    );
+}
+
+#[test]
+fn limits_are_written_to_the_cgroup_and_enforced() {
+    needs_containers!("limits_are_written_to_the_cgroup_and_enforced");
+    let sandbox = Sandbox::new();
+    let id = sandbox.ok(&[
+        "run",
+        "-d",
+        "-m",
+        "32m",
+        "--cpus",
+        "0.5",
+        "--pids-limit",
+        "20",
+        "bb",
+        "sleep",
+        "60",
+    ]);
+    let id = id.trim();
+    let cgroup = sandbox.inspect(id)["Peti"]["Cgroup"].clone();
+    let read = |path: String| fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    if cgroup["version"] == "v1" {
+        let dir = |c: &str| cgroup[c].as_str().unwrap().to_string();
+        assert_eq!(
+            read(dir("memory") + "/memory.limit_in_bytes").trim(),
+            "33554432"
+        );
+        assert_eq!(read(dir("cpu") + "/cpu.cfs_quota_us").trim(), "50000");
+        assert_eq!(read(dir("cpu") + "/cpu.cfs_period_us").trim(), "100000");
+        assert_eq!(read(dir("pids") + "/pids.max").trim(), "20");
+    } else {
+        let dir = cgroup["dir"].as_str().unwrap().to_string();
+        assert_eq!(read(dir.clone() + "/memory.max").trim(), "33554432");
+        assert_eq!(read(dir.clone() + "/cpu.max").trim(), "50000 100000");
+        assert_eq!(read(dir + "/pids.max").trim(), "20");
+    }
+    let stats = sandbox.ok(&["stats", "--no-stream", "--format", "json", id]);
+    let stats: serde_json::Value = serde_json::from_str(&stats).unwrap();
+    assert_eq!(stats["MemoryLimitBytes"], 33554432);
+    assert!(stats["MemoryBytes"].as_u64().unwrap() > 0, "{stats}");
+
+    // Three processes at most: the shell and two children; the rest cannot fork.
+    let forks = sandbox.peti(&[
+        "run",
+        "--rm",
+        "--pids-limit",
+        "3",
+        "bb",
+        "sh",
+        "-c",
+        "for i in 1 2 3 4 5; do sleep 1 & done; wait",
+    ]);
+    assert!(stderr(&forks).contains("can't fork"), "{}", stderr(&forks));
+}
+
+#[test]
+fn an_out_of_memory_kill_shows_in_inspect() {
+    needs_containers!("an_out_of_memory_kill_shows_in_inspect");
+    let sandbox = Sandbox::new();
+    // dd reads 32 MiB of zeros into one buffer: every page of it is touched.
+    let run = sandbox.peti(&[
+        "run",
+        "--name",
+        "hog",
+        "-m",
+        "8m",
+        "bb",
+        "dd",
+        "if=/dev/zero",
+        "of=/dev/null",
+        "bs=32M",
+        "count=1",
+    ]);
+    assert_eq!(code(&run), 137, "{}", stderr(&run));
+    let state = &sandbox.inspect("hog")["State"];
+    assert_eq!(state["OOMKilled"], true);
+    assert_eq!(state["ExitCode"], 137);
+    assert_eq!(state["Status"], "exited");
+}
+
+#[test]
+fn a_detached_container_logs_stops_and_is_waited_for() {
+    needs_containers!("a_detached_container_logs_stops_and_is_waited_for");
+    let sandbox = Sandbox::new();
+    let script =
+        "echo out; echo err >&2; trap 'echo bye; exit 3' TERM; while :; do sleep 0.1; done";
+    let id = sandbox.ok(&["run", "-d", "--name", "web", "bb", "sh", "-c", script]);
+    assert_eq!(id.trim().len(), 64, "run -d prints the full ID");
+    let ps = sandbox.ok(&["ps"]);
+    assert!(ps.starts_with("CONTAINER ID"), "{ps}");
+    assert!(ps.lines().nth(1).unwrap().contains("Up "), "{ps}");
+    assert!(ps.lines().nth(1).unwrap().ends_with("web"), "{ps}");
+
+    assert!(eventually(Duration::from_secs(5), || {
+        let logs = sandbox.peti(&["logs", "web"]);
+        stdout(&logs) == "out\n" && stderr(&logs) == "err\n"
+    }));
+    // The log file is Docker's json-file format, one object per line.
+    let log_path = sandbox.inspect("web")["LogPath"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let records: Vec<serde_json::Value> = fs::read_to_string(&log_path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records[0]["log"], "out\n");
+    assert_eq!(records[0]["stream"], "stdout");
+    assert!(records[0]["time"].as_str().unwrap().ends_with('Z'));
+
+    let refused = sandbox.peti(&["rm", "web"]);
+    assert_eq!(code(&refused), 125);
+    assert!(stderr(&refused).contains("stop the container before removing or force remove"));
+
+    sandbox.ok(&["stop", "-t", "10", "web"]);
+    assert_eq!(sandbox.ok(&["wait", "web"]).trim(), "3");
+    assert_eq!(stdout(&sandbox.peti(&["logs", "web"])), "out\nbye\n");
+    assert_eq!(
+        sandbox.ok(&["ps", "-q"]),
+        "",
+        "ps without -a lists running ones"
+    );
+    assert!(sandbox.ok(&["ps", "-a"]).contains("Exited (3)"));
+
+    // A stopped container starts again, as Docker's does.
+    sandbox.ok(&["start", "web"]);
+    sandbox.ok(&["kill", "web"]);
+    assert_eq!(
+        sandbox.ok(&["wait", "web"]).trim(),
+        "137",
+        "SIGKILL is 128 + 9"
+    );
+    sandbox.ok(&["rm", "web"]);
+    assert!(!Path::new(&log_path).exists(), "rm removes the log");
+}
+
+#[test]
+fn a_name_can_be_used_once() {
+    needs_containers!("a_name_can_be_used_once");
+    let sandbox = Sandbox::new();
+    sandbox.ok(&["create", "--name", "twin", "bb", "true"]);
+    let clash = sandbox.peti(&["create", "--name", "twin", "bb", "true"]);
+    assert_eq!(code(&clash), 125);
+    assert!(
+        stderr(&clash).contains("name \"/twin\" is already in use"),
+        "{}",
+        stderr(&clash)
+    );
+    assert_eq!(sandbox.ok(&["ps", "-aq"]).lines().count(), 1);
+}
+
+#[test]
+fn concurrent_commands_do_not_corrupt_state() {
+    needs_containers!("concurrent_commands_do_not_corrupt_state");
+    let sandbox = Sandbox::new();
+    let outcomes: Vec<i32> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..8)
+            .map(|i| {
+                let sandbox = &sandbox;
+                // Half race for one name; the other half take names of their own.
+                let name = if i % 2 == 0 {
+                    "same".to_string()
+                } else {
+                    format!("own{i}")
+                };
+                scope.spawn(move || code(&sandbox.peti(&["create", "--name", &name, "bb", "true"])))
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    let won_same = outcomes.iter().step_by(2).filter(|c| **c == 0).count();
+    assert_eq!(
+        won_same, 1,
+        "exactly one create gets the contested name: {outcomes:?}"
+    );
+    assert!(outcomes.iter().skip(1).step_by(2).all(|c| *c == 0));
+    let listed = sandbox.ok(&["ps", "-a", "--format", "json"]);
+    assert_eq!(listed.lines().count(), 5);
+    for line in listed.lines() {
+        serde_json::from_str::<serde_json::Value>(line).expect("every record is whole");
+    }
+}
+
+#[test]
+fn exec_joins_every_namespace_and_the_cgroup() {
+    needs_containers!("exec_joins_every_namespace_and_the_cgroup");
+    let sandbox = Sandbox::new();
+    let id = sandbox.ok(&["run", "-d", "-e", "FROM_RUN=1", "bb", "sleep", "60"]);
+    let id = id.trim();
+    let pid = sandbox.inspect(id)["State"]["Pid"].to_string();
+    let expected = namespaces_of(&pid);
+    let script = "for ns in pid mnt uts ipc net cgroup; do readlink /proc/self/ns/$ns; done; \
+                  pwd; echo $FOO $FROM_RUN; cat /proc/self/cgroup";
+    let seen = sandbox.ok(&[
+        "exec", "-e", "FOO=bar", "-w", "/tmp", id, "sh", "-c", script,
+    ]);
+    let lines: Vec<&str> = seen.lines().collect();
+    let joined: Vec<&String> = expected.values().collect();
+    for (i, ns) in ["pid", "mnt", "uts", "ipc", "net", "cgroup"]
+        .iter()
+        .enumerate()
+    {
+        assert_eq!(
+            lines[i], expected[*ns],
+            "exec is not in the container's {ns} namespace"
+        );
+    }
+    assert_eq!(joined.len(), 6);
+    assert_eq!(lines[6], "/tmp");
+    assert_eq!(
+        lines[7], "bar 1",
+        "exec keeps the container's env and adds -e"
+    );
+    // In its cgroup namespace the container's own cgroup is "/": an exec that
+    // had not joined the cgroup would see a path outside it ("/..").
+    for line in &lines[8..] {
+        assert!(
+            line.ends_with(":/"),
+            "exec is outside the container's cgroup: {line}"
+        );
+    }
+    assert_eq!(code(&sandbox.peti(&["exec", id, "sh", "-c", "exit 4"])), 4);
+    assert_eq!(code(&sandbox.peti(&["exec", id, "no-such-command"])), 127);
+    sandbox.ok(&["rm", "-f", id]);
+    let stopped = sandbox.peti(&["exec", id, "true"]);
+    assert_eq!(code(&stopped), 125, "exec into a removed container fails");
+}
+
+#[test]
+fn volumes_and_read_only_roots() {
+    needs_containers!("volumes_and_read_only_roots");
+    let sandbox = Sandbox::new();
+    let shared = sandbox.path().join("shared");
+    fs::create_dir(&shared).unwrap();
+    fs::write(shared.join("in"), "from host\n").unwrap();
+    let volume = format!("{}:/data", shared.display());
+    let seen = sandbox.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        &volume,
+        "bb",
+        "sh",
+        "-c",
+        "cat /data/in; echo back > /data/out",
+    ]);
+    assert_eq!(seen, "from host\n");
+    assert_eq!(fs::read_to_string(shared.join("out")).unwrap(), "back\n");
+
+    let read_only = format!("{volume}:ro");
+    let refused = sandbox.peti(&[
+        "run",
+        "--rm",
+        "-v",
+        &read_only,
+        "bb",
+        "sh",
+        "-c",
+        "cat /data/in; echo x > /data/x",
+    ]);
+    assert_eq!(code(&refused), 1, "{}", stderr(&refused));
+    assert_eq!(stdout(&refused), "from host\n");
+    assert!(stderr(&refused).contains("Read-only file system"));
+    assert!(!shared.join("x").exists());
+
+    let root = sandbox.peti(&[
+        "run",
+        "--rm",
+        "--read-only",
+        "bb",
+        "sh",
+        "-c",
+        "touch /dev/shm/ok && touch /x",
+    ]);
+    assert_eq!(code(&root), 1);
+    assert!(
+        stderr(&root).contains("touch: /x: Read-only file system"),
+        "{}",
+        stderr(&root)
+    );
+}
+
+#[test]
+fn removal_leaves_no_mount_cgroup_or_state() {
+    needs_containers!("removal_leaves_no_mount_cgroup_or_state");
+    let sandbox = Sandbox::new();
+    let sandbox_path = sandbox.path().to_string_lossy().into_owned();
+    let mounts_of_sandbox = || {
+        fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains(&sandbox_path))
+            .count()
+    };
+    let records = || {
+        fs::read_dir(sandbox.store().join("containers"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| !name.starts_with('.'))
+            .collect::<Vec<_>>()
+    };
+    let names = || {
+        fs::read_dir(sandbox.store().join("containers/.names"))
+            .unwrap()
+            .count()
+    };
+    let trace = sandbox.path().join("trace.json");
+    let trace_arg = trace.to_str().unwrap();
+    // One that succeeds, one whose command is missing, one with a volume.
+    for command in [
+        &["true"][..],
+        &["no-such-command"],
+        &["-v", "/tmp:/host", "true"],
+    ] {
+        let mut args = vec!["run", "--rm", "--trace-json", trace_arg];
+        if command[0] == "-v" {
+            args.extend(&command[..2]);
+            args.push("bb");
+            args.extend(&command[2..]);
+        } else {
+            args.push("bb");
+            args.extend(command);
+        }
+        let _ = sandbox.peti(&args);
+    }
+    let traced: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&trace).unwrap()).unwrap();
+    let id = traced["container"].as_str().unwrap().to_string();
+    assert_eq!(sandbox.ok(&["ps", "-aq"]), "", "--rm removed every record");
+    assert_eq!(
+        mounts_of_sandbox(),
+        0,
+        "no mount of the sandbox is left on the host"
+    );
+    assert_eq!(records(), Vec::<String>::new());
+    assert_eq!(names(), 0, "no name is left reserved");
+    assert!(!sandbox.run_root().join(&id).exists());
+    for controller in ["memory", "cpu", "pids", "devices", ""] {
+        let dir = Path::new("/sys/fs/cgroup")
+            .join(controller)
+            .join("peti")
+            .join(&id);
+        assert!(!dir.exists(), "{} is left behind", dir.display());
+    }
+
+    // A detached one, removed with -f while it runs.
+    let id = sandbox.ok(&["run", "-d", "bb", "sleep", "60"]);
+    let id = id.trim();
+    let monitor = sandbox.inspect(id)["Peti"]["MonitorPid"].to_string();
+    sandbox.ok(&["rm", "-f", id]);
+    assert!(
+        !Path::new(&format!("/proc/{monitor}/cmdline")).exists() || {
+            // The monitor may be a zombie for an instant, until its parent reaps it.
+            fs::read_to_string(format!("/proc/{monitor}/stat")).map_or(true, |s| s.contains(") Z "))
+        }
+    );
+    assert_eq!(records(), Vec::<String>::new());
+    assert_eq!(mounts_of_sandbox(), 0);
+}
+
+#[test]
+fn a_killed_monitor_shows_as_exited_and_a_monitor_is_small() {
+    needs_containers!("a_killed_monitor_shows_as_exited_and_a_monitor_is_small");
+    let sandbox = Sandbox::new();
+    let id = sandbox.ok(&["run", "-d", "bb", "sleep", "60"]);
+    let id = id.trim();
+    let monitor = sandbox.inspect(id)["Peti"]["MonitorPid"].as_i64().unwrap();
+    let status = fs::read_to_string(format!("/proc/{monitor}/status")).unwrap();
+    let rss_kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+        .unwrap();
+    assert!(
+        rss_kib < 1024,
+        "the monitor's resident set is {rss_kib} KiB"
+    );
+
+    // SAFETY: kill(2) on a pid we just read; at worst it fails with ESRCH.
+    unsafe { libc::kill(monitor as i32, libc::SIGKILL) };
+    assert!(
+        eventually(Duration::from_secs(10), || sandbox
+            .ok(&["ps", "-a"])
+            .contains("Exited (255)")),
+        "{}",
+        sandbox.ok(&["ps", "-a"])
+    );
+    let state = &sandbox.inspect(id)["State"];
+    assert!(
+        state["Error"]
+            .as_str()
+            .unwrap()
+            .contains("monitor was killed")
+    );
+}
+
+#[test]
+fn trace_names_every_step_of_a_start() {
+    needs_containers!("trace_names_every_step_of_a_start");
+    let sandbox = Sandbox::new();
+    let json = sandbox.path().join("trace.json");
+    let run = sandbox.peti(&[
+        "run",
+        "--rm",
+        "--trace",
+        "--trace-json",
+        json.to_str().unwrap(),
+        "bb",
+        "true",
+    ]);
+    assert_eq!(code(&run), 0, "{}", stderr(&run));
+    let trace: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&json).unwrap()).unwrap();
+    let steps: Vec<&str> = trace["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["step"].as_str().unwrap())
+        .collect();
+    for step in [
+        "create",
+        "clone",
+        "cgroup",
+        "mount",
+        "pivot_root",
+        "capabilities",
+        "exec",
+    ] {
+        assert!(steps.contains(&step), "no {step} step in {steps:?}");
+        assert!(stderr(&run).contains(step), "--trace does not print {step}");
+    }
+    for event in trace["events"].as_array().unwrap() {
+        assert!(event["duration_ns"].as_u64().is_some());
+    }
+}
+
+#[test]
+fn rmi_refuses_an_image_in_use_unless_forced() {
+    needs_containers!("rmi_refuses_an_image_in_use_unless_forced");
+    let sandbox = Sandbox::new();
+    let id = sandbox.ok(&["run", "-d", "--name", "user", "bb", "sleep", "60"]);
+    let refused = sandbox.peti(&["rmi", "bb"]);
+    assert_eq!(code(&refused), 125);
+    assert!(
+        stderr(&refused).contains(&format!("container {} is using it", &id[..12])),
+        "the error names the container: {}",
+        stderr(&refused)
+    );
+    assert!(sandbox.ok(&["images"]).contains("bb "));
+    sandbox.ok(&["rmi", "-f", "bb"]);
+    assert!(!sandbox.ok(&["images"]).contains("bb "));
+    // The running container keeps its layers, and still works.
+    assert_eq!(sandbox.ok(&["exec", "user", "echo", "alive"]), "alive\n");
+}
+
+#[test]
+fn an_interactive_tty_passes_size_and_ctrl_c() {
+    needs_containers!("an_interactive_tty_passes_size_and_ctrl_c");
+    use nix::pty::{Winsize, openpty};
+    use std::io::{Read, Write};
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+
+    let sandbox = Sandbox::new();
+    let size = Winsize {
+        ws_row: 33,
+        ws_col: 111,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    let pty = openpty(Some(&size), None).unwrap();
+    let mut command = sandbox.command(&["run", "--rm", "-it", "bb", "sh"]);
+    let slave = pty.slave;
+    command
+        .stdin(slave.try_clone().unwrap())
+        .stdout(slave.try_clone().unwrap())
+        .stderr(slave.try_clone().unwrap());
+    // SAFETY: setsid and ioctl are async-signal-safe; the child then execs.
+    unsafe {
+        command.pre_exec(|| {
+            nix::unistd::setsid()?;
+            if libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = command.spawn().unwrap();
+    drop(slave);
+    let master = fs::File::from(pty.master);
+    // SAFETY: the fd is the open master; O_NONBLOCK only changes how reads wait.
+    unsafe { libc::fcntl(master.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
+    let read_until = |want: &str| -> String {
+        let mut seen = String::new();
+        let found = eventually(Duration::from_secs(10), || {
+            let mut buf = [0u8; 4096];
+            if let Ok(n) = (&master).read(&mut buf) {
+                seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+            seen.contains(want)
+        });
+        assert!(found, "never saw {want:?} in {seen:?}");
+        seen
+    };
+    let write = |text: &[u8]| (&master).write_all(text).unwrap();
+    write(b"stty size; tty\n");
+    let seen = read_until("/dev/pts/");
+    assert!(
+        seen.contains("33 111"),
+        "the window size is passed through: {seen:?}"
+    );
+    write(b"sleep 30\n");
+    std::thread::sleep(Duration::from_millis(300));
+    // Ctrl-C goes through the terminal to the container's foreground process.
+    write(b"\x03");
+    write(b"echo status-$?\n");
+    read_until("status-130");
+    write(b"exit 5\n");
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(5));
+}
