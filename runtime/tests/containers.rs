@@ -513,6 +513,14 @@ fn volumes_and_read_only_roots() {
     );
 }
 
+/// Where a container's cgroup directories would be, in either cgroup version.
+fn cgroup_dirs_of(id: &str) -> Vec<std::path::PathBuf> {
+    ["memory", "cpu", "cpuacct", "pids", "devices", ""]
+        .iter()
+        .map(|c| Path::new("/sys/fs/cgroup").join(c).join("peti").join(id))
+        .collect()
+}
+
 #[test]
 fn removal_leaves_no_mount_cgroup_or_state() {
     needs_containers!("removal_leaves_no_mount_cgroup_or_state");
@@ -568,13 +576,22 @@ fn removal_leaves_no_mount_cgroup_or_state() {
     assert_eq!(records(), Vec::<String>::new());
     assert_eq!(names(), 0, "no name is left reserved");
     assert!(!sandbox.run_root().join(&id).exists());
-    for controller in ["memory", "cpu", "pids", "devices", ""] {
-        let dir = Path::new("/sys/fs/cgroup")
-            .join(controller)
-            .join("peti")
-            .join(&id);
+    for dir in cgroup_dirs_of(&id) {
         assert!(!dir.exists(), "{} is left behind", dir.display());
     }
+
+    // Without --rm a failed start keeps its record, as Docker's does (status
+    // "created", exit code 127), but nothing else: no mount, no cgroup.
+    let failed = sandbox.peti(&["run", "--name", "broken", "bb", "no-such-command"]);
+    assert_eq!(code(&failed), 127);
+    let record = sandbox.inspect("broken");
+    assert_eq!(record["State"]["ExitCode"], 127);
+    let id = record["Id"].as_str().unwrap().to_string();
+    assert_eq!(mounts_of_sandbox(), 0);
+    assert!(!cgroup_dirs_of(&id).iter().any(|d| d.exists()));
+    sandbox.ok(&["rm", "broken"]);
+    assert_eq!(records(), Vec::<String>::new());
+    assert_eq!(names(), 0);
 
     // A detached one, removed with -f while it runs.
     let id = sandbox.ok(&["run", "-d", "bb", "sleep", "60"]);

@@ -1,16 +1,18 @@
 //! The container's first process, from clone to exec.
 //!
-//! `clone(2)` has just made it, already inside new PID, mount, UTS, IPC and (unless
-//! `--network host`) network namespaces: it is pid 1 of its own PID namespace. It
-//! still sees the host's files, through a private copy of the host's mount table.
-//! Before running the user's program it:
-//! 1. builds the root file system ([`super::rootfs`]), while peti, in parallel,
-//!    creates the cgroup and writes the record (two cores make this pay);
+//! `clone(2)` has just made it inside a new PID namespace, where it is pid 1. It
+//! still shares everything else with peti. Before running the user's program it:
+//! 1. unshares its other namespaces: mount, UTS, IPC, and network unless
+//!    `--network host`. Doing this here rather than in clone lets peti go on at
+//!    once: a new network namespace alone takes about half a millisecond, and
+//!    meanwhile peti creates the cgroup and writes the record (two cores make
+//!    this pay);
 //! 2. waits for peti's go-ahead, joins the cgroup, then unshares a cgroup
-//!    namespace, so that it sees that cgroup as its root; and pivots into the root
-//!    file system;
-//! 3. sets the hostname, inside its own UTS namespace;
-//! 4. hands over to [`super::process`] for stdio, user, privileges and exec.
+//!    namespace, so that it sees its cgroup as the root;
+//! 3. builds the root file system ([`super::rootfs`]) in its private copy of the
+//!    host's mount table, and pivots into it;
+//! 4. sets the hostname, inside its own UTS namespace;
+//! 5. hands over to [`super::process`] for stdio, user, privileges and exec.
 
 use nix::sched::{CloneFlags, unshare};
 use nix::sys::signal::Signal;
@@ -25,6 +27,8 @@ use super::trace::Tracer;
 /// Everything the first process needs, prepared by the parent before clone.
 pub struct InitPlan<'a> {
     pub cgroup: &'a Cgroup,
+    /// What to unshare first: everything but the PID namespace, which clone made.
+    pub namespaces: CloneFlags,
     pub rootfs: RootfsPlan<'a>,
     pub hostname: &'a str,
     pub read_only_root: bool,
@@ -58,10 +62,13 @@ fn set_up(plan: &InitPlan, channel: &Channel, tracer: &mut Tracer) -> Result<(),
     // running that no one can see or stop.
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
         .map_err(|e| Failure::runtime(format!("prctl: {e}")))?;
-    // Device nodes and mount points get exactly the modes we ask for.
-    umask(Mode::empty());
-    rootfs::build(&plan.rootfs, tracer).map_err(Failure::runtime)?;
-    // Meanwhile peti has made the cgroup; wait for its word before joining.
+    // This runs while peti makes the cgroup and writes the record.
+    let namespaces = plan.namespaces;
+    tracer
+        .step("unshare", &format!("{namespaces:?}"), || {
+            unshare(namespaces)
+        })
+        .map_err(|e| Failure::runtime(format!("unshare({namespaces:?}): {e}")))?;
     let proceed = tracer.step("wait", "for peti: cgroup made, record written", || {
         channel.receive()
     });
@@ -73,6 +80,9 @@ fn set_up(plan: &InitPlan, channel: &Channel, tracer: &mut Tracer) -> Result<(),
             ));
         }
     }
+    // The process joins by itself, writing "0": peti could write this pid
+    // instead, but moving another process takes a kernel-wide lock that waits for
+    // an RCU grace period, 1 to 20 ms on our hosts (see `Cgroup::join_files`).
     tracer
         .step(
             "cgroup",
@@ -85,6 +95,9 @@ fn set_up(plan: &InitPlan, channel: &Channel, tracer: &mut Tracer) -> Result<(),
             unshare(CloneFlags::CLONE_NEWCGROUP)
         })
         .map_err(|e| Failure::runtime(format!("unshare(CLONE_NEWCGROUP): {e}")))?;
+    // Device nodes and mount points get exactly the modes we ask for.
+    umask(Mode::empty());
+    rootfs::build(&plan.rootfs, tracer).map_err(Failure::runtime)?;
     rootfs::pivot(&plan.rootfs.merged(), tracer).map_err(Failure::runtime)?;
     rootfs::protect(plan.read_only_root, tracer).map_err(Failure::runtime)?;
     tracer

@@ -183,15 +183,12 @@ pub fn finish_foreground(
     let mut container = containers.find(id)?;
     let lock = containers.lock()?;
     if container.spec.auto_remove {
-        // The cgroup's directories and the container's files are independent:
-        // remove them side by side.
-        std::thread::scope(|scope| {
-            let cgroup = scope.spawn(|| container.cgroup.as_ref().map_or(Ok(()), |c| c.remove()));
-            let files = containers.delete(&lock, &container);
-            let cgroup = cgroup.join().unwrap_or(Ok(()));
-            files?;
-            cgroup.map_err(cgroup_error)
-        })?;
+        // One after the other: the cgroup's rmdirs take about 0.1 ms, less than
+        // starting a thread to overlap them with the file removal would.
+        if let Some(cgroup) = &container.cgroup {
+            cgroup.remove().map_err(cgroup_error)?;
+        }
+        containers.delete(&lock, &container)?;
     } else {
         super::state::mark_exited(&mut container, exit.exit_code(), exit.finished_at(), None);
         containers.save(&lock, &container)?;

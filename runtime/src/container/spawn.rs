@@ -100,6 +100,9 @@ pub fn start(
                 failed.state.process = None;
                 failed.state.monitor = None;
                 failed.state.error = Some(failure.message.clone());
+                // Docker keeps the code a failed start would have given (125, 126
+                // or 127) in the record of a container that never ran.
+                failed.state.exit_code = Some(failure.exit_code.into());
                 let _ = store.save(&lock, &failed);
             }
             Err(failure)
@@ -194,9 +197,11 @@ fn clone_init(
             lower: &container.lower_dirs,
             upper: &upper,
             work: &work,
+            volatile: spec.auto_remove,
             etc_files: &etc_files,
             volumes: &spec.volumes,
         },
+        namespaces: unshared_namespaces(spec.network),
         hostname: &spec.hostname,
         read_only_root: spec.read_only,
         process: ProcessPlan {
@@ -209,13 +214,11 @@ fn clone_init(
         },
         trace: tracer.enabled,
     };
-    let mut flags = CloneFlags::CLONE_NEWPID
-        | CloneFlags::CLONE_NEWNS
-        | CloneFlags::CLONE_NEWUTS
-        | CloneFlags::CLONE_NEWIPC;
-    if spec.network == NetworkMode::None {
-        flags |= CloneFlags::CLONE_NEWNET;
-    }
+    // Only the PID namespace has to come with clone: a process cannot enter a new
+    // PID namespace itself, only its children can. The child unshares the others
+    // (see `InitPlan::namespaces`), so that their cost, above all a network
+    // namespace's, is paid while peti makes the cgroup, not before.
+    let flags = CloneFlags::CLONE_NEWPID;
     let mut plan = Some(plan);
     let mut stack = vec![0u8; 1 << 20];
     let pid = tracer.step("clone", &format!("{flags:?}"), || {
@@ -273,6 +276,16 @@ fn clone_init(
         super::trace::monotonic_nanos(),
     );
     Ok((pid, pty_master, output, child_trace))
+}
+
+/// The namespaces the first process makes for itself, after clone: mount, UTS,
+/// IPC, and network unless `--network host`.
+fn unshared_namespaces(network: NetworkMode) -> CloneFlags {
+    let flags = CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC;
+    match network {
+        NetworkMode::None => flags | CloneFlags::CLONE_NEWNET,
+        NetworkMode::Host => flags,
+    }
 }
 
 /// The contents of /etc/hostname, /etc/hosts and /etc/resolv.conf.

@@ -163,8 +163,8 @@ impl Cgroup {
         made
     }
 
-    /// The files a process writes "0" to, to join. Writing "0" means "the writer",
-    /// which stays right inside a new PID namespace, where our pid is 1.
+    /// The files that take a pid, to move a process in. Writing "0" means "the
+    /// writer", which stays right inside a new PID namespace, where its pid is 1.
     ///
     /// On v1 this is `tasks`, not `cgroup.procs`, and that choice is worth 10 to
     /// 30 ms a start on our hosts. Moving a whole process (`cgroup.procs`) takes
@@ -172,6 +172,9 @@ impl Cgroup {
     /// grace period. Moving one thread, the caller itself, through `tasks` skips
     /// that lock (see `cgroup_procs_write_start` in kernel/cgroup/cgroup.c). Our
     /// caller is single-threaded, so moving its one thread moves the process.
+    /// Moving any other thread, even through `tasks`, takes the lock again: that
+    /// is why the container's first process joins by itself rather than peti
+    /// writing its pid (we measured 1 to 20 ms for that).
     /// v2 has no such shortcut for a process; `clone3(CLONE_INTO_CGROUP)` is the
     /// v2 way to avoid the cost.
     pub fn join_files(&self) -> Vec<PathBuf> {
