@@ -2,19 +2,19 @@
 //!
 //! `clone(2)` has just made it inside a new PID namespace, where it is pid 1. It
 //! still shares everything else with peti. Before running the user's program it:
-//! 1. unshares its other namespaces: mount, UTS, IPC, and network unless
-//!    `--network host`. Doing this here rather than in clone lets peti go on at
-//!    once: a new network namespace alone takes about half a millisecond, and
-//!    meanwhile peti creates the cgroup and writes the record (two cores make
-//!    this pay);
-//! 2. waits for peti's go-ahead, joins the cgroup, then unshares a cgroup
+//! 1. unshares mount, UTS and IPC namespaces, and builds the root file system
+//!    ([`super::rootfs`]) in its private copy of the host's mount table. Meanwhile
+//!    peti, on the other core, makes the network namespace ([`super::network`])
+//!    and the cgroup, and writes the record;
+//! 2. waits for peti's go-ahead, which carries the network namespace; joins it
+//!    (unless `--network host`) and the cgroup, then unshares a cgroup
 //!    namespace, so that it sees its cgroup as the root;
-//! 3. builds the root file system ([`super::rootfs`]) in its private copy of the
-//!    host's mount table, and pivots into it;
+//! 3. mounts /sys, which must come after the network namespace, and pivots into
+//!    the root file system;
 //! 4. sets the hostname, inside its own UTS namespace;
 //! 5. hands over to [`super::process`] for stdio, user, privileges and exec.
 
-use nix::sched::{CloneFlags, unshare};
+use nix::sched::{CloneFlags, setns, unshare};
 use nix::sys::signal::Signal;
 use nix::sys::stat::{Mode, umask};
 
@@ -27,8 +27,10 @@ use super::trace::Tracer;
 /// Everything the first process needs, prepared by the parent before clone.
 pub struct InitPlan<'a> {
     pub cgroup: &'a Cgroup,
-    /// What to unshare first: everything but the PID namespace, which clone made.
+    /// What to unshare first: mount, UTS and IPC.
     pub namespaces: CloneFlags,
+    /// Whether peti sends a network namespace to join (`--network none`).
+    pub joins_network: bool,
     pub rootfs: RootfsPlan<'a>,
     pub hostname: &'a str,
     pub read_only_root: bool,
@@ -62,23 +64,38 @@ fn set_up(plan: &InitPlan, channel: &Channel, tracer: &mut Tracer) -> Result<(),
     // running that no one can see or stop.
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
         .map_err(|e| Failure::runtime(format!("prctl: {e}")))?;
-    // This runs while peti makes the cgroup and writes the record.
+    // All of this runs while peti makes the network namespace and the cgroup,
+    // and writes the record.
     let namespaces = plan.namespaces;
     tracer
         .step("unshare", &format!("{namespaces:?}"), || {
             unshare(namespaces)
         })
         .map_err(|e| Failure::runtime(format!("unshare({namespaces:?}): {e}")))?;
-    let proceed = tracer.step("wait", "for peti: cgroup made, record written", || {
-        channel.receive()
-    });
-    match proceed {
-        Ok(Some((Message::Proceed, _))) => {}
+    // Device nodes and mount points get exactly the modes we ask for.
+    umask(Mode::empty());
+    rootfs::build(&plan.rootfs, tracer).map_err(Failure::runtime)?;
+    let proceed = tracer.step(
+        "wait",
+        "for peti: network namespace, cgroup, record",
+        || channel.receive(),
+    );
+    let network = match proceed {
+        Ok(Some((Message::Proceed, network))) => network,
         _ => {
             return Err(Failure::runtime(
                 "peti gave up on this container while it was starting",
             ));
         }
+    };
+    if plan.joins_network {
+        let network = network
+            .ok_or_else(|| Failure::runtime("peti sent no network namespace with its go-ahead"))?;
+        tracer
+            .step("setns", "join the network namespace peti made", || {
+                setns(&network, CloneFlags::CLONE_NEWNET)
+            })
+            .map_err(|e| Failure::runtime(format!("setns(CLONE_NEWNET): {e}")))?;
     }
     // The process joins by itself, writing "0": peti could write this pid
     // instead, but moving another process takes a kernel-wide lock that waits for
@@ -95,9 +112,8 @@ fn set_up(plan: &InitPlan, channel: &Channel, tracer: &mut Tracer) -> Result<(),
             unshare(CloneFlags::CLONE_NEWCGROUP)
         })
         .map_err(|e| Failure::runtime(format!("unshare(CLONE_NEWCGROUP): {e}")))?;
-    // Device nodes and mount points get exactly the modes we ask for.
-    umask(Mode::empty());
-    rootfs::build(&plan.rootfs, tracer).map_err(Failure::runtime)?;
+    // sysfs shows the network devices of the namespace it is mounted from.
+    rootfs::mount_sysfs(&plan.rootfs, tracer).map_err(Failure::runtime)?;
     rootfs::pivot(&plan.rootfs.merged(), tracer).map_err(Failure::runtime)?;
     rootfs::protect(plan.read_only_root, tracer).map_err(Failure::runtime)?;
     tracer

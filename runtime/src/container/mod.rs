@@ -7,6 +7,7 @@
 //! - [`spawn`]: the parent's side of starting one (cgroup, clone, the channel).
 //! - [`init`]: the child's side, from clone to exec.
 //! - [`exec`]: `peti exec`, joining a running container.
+//! - [`network`]: the network namespace peti makes and the container joins.
 //! - [`rootfs`]: overlayfs, /proc, /sys, /dev, pivot_root, masked paths.
 //! - [`process`]: stdio, user, capabilities and exec, shared with `peti exec`.
 //! - [`security`]: users, capabilities, no_new_privs.
@@ -22,6 +23,7 @@ pub mod exec;
 pub mod init;
 pub mod lifecycle;
 pub mod monitor;
+pub mod network;
 pub mod process;
 pub mod rootfs;
 pub mod security;

@@ -170,7 +170,7 @@ pub fn build(plan: &RootfsPlan, tracer: &mut Tracer) -> Result<(), RootfsError> 
     .map_err(fail("open", &merged))?;
     let root = root.as_fd();
     let nosuid_noexec_nodev = MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC | MsFlags::MS_NODEV;
-    let kernel_mounts: [(&str, &str, MsFlags, Option<&str>); 6] = [
+    let kernel_mounts: [(&str, &str, MsFlags, Option<&str>); 5] = [
         ("/proc", "proc", nosuid_noexec_nodev, None),
         (
             "/dev",
@@ -191,12 +191,6 @@ pub fn build(plan: &RootfsPlan, tracer: &mut Tracer) -> Result<(), RootfsError> 
             Some("mode=1777,size=65536k"),
         ),
         ("/dev/mqueue", "mqueue", nosuid_noexec_nodev, None),
-        (
-            "/sys",
-            "sysfs",
-            nosuid_noexec_nodev | MsFlags::MS_RDONLY,
-            None,
-        ),
     ];
     for (target, fstype, flags, data) in kernel_mounts {
         tracer.step("mount", &format!("{fstype} on {target}"), || {
@@ -352,6 +346,27 @@ fn bind(
         remount_read_only(&fd_path(&mounted))?;
     }
     Ok(())
+}
+
+/// sysfs, read-only, once the process is in the container's network namespace:
+/// /sys/class/net lists the devices of the namespace sysfs was mounted from, so
+/// mounted earlier it would show the host's.
+pub fn mount_sysfs(plan: &RootfsPlan, tracer: &mut Tracer) -> Result<(), RootfsError> {
+    let merged = plan.merged();
+    tracer.step("mount", "sysfs on /sys", || {
+        let root = open(
+            &merged,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(fail("open", &merged))?;
+        let at = resolve_in_root(root.as_fd(), Path::new("/sys"), Kind::Dir)?;
+        let flags =
+            MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC | MsFlags::MS_NODEV | MsFlags::MS_RDONLY;
+        let none: Option<&str> = None;
+        mount(Some("sysfs"), &fd_path(&at), Some("sysfs"), flags, none)
+            .map_err(fail("mount", Path::new("/sys")))
+    })
 }
 
 /// Step 4: `/` becomes the overlay. The `pivot_root(".", ".")` form (runc's) stacks

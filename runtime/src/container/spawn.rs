@@ -8,7 +8,7 @@
 //! and the container stays "created", as in Docker.
 
 use std::fs;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 
 use nix::sched::CloneFlags;
 use nix::sys::wait::waitpid;
@@ -17,6 +17,7 @@ use nix::unistd::Pid;
 use super::cgroups::Cgroup;
 use super::channel::{self, Message};
 use super::init::{self, InitPlan};
+use super::network;
 use super::process::{Failure, ProcessPlan, Stdio};
 use super::rootfs::RootfsPlan;
 use super::security::DEFAULT_CAPABILITIES;
@@ -65,7 +66,18 @@ pub fn start(
     let cgroup = Cgroup::plan(&container.id, &container.spec.limits).map_err(Failure::runtime)?;
     let snapshot = container.clone();
     // Runs in peti while the child builds the root file system.
-    let mut in_parallel = |pid: Pid, tracer: &mut Tracer| -> Result<(), Failure> {
+    // Returns the network namespace the child is to join, if it gets its own.
+    let mut in_parallel = |pid: Pid, tracer: &mut Tracer| -> Result<Option<OwnedFd>, Failure> {
+        let network = match container.spec.network {
+            NetworkMode::None => Some(
+                tracer
+                    .step("netns", "make a network namespace, lo up", || {
+                        network::isolated_namespace()
+                    })
+                    .map_err(Failure::runtime)?,
+            ),
+            NetworkMode::Host => None,
+        };
         tracer
             .step("cgroup", &cgroup_detail(&container), || {
                 cgroup.create(&container.spec.limits)
@@ -73,7 +85,8 @@ pub fn start(
             .map_err(Failure::runtime)?;
         tracer.step("state", "record running", || {
             record_running(store, &mut container, pid, &cgroup)
-        })
+        })?;
+        Ok(network)
     };
     let result = clone_init(store, &snapshot, &cgroup, attach, tracer, &mut in_parallel);
     match result {
@@ -159,7 +172,7 @@ fn clone_init(
     cgroup: &Cgroup,
     attach: Attach,
     tracer: &mut Tracer,
-    in_parallel: &mut dyn FnMut(Pid, &mut Tracer) -> Result<(), Failure>,
+    in_parallel: &mut dyn FnMut(Pid, &mut Tracer) -> Result<Option<OwnedFd>, Failure>,
 ) -> Result<Cloned, Failure> {
     let spec = &container.spec;
     let etc_files = etc_files(container);
@@ -201,7 +214,8 @@ fn clone_init(
             etc_files: &etc_files,
             volumes: &spec.volumes,
         },
-        namespaces: unshared_namespaces(spec.network),
+        namespaces: CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC,
+        joins_network: spec.network == NetworkMode::None,
         hostname: &spec.hostname,
         read_only_root: spec.read_only,
         process: ProcessPlan {
@@ -215,9 +229,9 @@ fn clone_init(
         trace: tracer.enabled,
     };
     // Only the PID namespace has to come with clone: a process cannot enter a new
-    // PID namespace itself, only its children can. The child unshares the others
-    // (see `InitPlan::namespaces`), so that their cost, above all a network
-    // namespace's, is paid while peti makes the cgroup, not before.
+    // PID namespace itself, only its children can. The child unshares mount, UTS
+    // and IPC itself, and joins the network namespace peti makes meanwhile (see
+    // `network`), so that none of these costs is paid before peti can go on.
     let flags = CloneFlags::CLONE_NEWPID;
     let mut plan = Some(plan);
     let mut stack = vec![0u8; 1 << 20];
@@ -234,16 +248,22 @@ fn clone_init(
     let pid = pid.map_err(|e| Failure::runtime(format!("clone({flags:?}): {e}")))?;
     drop(child_end);
     drop(plan);
-    if let Err(failure) = in_parallel(pid, tracer) {
-        // Closing our end makes the child give up; reap it.
-        drop(parent_end);
-        let _ = waitpid(pid, None);
-        return Err(failure);
-    }
+    let network = match in_parallel(pid, tracer) {
+        Ok(network) => network,
+        Err(failure) => {
+            // Closing our end makes the child give up; reap it.
+            drop(parent_end);
+            let _ = waitpid(pid, None);
+            return Err(failure);
+        }
+    };
     // If the child failed while building the root file system, it has already
     // exited and this send fails (EPIPE). Its reason is still queued on our end,
     // and the loop below reads it: that reason, not EPIPE, is what the user needs.
-    let undelivered = parent_end.send(&Message::Proceed, None).err();
+    let network_fd = network.as_ref().map(|fd| fd.as_raw_fd());
+    let undelivered = parent_end.send(&Message::Proceed, network_fd).err();
+    // The container holds the namespace now, by being in it.
+    drop(network);
     let waiting_at = super::trace::monotonic_nanos();
     let mut child_trace = Vec::new();
     let mut pty_master = None;
@@ -276,16 +296,6 @@ fn clone_init(
         super::trace::monotonic_nanos(),
     );
     Ok((pid, pty_master, output, child_trace))
-}
-
-/// The namespaces the first process makes for itself, after clone: mount, UTS,
-/// IPC, and network unless `--network host`.
-fn unshared_namespaces(network: NetworkMode) -> CloneFlags {
-    let flags = CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC;
-    match network {
-        NetworkMode::None => flags | CloneFlags::CLONE_NEWNET,
-        NetworkMode::Host => flags,
-    }
 }
 
 /// The contents of /etc/hostname, /etc/hosts and /etc/resolv.conf.
