@@ -166,13 +166,17 @@ type Cloned = (
     Vec<TraceEvent>,
 );
 
+/// What peti does while the child builds its root file system. It returns the
+/// network namespace for the child to join, if the child gets one of its own.
+type InParallel<'a> = dyn FnMut(Pid, &mut Tracer) -> Result<Option<OwnedFd>, Failure> + 'a;
+
 fn clone_init(
     store: &ContainerStore,
     container: &Container,
     cgroup: &Cgroup,
     attach: Attach,
     tracer: &mut Tracer,
-    in_parallel: &mut dyn FnMut(Pid, &mut Tracer) -> Result<Option<OwnedFd>, Failure>,
+    in_parallel: &mut InParallel,
 ) -> Result<Cloned, Failure> {
     let spec = &container.spec;
     let etc_files = etc_files(container);
