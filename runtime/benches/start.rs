@@ -65,6 +65,11 @@ fn run() -> Result<(), String> {
     }
     let bundle = make_runc_bundle(temp.path(), &lab)?;
     let have_runc = bundle.is_some();
+    // Unpacking the images and the bundle left megabytes of dirty pages. Their
+    // writeback would land in the middle of the measurement and slow whichever
+    // way touches the disk (peti writes its record and upper directory): on our
+    // host it doubled peti's median. Flush it first.
+    nix::unistd::sync();
 
     let mut floor = Vec::new();
     let mut ours = Vec::new();
