@@ -778,12 +778,7 @@ pub fn stats(ctx: &Context, names: &[String], format: Format) -> Result<(), CliE
             .map(|n| ctx.containers.find(n))
             .collect::<Result<_, _>>()?
     };
-    if format == Format::Table {
-        println!(
-            "{:<14}{:<22}{:>12}{:>12}{:>12}{:>12}",
-            "CONTAINER ID", "NAME", "CPU TIME", "MEM", "MEM PEAK", "LIMIT"
-        );
-    }
+    let mut table = Vec::new();
     for c in containers {
         let Some(cgroup) = &c.cgroup else {
             return Err(CliError::Other(format!(
@@ -805,16 +800,28 @@ pub fn stats(ctx: &Context, names: &[String], format: Format) -> Result<(), CliE
             println!("{row}");
         } else {
             let mib = |b: u64| format!("{:.1}MiB", b as f64 / (1 << 20) as f64);
-            println!(
-                "{:<14}{:<22}{:>12}{:>12}{:>12}{:>12}",
-                &c.id[..12],
-                c.name,
+            table.push(vec![
+                c.id[..12].to_string(),
+                c.name.clone(),
                 format!("{:.3}s", usage.cpu_nanos as f64 / 1e9),
                 mib(usage.memory_bytes),
                 usage.memory_peak_bytes.map_or("-".into(), mib),
                 c.spec.limits.memory_bytes.map_or("none".into(), mib),
-            );
+            ]);
         }
+    }
+    if format == Format::Table {
+        super::table::print_table(
+            &[
+                "CONTAINER ID",
+                "NAME",
+                "CPU TIME",
+                "MEM",
+                "MEM PEAK",
+                "LIMIT",
+            ],
+            &table,
+        );
     }
     Ok(())
 }

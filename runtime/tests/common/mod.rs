@@ -58,8 +58,9 @@ fn busybox() -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// A root file system: busybox and a link for each applet, plus users.
-fn busybox_rootfs_tar() -> Vec<u8> {
+/// A root file system: busybox and a link for each applet, plus users, plus
+/// `extra` executable files.
+pub fn busybox_rootfs_tar(extra: &[(&str, &[u8])]) -> Vec<u8> {
     let busybox = busybox().expect("checked by containers_unavailable");
     let binary = std::fs::read(&busybox).expect("busybox is readable");
     let list = Command::new(&busybox)
@@ -93,6 +94,9 @@ fn busybox_rootfs_tar() -> Vec<u8> {
         b"root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n",
         "",
     );
+    for (path, data) in extra {
+        add(path, 0o755, tar::EntryType::Regular, data, "");
+    }
     tar.into_inner().unwrap()
 }
 
@@ -107,7 +111,7 @@ impl Sandbox {
         let dir = tempfile::tempdir().expect("temp dir");
         let sandbox = Sandbox { dir };
         let tar = sandbox.path().join("busybox.tar");
-        std::fs::write(&tar, busybox_rootfs_tar()).unwrap();
+        std::fs::write(&tar, busybox_rootfs_tar(&[])).unwrap();
         sandbox.ok(&["import", tar.to_str().unwrap(), "bb"]);
         sandbox
     }
