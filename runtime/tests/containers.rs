@@ -776,3 +776,31 @@ fn an_interactive_tty_passes_size_and_ctrl_c() {
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(5));
 }
+
+#[test]
+fn a_detached_terminal_is_logged_and_an_attached_one_needs_a_terminal() {
+    needs_containers!("a_detached_terminal_is_logged_and_an_attached_one_needs_a_terminal");
+    let sandbox = Sandbox::new();
+    // -dt: the container's terminal output is logged (as stdout, as Docker does).
+    sandbox.ok(&[
+        "run",
+        "-dt",
+        "--name",
+        "term",
+        "bb",
+        "sh",
+        "-c",
+        "tty; sleep 60",
+    ]);
+    assert!(eventually(Duration::from_secs(5), || {
+        stdout(&sandbox.peti(&["logs", "term"])).starts_with("/dev/pts/")
+    }));
+    // -dit keeps an idle shell alive, waiting on its terminal.
+    sandbox.ok(&["run", "-dit", "--name", "idle", "bb", "sh"]);
+    assert_eq!(sandbox.ok(&["exec", "idle", "echo", "alive"]), "alive\n");
+    // -it from something that is not a terminal: refused before anything is made.
+    let refused = sandbox.peti(&["run", "--rm", "-it", "bb", "sh"]);
+    assert_eq!(code(&refused), 125);
+    assert!(stderr(&refused).contains("the input device is not a TTY"));
+    assert_eq!(sandbox.ok(&["ps", "-aq"]).lines().count(), 2);
+}

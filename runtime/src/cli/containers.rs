@@ -2,7 +2,7 @@
 //! inspect, wait, stats.
 
 use std::io::{BufRead, Write};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -143,17 +143,15 @@ fn build_spec(
         NetworkMode::None
     };
     let hostname = match (&o.hostname, network) {
-        (Some(h), _) => h.clone(),
+        (Some(h), _) => {
+            spec::check_hostname(h)?;
+            h.clone()
+        }
         (None, NetworkMode::Host) => nix::unistd::gethostname()
             .map(|h| h.to_string_lossy().into_owned())
             .unwrap_or_default(),
         (None, NetworkMode::None) => String::new(),
     };
-    if o.tty && o.interactive && !nix::unistd::isatty(std::io::stdin().as_fd()).unwrap_or(false) {
-        return Err(CliError::Other(
-            "the input device is not a TTY: drop -t, or run from a terminal".into(),
-        ));
-    }
     Ok(ContainerSpec {
         args,
         env,
@@ -197,6 +195,10 @@ pub fn create(ctx: &Context, args: CreateArgs) -> Result<(), CliError> {
 
 /// `peti run`: create, then start in the foreground or (`-d`) detached.
 pub fn run(ctx: &Context, args: RunArgs) -> Result<u8, CliError> {
+    let options = &args.container.options;
+    if !args.detach {
+        check_terminal(options.tty && options.interactive)?;
+    }
     let mut tracer = Tracer::new(args.trace || args.trace_json.is_some(), "peti");
     let container = tracer.step(
         "create",
@@ -395,7 +397,14 @@ fn become_monitor(
         ],
         _ => Vec::new(),
     };
-    let output = started.output.expect("a detached start has output pipes");
+    let output = match detached_output(started.output, started.pty_master) {
+        Ok(output) => output,
+        Err(e) => {
+            let _ = nix::sys::signal::kill(started.pid, nix::sys::signal::Signal::SIGKILL);
+            eprintln!("peti: error: {e}");
+            return 125;
+        }
+    };
     let error = monitor::become_monitor(
         monitor_path,
         started.pid.as_raw(),
@@ -408,6 +417,41 @@ fn become_monitor(
     let _ = nix::sys::signal::kill(started.pid, nix::sys::signal::Signal::SIGKILL);
     eprintln!("peti: error: {error}");
     125
+}
+
+/// What the monitor reads: the stdout and stderr pipes, or with `-dt` the
+/// terminal, whose output is all logged as stdout (Docker does the same). The
+/// stderr slot then gets /dev/null, which reads as an empty stream.
+fn detached_output(
+    pipes: Option<(OwnedFd, OwnedFd)>,
+    pty_master: Option<OwnedFd>,
+) -> Result<(OwnedFd, OwnedFd), CliError> {
+    match (pipes, pty_master) {
+        (Some(pipes), _) => Ok(pipes),
+        (None, Some(master)) => {
+            let empty = nix::fcntl::open(
+                "/dev/null",
+                nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+                nix::sys::stat::Mode::empty(),
+            )
+            .map_err(|e| CliError::Other(format!("/dev/null: {e}")))?;
+            Ok((master, empty))
+        }
+        (None, None) => Err(CliError::Other(
+            "a detached container started without output streams".into(),
+        )),
+    }
+}
+
+/// `-it` relays this terminal to the container's, so stdin must be one: Docker
+/// refuses the same way. A detached `-dit` needs no terminal here.
+fn check_terminal(attached_tty: bool) -> Result<(), CliError> {
+    if attached_tty && !nix::unistd::isatty(std::io::stdin().as_fd()).unwrap_or(false) {
+        return Err(CliError::Other(
+            "the input device is not a TTY: drop -t, or run from a terminal".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// `peti start [-a]`.
@@ -424,6 +468,7 @@ pub fn start(ctx: &Context, names: &[String], attach: bool) -> Result<u8, CliErr
         }
         let mut tracer = Tracer::new(false, "peti");
         if attach {
+            check_terminal(container.spec.tty && container.spec.stdin)?;
             last = run_foreground(ctx, container, &mut tracer)?;
         } else {
             start_detached(ctx, container, &mut tracer)?;

@@ -21,11 +21,13 @@ pub const EXIT_PETI_FAILED: u8 = 125;
 #[derive(Parser)]
 #[command(name = "peti", version, about, long_about = None)]
 pub struct Cli {
+    // `required = false` keeps clap from listing these two global options in
+    // every subcommand's usage line, as if they had to be given.
     /// Where images and containers live.
-    #[arg(long, env = "PETI_ROOT", default_value = DEFAULT_ROOT, global = true, value_name = "DIR")]
+    #[arg(long, env = "PETI_ROOT", default_value = DEFAULT_ROOT, global = true, value_name = "DIR", required = false)]
     root: PathBuf,
     /// Where run-time state lives.
-    #[arg(long, env = "PETI_RUN", default_value = DEFAULT_RUN_ROOT, global = true, value_name = "DIR")]
+    #[arg(long, env = "PETI_RUN", default_value = DEFAULT_RUN_ROOT, global = true, value_name = "DIR", required = false)]
     run_root: PathBuf,
     #[command(subcommand)]
     command: Command,

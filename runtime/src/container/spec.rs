@@ -14,7 +14,7 @@ use super::cgroups::{CPU_PERIOD_US, Limits};
 pub enum SpecError {
     /// `--memory` is not a size.
     #[error(
-        "invalid --memory {0:?}: give a number with an optional unit b, k, m or g (for example 64m)"
+        "invalid --memory {0:?}: give a number with an optional unit b, k, m, g or t (for example 64m)"
     )]
     BadMemory(String),
     /// `--memory` is below what a container can start in.
@@ -39,6 +39,11 @@ pub enum SpecError {
     /// `-e` is empty or starts with `=`.
     #[error("invalid environment variable {0:?}: use KEY=VALUE, or KEY to copy it from this shell")]
     BadEnv(String),
+    /// `--hostname` is not a host name Linux accepts.
+    #[error(
+        "invalid --hostname {0:?}: use at most 64 letters, digits, '-' and '.', with no empty label"
+    )]
+    BadHostname(String),
     /// The image gives no command and neither does the command line.
     #[error(
         "no command given and the image has no Entrypoint or Cmd: put the command after the image name"
@@ -50,7 +55,7 @@ pub enum SpecError {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum NetworkMode {
-    /// A new, empty network namespace: only a loopback device, and it is down.
+    /// A new network namespace with only a loopback device, up.
     #[default]
     None,
     /// The host's own network namespace.
@@ -134,6 +139,7 @@ pub fn parse_memory(text: &str) -> Result<u64, SpecError> {
         'k' => (&lower[..lower.len() - 1], 1u64 << 10),
         'm' => (&lower[..lower.len() - 1], 1 << 20),
         'g' => (&lower[..lower.len() - 1], 1 << 30),
+        't' => (&lower[..lower.len() - 1], 1 << 40),
         _ => (lower, 1),
     };
     let number: f64 = digits.parse().map_err(|_| bad())?;
@@ -145,6 +151,20 @@ pub fn parse_memory(text: &str) -> Result<u64, SpecError> {
         return Err(SpecError::MemoryTooSmall(text.to_string()));
     }
     Ok(bytes)
+}
+
+/// Checks `--hostname` before anything is made: the kernel takes at most 64
+/// bytes (HOST_NAME_MAX), and RFC 1123 names are labels of letters, digits and
+/// hyphens joined by dots.
+pub fn check_hostname(name: &str) -> Result<(), SpecError> {
+    let label_ok = |l: &str| {
+        !l.is_empty() && l.len() <= 63 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    if name.len() <= 64 && name.split('.').all(label_ok) {
+        Ok(())
+    } else {
+        Err(SpecError::BadHostname(name.to_string()))
+    }
 }
 
 /// Parses `--cpus`, a fraction of CPUs, into a CFS quota per [`CPU_PERIOD_US`].
@@ -229,12 +249,32 @@ mod tests {
     use super::*;
 
     #[test]
+    fn hostnames_are_checked_as_linux_and_rfc_1123_want() {
+        let longest = format!("{}.{}", "x".repeat(31), "y".repeat(32));
+        for good in ["box", "web-1", "a.b.c", &"x".repeat(63), &longest] {
+            check_hostname(good).unwrap();
+        }
+        for bad in [
+            "",
+            "a..b",
+            "under_score",
+            "sp ace",
+            &"x".repeat(65),
+            "-.",
+            "a.",
+        ] {
+            assert!(check_hostname(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
     fn memory_sizes_follow_docker() {
         assert_eq!(parse_memory("64m").unwrap(), 64 << 20);
         assert_eq!(parse_memory("64MB").unwrap(), 64 << 20);
         assert_eq!(parse_memory("1g").unwrap(), 1 << 30);
         assert_eq!(parse_memory("10485760").unwrap(), 10 << 20);
         assert_eq!(parse_memory("1.5g").unwrap(), 3 << 29);
+        assert_eq!(parse_memory("1t").unwrap(), 1 << 40);
         for bad in ["", "m", "-5m", "64x", "abc", "nanm"] {
             assert!(
                 matches!(parse_memory(bad), Err(SpecError::BadMemory(_))),

@@ -45,7 +45,7 @@ pub enum StateError {
     )]
     NameInUse { name: String, id: String },
     #[error(
-        "invalid container name {0:?}: use letters, digits, and _ . - (starting with a letter or digit)"
+        "invalid container name {0:?}: use two or more letters, digits, and _ . - (starting with a letter or digit)"
     )]
     BadName(String),
     #[error("{given:?} matches more than one container ({ids}): give more of the ID")]
