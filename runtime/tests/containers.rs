@@ -649,6 +649,27 @@ fn a_killed_monitor_shows_as_exited_and_a_monitor_is_small() {
             .unwrap()
             .contains("monitor was killed")
     );
+
+    // The same when peti itself dies during a foreground run: the container
+    // dies with it (it asked for SIGKILL on its parent's death) and shows exited.
+    let mut peti = sandbox
+        .command(&["run", "--name", "fore", "bb", "sleep", "60"])
+        .spawn()
+        .unwrap();
+    assert!(eventually(Duration::from_secs(10), || {
+        sandbox.ok(&["ps"]).contains("fore")
+    }));
+    peti.kill().unwrap();
+    peti.wait().unwrap();
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            let ps = sandbox.ok(&["ps", "-a"]);
+            ps.lines()
+                .any(|l| l.ends_with("fore") && l.contains("Exited (255)"))
+        }),
+        "{}",
+        sandbox.ok(&["ps", "-a"])
+    );
 }
 
 #[test]
