@@ -1,17 +1,186 @@
 //! `microvm`: the command line of the micro-VM launcher.
 //!
-//! The VM commands (run, doctor, initramfs) arrive with the microvm issues; until then
-//! `microvm` says so plainly instead of pretending.
+//! - `microvm run --kernel PATH ...` boots a Linux kernel (or one of our test
+//!   guests) and runs it until it resets;
+//! - `microvm doctor` says what this host's KVM can run.
+//!
+//! Exit codes: 0 when the guest ended by resetting the machine (or the user
+//! quit), 1 when the VM failed, 124 when `--timeout` stopped it, 2 for a wrong
+//! command line.
 
-use clap::Parser;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use microvm::host;
+use microvm::layout::{MAX_MEM_MIB, MIN_MEM_MIB};
+use microvm::run::{self, Console, RunConfig};
+use microvm::timeline::Timeline;
 
 /// A tiny KVM micro-VM launcher built on the rust-vmm crates.
 #[derive(Parser)]
 #[command(name = "microvm", version, about, long_about = None)]
-struct Cli {}
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
 
-fn main() {
-    let _ = Cli::parse();
-    eprintln!("microvm: no VM commands yet; they arrive with the microvm issues (see README)");
-    std::process::exit(1);
+/// The command line Firecracker's guides use, plus a serial console: reset
+/// through the keyboard controller, reboot instead of hanging on a panic, no
+/// PCI probing, and an i8042 driver that does not look for a mouse.
+const DEFAULT_CMDLINE: &str = "console=ttyS0 reboot=k panic=1 pci=off nomodules \
+                               i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd";
+
+#[derive(Subcommand)]
+enum Command {
+    /// Boot a kernel in a new VM and run it until it resets.
+    Run {
+        /// The kernel: a bzImage, or an ELF (vmlinux; with a PVH note it is
+        /// entered through PVH).
+        #[arg(long, value_name = "PATH")]
+        kernel: PathBuf,
+        /// An initrd (initramfs) to load high in guest memory.
+        #[arg(long, value_name = "PATH")]
+        initrd: Option<PathBuf>,
+        /// The kernel command line.
+        #[arg(long, value_name = "STR", default_value = DEFAULT_CMDLINE)]
+        cmdline: String,
+        /// Guest memory in MiB.
+        #[arg(long, value_name = "MIB", default_value_t = 128,
+              value_parser = clap::value_parser!(u64).range(MIN_MEM_MIB..=MAX_MEM_MIB))]
+        mem: u64,
+        /// Number of vCPUs (only 1 for now).
+        #[arg(long, value_name = "N", default_value_t = 1)]
+        vcpus: u8,
+        /// Where the serial console goes: stdio, none, or a file.
+        #[arg(long, value_name = "stdio|FILE|none", default_value = "stdio")]
+        console: String,
+        /// Stop the guest if it has not ended after this many seconds.
+        #[arg(long, value_name = "SECS")]
+        timeout: Option<u64>,
+        /// Print when each phase of the boot ended (on stderr).
+        #[arg(long)]
+        timeline: bool,
+        /// With --timeline: print one JSON object on stdout instead.
+        #[arg(long, requires = "timeline")]
+        json: bool,
+    },
+    /// Report what this host's KVM can run, and exit non-zero if nothing.
+    Doctor {
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let timeline = Timeline::start();
+    match Cli::parse().command {
+        Command::Doctor { json } => doctor(json),
+        Command::Run {
+            kernel,
+            initrd,
+            cmdline,
+            mem,
+            vcpus,
+            console,
+            timeout,
+            timeline: show,
+            json,
+        } => {
+            let config = RunConfig {
+                kernel,
+                initrd,
+                cmdline,
+                mem_mib: mem,
+                vcpus,
+                console: match console.as_str() {
+                    "stdio" => Console::Stdio,
+                    "none" => Console::None,
+                    file => Console::File(file.into()),
+                },
+                timeout: timeout.map(Duration::from_secs),
+            };
+            run_kernel(&config, timeline, show, json)
+        }
+    }
+}
+
+fn run_kernel(config: &RunConfig, timeline: Timeline, show: bool, json: bool) -> ExitCode {
+    match run::run_linux(config, timeline) {
+        Ok(report) => {
+            if json {
+                let line = serde_json::json!({ "microvm": report });
+                println!("{line}");
+            } else if show {
+                eprint!("{}", report.timeline.render());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(failed) => {
+            if show && !json {
+                eprint!("{}", failed.timeline.render());
+            }
+            if json {
+                let line = serde_json::json!({ "microvm": {
+                    "error": failed.error.to_string(),
+                    "timeline": failed.timeline,
+                }});
+                println!("{line}");
+            }
+            eprintln!("microvm: error: {}", failed.error);
+            ExitCode::from(failed.error.exit_code())
+        }
+    }
+}
+
+fn doctor(json: bool) -> ExitCode {
+    let report = host::report();
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("the report serialises")
+        );
+    } else {
+        print!("{}", render_doctor(&report));
+    }
+    if report.runs_direct {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn render_doctor(report: &host::Report) -> String {
+    let device = &report.kvm_device;
+    let mut out = String::new();
+    out.push_str(&match (&device.mode, device.uid, device.gid) {
+        (Some(mode), Some(uid), Some(gid)) => format!(
+            "/dev/kvm: present, mode {mode}, owner {uid}:{gid}, {}\n",
+            if device.openable {
+                "opened read-write"
+            } else {
+                "cannot be opened by this user"
+            }
+        ),
+        _ => "/dev/kvm: missing\n".to_string(),
+    });
+    if let Some(version) = report.api_version {
+        out.push_str(&format!("KVM API version: {version}\n"));
+    }
+    for cap in &report.capabilities {
+        out.push_str(&format!(
+            "  {:<24} {:<4} {}\n",
+            cap.name,
+            if cap.present { "yes" } else { "NO" },
+            cap.purpose
+        ));
+    }
+    out.push_str(&format!(
+        "virtualisation: {}\n",
+        report.virtualisation.as_str()
+    ));
+    out.push_str(&format!("verdict: {}\n", report.verdict));
+    out
 }

@@ -1,0 +1,89 @@
+//! Builds the test guests in guests/ with the system's gcc, ld and objcopy: no
+//! network, no cross toolchain. Each is one variant of guests/guest.S (see its
+//! header). They land in OUT_DIR, and `MICROVM_GUEST_DIR` tells the tests and
+//! benchmarks where.
+
+use std::env;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// (file name, preprocessor defines, packaging)
+const GUESTS: &[(&str, &[&str], Packaging)] = &[
+    ("report.bzImage", &["BZIMAGE"], Packaging::BzImage),
+    ("report-pvh.elf", &["ELF", "PVH_NOTE"], Packaging::Elf),
+    ("report64.elf", &["ELF"], Packaging::Elf),
+    (
+        "triple-fault.bzImage",
+        &["BZIMAGE", "TRIPLE_FAULT"],
+        Packaging::BzImage,
+    ),
+    ("spin.bzImage", &["BZIMAGE", "SPIN"], Packaging::BzImage),
+    (
+        "garbage.bzImage",
+        &["BZIMAGE", "GARBAGE"],
+        Packaging::BzImage,
+    ),
+];
+
+#[derive(Clone, Copy)]
+enum Packaging {
+    /// A flat file: the assembled bytes are the bzImage.
+    BzImage,
+    /// Linked at 1 MiB by guests/elf.ld.
+    Elf,
+}
+
+fn main() {
+    println!("cargo:rerun-if-changed=guests/guest.S");
+    println!("cargo:rerun-if-changed=guests/elf.ld");
+    let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("guests");
+    std::fs::create_dir_all(&out).expect("OUT_DIR is writable");
+    for (name, defines, packaging) in GUESTS {
+        build_guest(&out, name, defines, *packaging);
+    }
+    println!("cargo:rustc-env=MICROVM_GUEST_DIR={}", out.display());
+}
+
+fn build_guest(out: &Path, name: &str, defines: &[&str], packaging: Packaging) {
+    let object = out.join(format!("{name}.o"));
+    let mut gcc = Command::new("gcc");
+    gcc.args(["-c", "-nostdlib", "-ffreestanding", "-o"])
+        .arg(&object)
+        .arg("guests/guest.S");
+    for define in defines {
+        gcc.arg(format!("-D{define}"));
+    }
+    run(&mut gcc, "gcc (install gcc and binutils; .ci/setup does)");
+    let target = out.join(name);
+    match packaging {
+        Packaging::BzImage => run(
+            Command::new("objcopy")
+                .args(["-O", "binary", "-j", ".text"])
+                .arg(&object)
+                .arg(&target),
+            "objcopy",
+        ),
+        Packaging::Elf => run(
+            Command::new("ld")
+                .args([
+                    "-T",
+                    "guests/elf.ld",
+                    "-nostdlib",
+                    "-z",
+                    "noexecstack",
+                    "-o",
+                ])
+                .arg(&target)
+                .arg(&object),
+            "ld",
+        ),
+    }
+}
+
+fn run(command: &mut Command, what: &str) {
+    match command.status() {
+        Ok(status) if status.success() => {}
+        Ok(status) => panic!("{what} failed ({status}) building the test guests: {command:?}"),
+        Err(e) => panic!("cannot run {what}: {e}"),
+    }
+}

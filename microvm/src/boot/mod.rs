@@ -1,0 +1,6 @@
+//! Getting a guest's first code and data into its memory.
+//!
+//! - [`linux`]: a Linux kernel (bzImage or ELF), its initrd and command line,
+//!   and the boot parameters it reads first.
+
+pub mod linux;
