@@ -160,6 +160,7 @@ fn boot_and_run(config: &RunConfig, timeline: &mut Timeline) -> Result<Outcomes,
     if config.vcpus != 1 {
         return Err(RunError::VcpuCount(config.vcpus));
     }
+    linux::check_kernel_file(&config.kernel)?;
     if host::virtualisation() == Virtualisation::NestedPvm && is_linux(&config.kernel) {
         return Err(RunError::LinuxOnPvm(config.kernel.clone()));
     }

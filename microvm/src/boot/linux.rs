@@ -47,8 +47,8 @@ pub enum BootError {
         "{0} is not a kernel: it is neither a bzImage (no \"HdrS\" at offset 0x202) nor an ELF file"
     )]
     NotAKernel(PathBuf),
-    #[error("{0} is truncated: the file ends before its header does")]
-    Truncated(PathBuf),
+    #[error("{path} is truncated: the file ends before its {part} does")]
+    Truncated { path: PathBuf, part: &'static str },
     #[error(
         "{path} uses boot protocol {major}.{minor:02}, which has no 64-bit entry point: microvm needs 2.06 or newer with XLF_KERNEL_64"
     )]
@@ -188,8 +188,12 @@ fn identify(path: &Path, file: &mut File) -> Result<Format, BootError> {
     if { header.header } != HDRS_MAGIC {
         return Err(BootError::NotAKernel(path.to_path_buf()));
     }
+    let truncated = |part| BootError::Truncated {
+        path: path.to_path_buf(),
+        part,
+    };
     if (read as u64) < header_end - SETUP_HEADER_OFFSET {
-        return Err(BootError::Truncated(path.to_path_buf()));
+        return Err(truncated("setup header"));
     }
     // setup_sects 0 means 4, for the oldest kernels.
     let sectors = match header.setup_sects {
@@ -197,10 +201,22 @@ fn identify(path: &Path, file: &mut File) -> Result<Format, BootError> {
         n => u64::from(n),
     };
     let setup_bytes = (sectors + 1) * 512;
-    if len <= setup_bytes {
-        return Err(BootError::Truncated(path.to_path_buf()));
+    // The compressed kernel must be all there (its place is known from 2.08).
+    let payload_end = if header.version >= 0x0208 {
+        u64::from(header.payload_offset) + u64::from(header.payload_length)
+    } else {
+        1
+    };
+    if len < setup_bytes + payload_end {
+        return Err(truncated("compressed kernel"));
     }
     Ok(Format::BzImage(header))
+}
+
+/// Checks that `path` is a whole bzImage or ELF file, before anything else is
+/// done with it.
+pub fn check_kernel_file(path: &Path) -> Result<(), BootError> {
+    identify(path, &mut open(path)?).map(drop)
 }
 
 /// Reads a bzImage's setup header from `path`.

@@ -1,0 +1,201 @@
+//! Booting the test guests for real, through the `microvm` binary: each guest
+//! reports what it found (memory map, command line, initrd and its checksum),
+//! and the test checks every field against what microvm says it wrote.
+//!
+//! Needs /dev/kvm; skips with the reason where it cannot be opened. On nested
+//! PVM hosts the guests' CPL0 code is emulated, which is why they are short.
+
+mod common;
+
+use common::{fnv1a, guest, microvm, report, stderr, stdout};
+
+/// Bytes that are not page-aligned in length, so rounding errors would show.
+fn initrd_bytes() -> Vec<u8> {
+    (0..5000u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect()
+}
+
+/// Runs one report guest and checks its serial output against the report.
+fn boot_and_check(name: &str, protocol: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let initrd = dir.path().join("initrd.img");
+    let bytes = initrd_bytes();
+    std::fs::write(&initrd, &bytes).unwrap();
+    let console = dir.path().join("console.txt");
+    let cmdline = "console=ttyS0 microvm.test=1 quote=\"a b\"";
+    let kernel = guest(name);
+    let output = microvm(&[
+        "run",
+        "--kernel",
+        kernel.to_str().unwrap(),
+        "--initrd",
+        initrd.to_str().unwrap(),
+        "--cmdline",
+        cmdline,
+        "--mem",
+        "64",
+        "--console",
+        console.to_str().unwrap(),
+        "--timeout",
+        "60",
+        "--timeline",
+        "--json",
+    ]);
+    assert!(output.status.success(), "{name}: {}", stderr(&output));
+    let report = report(&output);
+    assert_eq!(report["ending"], "reset");
+    let boot = &report["boot"];
+    assert_eq!(boot["protocol"], protocol);
+    let serial = std::fs::read_to_string(&console).unwrap();
+    let lines: Vec<&str> = serial.lines().collect();
+
+    // GUEST protocol=... e820=N
+    let e820 = boot["e820"].as_array().unwrap();
+    let header = lines[0];
+    assert!(
+        header.starts_with(&format!(
+            "GUEST protocol={protocol} e820={:02x}",
+            e820.len()
+        )),
+        "{serial}"
+    );
+    if protocol == "pvh" {
+        assert!(header.ends_with("magic=336ec578"), "{header}");
+    }
+    // E820 addr size type, one per range microvm wrote.
+    for (i, range) in e820.iter().enumerate() {
+        let expected = format!(
+            "E820 {:016x} {:016x} {:08x}",
+            range["addr"].as_u64().unwrap(),
+            range["size"].as_u64().unwrap(),
+            range["kind"].as_u64().unwrap()
+        );
+        assert_eq!(lines[1 + i], expected, "{serial}");
+    }
+    let rest = &lines[1 + e820.len()..];
+    assert_eq!(rest[0], format!("CMDLINE {cmdline}"));
+    let placed = &boot["initrd"];
+    assert_eq!(placed["size"].as_u64().unwrap(), bytes.len() as u64);
+    let addr = placed["addr"].as_u64().unwrap();
+    assert_eq!(addr % 4096, 0, "the initrd is page-aligned");
+    assert!(
+        addr + bytes.len() as u64 <= 64 << 20,
+        "the initrd is inside RAM"
+    );
+    assert!(
+        addr >= boot["kernel_end"].as_u64().unwrap(),
+        "the initrd is above the kernel"
+    );
+    assert_eq!(
+        rest[1],
+        format!(
+            "INITRD {addr:016x} {:016x} {:08x}",
+            bytes.len(),
+            fnv1a(&bytes)
+        )
+    );
+    assert_eq!(rest[2], "BYE");
+    // The boot timer was hit, after the first KVM_RUN.
+    let phases: Vec<&str> = report["timeline"]["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        phases,
+        [
+            "process start",
+            "KVM ready",
+            "memory mapped",
+            "kernel and initrd loaded",
+            "first KVM_RUN",
+            "boot-timer mark",
+            "exit"
+        ]
+    );
+    let memory = &report["memory"];
+    assert!(memory["guest_touched_kib"].as_u64().unwrap() > 0);
+    assert!(memory["guest_touched_kib"].as_u64().unwrap() < 64 * 1024);
+}
+
+#[test]
+fn a_bzimage_guest_sees_the_zero_page_microvm_wrote() {
+    needs_kvm!("a_bzimage_guest_sees_the_zero_page_microvm_wrote");
+    boot_and_check("report.bzImage", "linux64");
+}
+
+#[test]
+fn an_elf_guest_with_a_pvh_note_is_entered_through_pvh() {
+    needs_kvm!("an_elf_guest_with_a_pvh_note_is_entered_through_pvh");
+    boot_and_check("report-pvh.elf", "pvh");
+}
+
+#[test]
+fn an_elf_guest_without_a_pvh_note_is_entered_in_64_bit_mode() {
+    needs_kvm!("an_elf_guest_without_a_pvh_note_is_entered_in_64_bit_mode");
+    boot_and_check("report64.elf", "linux64");
+}
+
+#[test]
+fn a_triple_fault_is_a_clear_error() {
+    needs_kvm!("a_triple_fault_is_a_clear_error");
+    let output = microvm(&[
+        "run",
+        "--kernel",
+        guest("triple-fault.bzImage").to_str().unwrap(),
+        "--timeout",
+        "60",
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("the guest shut down: a triple fault"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn a_guest_that_never_stops_is_stopped_by_the_timeout() {
+    needs_kvm!("a_guest_that_never_stops_is_stopped_by_the_timeout");
+    let started = std::time::Instant::now();
+    let output = microvm(&[
+        "run",
+        "--kernel",
+        guest("spin.bzImage").to_str().unwrap(),
+        "--timeout",
+        "1",
+    ]);
+    assert_eq!(output.status.code(), Some(124), "{}", stderr(&output));
+    assert!(stderr(&output).contains("did not finish within --timeout 1 s"));
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "the timeout stopped it"
+    );
+}
+
+#[test]
+fn accesses_to_absent_devices_are_logged_and_ignored() {
+    needs_kvm!("accesses_to_absent_devices_are_logged_and_ignored");
+    let output = microvm(&[
+        "run",
+        "--kernel",
+        guest("garbage.bzImage").to_str().unwrap(),
+        "--timeout",
+        "60",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "GARBAGE done\n");
+    let log = stderr(&output);
+    for place in [
+        "port write at 0x1234",
+        "port read at 0x1234 (1 bytes)",
+        "port write at 0xcf8",
+        "MMIO write at 0xd0000000",
+        "MMIO write at 0xd0000010",
+        "MMIO read at 0xd0000000",
+    ] {
+        assert!(log.contains(place), "{place} not logged in:\n{log}");
+    }
+}

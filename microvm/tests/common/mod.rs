@@ -1,0 +1,99 @@
+//! What microvm's integration tests share: skipping with a reason, the test
+//! guests' paths, and running the real `microvm` binary.
+
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+/// Marks a test as skipped: prints why, and records it for `.ci/test`'s summary.
+pub fn skip(test: &str, reason: &str) {
+    eprintln!("SKIPPED {test}: {reason}");
+    if let Ok(log) = std::env::var("PETI_TEST_SKIP_LOG") {
+        if let Ok(mut file) = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(log)
+        {
+            let _ = writeln!(file, "{test}: {reason}");
+        }
+    }
+}
+
+/// Why VMs cannot run here, if they cannot.
+pub fn kvm_unavailable() -> Option<String> {
+    match std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/kvm")
+    {
+        Ok(_) => None,
+        Err(e) => Some(format!("/dev/kvm cannot be opened ({e})")),
+    }
+}
+
+/// Returns early from a test, as skipped, when KVM is not usable here.
+#[macro_export]
+macro_rules! needs_kvm {
+    ($test:literal) => {
+        if let Some(reason) = common::kvm_unavailable() {
+            return common::skip($test, &reason);
+        }
+    };
+}
+
+/// A test guest built by build.rs.
+pub fn guest(name: &str) -> PathBuf {
+    PathBuf::from(env!("MICROVM_GUEST_DIR")).join(name)
+}
+
+/// `microvm ARGS`.
+pub fn microvm(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_microvm"))
+        .args(args)
+        .output()
+        .expect("microvm runs")
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// The `{"microvm": ...}` report that `--timeline --json` prints last.
+pub fn report(output: &Output) -> serde_json::Value {
+    let text = stdout(output);
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("{\"microvm\""))
+        .unwrap_or_else(|| panic!("no JSON report in:\n{text}\n{}", stderr(output)));
+    let mut value: serde_json::Value = serde_json::from_str(line).expect("the report is JSON");
+    value["microvm"].take()
+}
+
+/// The Debian cloud kernel that .ci/setup installs, if it is there.
+pub fn debian_kernel() -> Option<PathBuf> {
+    let mut kernels: Vec<PathBuf> = std::fs::read_dir("/boot")
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("vmlinuz-"))
+        })
+        .collect();
+    kernels.sort();
+    kernels.pop()
+}
+
+/// FNV-1a, 32 bits: what the test guests compute over the initrd.
+pub fn fnv1a(bytes: &[u8]) -> u32 {
+    bytes.iter().fold(0x811c_9dc5, |hash: u32, &b| {
+        (hash ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
+}
