@@ -136,19 +136,18 @@ pub struct Failed {
 /// Boots the kernel and runs the VM until it ends.
 pub fn run_linux(config: &RunConfig, mut timeline: Timeline) -> Result<RunReport, Box<Failed>> {
     match boot_and_run(config, &mut timeline) {
-        Ok((ending, boot, memory, unknown)) => {
-            timeline.mark("exit");
-            Ok(RunReport {
-                ending,
-                timeline,
-                boot,
-                memory,
-                unknown_accesses: unknown.0,
-                unknown_places: unknown.1,
-            })
-        }
+        Ok((ending, boot, memory, unknown)) => Ok(RunReport {
+            ending,
+            timeline,
+            boot,
+            memory,
+            unknown_accesses: unknown.0,
+            unknown_places: unknown.1,
+        }),
         Err(error) => {
-            timeline.mark("exit");
+            if !timeline.phases.iter().any(|p| p.name == "exit") {
+                timeline.mark("exit");
+            }
             Err(Box::new(Failed { error, timeline }))
         }
     }
@@ -165,9 +164,12 @@ fn boot_and_run(config: &RunConfig, timeline: &mut Timeline) -> Result<Outcomes,
         return Err(RunError::LinuxOnPvm(config.kernel.clone()));
     }
     let mut vm = Vm::create()?;
-    vm.add_interrupt_hardware()?;
     timeline.mark("KVM ready");
+    // Memory before the interrupt controllers: once an irqchip exists, every
+    // memory-slot change waits for an (expedited) SRCU grace period, which we
+    // measured at 7 ms on a nested-PVM host against 0.1 ms in this order.
     vm.add_memory(config.mem_mib)?;
+    vm.add_interrupt_hardware()?;
     timeline.mark("memory mapped");
     let boot = LinuxBootConfig {
         kernel: &config.kernel,
@@ -197,10 +199,13 @@ fn boot_and_run(config: &RunConfig, timeline: &mut Timeline) -> Result<Outcomes,
         stop.stop_after(limit);
     }
     let ending = run_vcpu(vcpu, &mut devices, timeline, &stop, config.timeout);
+    let ended_at = crate::timeline::monotonic_ns();
     stop.finished();
     for mark in &devices.boot_timer.marks {
         timeline.mark_at("boot-timer mark", *mark);
     }
+    // The VM's end is the last exit; tearing the VM down comes after.
+    timeline.mark_at("exit", ended_at);
     let ending = ending?;
     let memory = memory_use::measure(&vm.memory);
     Ok((ending, layout, memory, devices.unknown_accesses()))
