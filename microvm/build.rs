@@ -1,7 +1,9 @@
-//! Builds the test guests in guests/ with the system's gcc, ld and objcopy: no
-//! network, no cross toolchain. Each is one variant of guests/guest.S (see its
-//! header). They land in OUT_DIR, and `MICROVM_GUEST_DIR` tells the tests and
-//! benchmarks where.
+//! Builds, with the system's compilers and no network:
+//! - the initramfs's /init (init/init.c, static with musl-gcc), which `microvm`
+//!   embeds;
+//! - the test guests in guests/ (gcc, ld and objcopy). Each is one variant of
+//!   guests/guest.S (see its header). They land in OUT_DIR, and
+//!   `MICROVM_GUEST_DIR` tells the tests and benchmarks where.
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -34,6 +36,7 @@ enum Packaging {
 }
 
 fn main() {
+    build_init();
     println!("cargo:rerun-if-changed=guests/guest.S");
     println!("cargo:rerun-if-changed=guests/elf.ld");
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("guests");
@@ -42,6 +45,21 @@ fn main() {
         build_guest(&out, name, defines, *packaging);
     }
     println!("cargo:rustc-env=MICROVM_GUEST_DIR={}", out.display());
+}
+
+/// The initramfs's /init (init/init.c): static, with musl, so that it runs
+/// in an image that has nothing else. `microvm` embeds it.
+fn build_init() {
+    println!("cargo:rerun-if-changed=init/init.c");
+    let out =
+        PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("microvm-init");
+    run(
+        Command::new("musl-gcc")
+            .args(["-static", "-Os", "-s", "-Wall", "-Wextra", "-Werror", "-o"])
+            .arg(&out)
+            .arg("init/init.c"),
+        "musl-gcc (install musl-tools; .ci/setup does)",
+    );
 }
 
 fn build_guest(out: &Path, name: &str, defines: &[&str], packaging: Packaging) {

@@ -2,6 +2,7 @@
 //!
 //! - `microvm run --kernel PATH ...` boots a Linux kernel (or one of our test
 //!   guests) and runs it until it resets;
+//! - `microvm initramfs IMAGE -o OUT.cpio.gz` makes a container image bootable;
 //! - `microvm doctor` says what this host's KVM can run.
 //!
 //! Exit codes: 0 when the guest ended by resetting the machine (or the user
@@ -13,6 +14,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use microvm::boot::initramfs;
 use microvm::host;
 use microvm::layout::{MAX_MEM_MIB, MIN_MEM_MIB};
 use microvm::run::{self, Console, RunConfig};
@@ -66,6 +68,18 @@ enum Command {
         #[arg(long, requires = "timeline")]
         json: bool,
     },
+    /// Build a gzipped newc initramfs from an OCI image layout or a rootfs tarball,
+    /// whose /init runs the image's command (or COMMAND) and ends the VM.
+    Initramfs {
+        /// An OCI image layout directory, or a rootfs .tar (or .tar.gz).
+        input: PathBuf,
+        /// Where to write the initramfs (.cpio.gz).
+        #[arg(short, long, value_name = "OUT")]
+        output: PathBuf,
+        /// The command to run instead of the image's Cmd (after its Entrypoint).
+        #[arg(last = true)]
+        command: Vec<String>,
+    },
     /// Report what this host's KVM can run, and exit non-zero if nothing.
     Doctor {
         /// Print the report as JSON.
@@ -78,6 +92,11 @@ fn main() -> ExitCode {
     let timeline = Timeline::start();
     match Cli::parse().command {
         Command::Doctor { json } => doctor(json),
+        Command::Initramfs {
+            input,
+            output,
+            command,
+        } => initramfs(&input, &output, &command),
         Command::Run {
             kernel,
             initrd,
@@ -131,6 +150,29 @@ fn run_kernel(config: &RunConfig, timeline: Timeline, show: bool, json: bool) ->
             }
             eprintln!("microvm: error: {}", failed.error);
             ExitCode::from(failed.error.exit_code())
+        }
+    }
+}
+
+fn initramfs(input: &std::path::Path, output: &std::path::Path, command: &[String]) -> ExitCode {
+    let built = initramfs::read_image(input, command)
+        .and_then(|image| initramfs::build(&image))
+        .and_then(|(bytes, written)| initramfs::write_atomically(output, &bytes).map(|()| written));
+    match built {
+        Ok(written) => {
+            println!(
+                "wrote {}: {} entries, {} bytes ({} before gzip); /init runs {:?}",
+                output.display(),
+                written.entries,
+                written.gzip_bytes,
+                written.cpio_bytes,
+                written.command
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("microvm: error: {e}");
+            ExitCode::FAILURE
         }
     }
 }
