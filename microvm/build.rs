@@ -25,6 +25,7 @@ const GUESTS: &[(&str, &[&str], Packaging)] = &[
         &["BZIMAGE", "GARBAGE"],
         Packaging::BzImage,
     ),
+    ("echo.bzImage", &["BZIMAGE", "ECHO"], Packaging::BzImage),
 ];
 
 #[derive(Clone, Copy)]

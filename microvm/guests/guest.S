@@ -19,7 +19,9 @@
  *   TRIPLE_FAULT  executes ud2 with no usable IDT: a triple fault;
  *   SPIN          loops forever (for --timeout);
  *   GARBAGE       reads and writes ports and MMIO where no device is, then
- *                 reports and resets.
+ *                 reports and resets;
+ *   ECHO          prints "ECHO ready", then echoes what arrives on the serial
+ *                 port until a '.', and resets (for the interactive console).
  *
  * CPL0 code is emulated instruction by instruction on nested-PVM hosts, so
  * these guests stay at a few tens of thousands of instructions.
@@ -205,6 +207,23 @@ main_pvh:
 	movb $7, (%rax)
 	lea msg_garbage(%rip), %rdi
 	call puts
+	jmp reset
+
+#elif defined(ECHO)
+main_linux64:
+main_pvh:
+	lea msg_echo(%rip), %rdi
+	call puts
+1:	mov $COM1 + 5, %dx      /* line status register */
+	in %dx, %al
+	test $1, %al            /* data ready? */
+	jz 1b
+	mov $COM1, %dx
+	in %dx, %al             /* the byte */
+	call putc
+	cmp $'.', %al
+	jne 1b
+	call newline
 	jmp reset
 
 #else
@@ -412,6 +431,7 @@ msg_cmdline:    .asciz "CMDLINE "
 msg_initrd:     .asciz "INITRD "
 msg_bye:        .asciz "BYE\n"
 msg_garbage:    .asciz "GARBAGE done\n"
+msg_echo:       .asciz "ECHO ready\n"
 #endif
 
 #ifdef PVH_NOTE

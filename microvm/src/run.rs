@@ -182,15 +182,15 @@ fn boot_and_run(config: &RunConfig, timeline: &mut Timeline) -> Result<Outcomes,
     vcpu::set_entry(&vcpu, &vm.memory, entry)?;
     let mut devices = make_devices(&vm, &config.console)?;
     let stop = Stopper::new();
+    // Keys from stdin reach the guest's serial port; a terminal is put in raw
+    // mode first, so they arrive one by one, Ctrl-C included.
     let _raw_terminal = match config.console {
         Console::Stdio => {
             let raw = RawTerminal::enter();
-            if raw.is_some() {
-                let stopper = stop.clone();
-                devices
-                    .serial
-                    .forward_stdin(move || stopper.stop(StopReason::Quit));
-            }
+            let stopper = stop.clone();
+            devices
+                .serial
+                .forward_stdin(move || stopper.stop(StopReason::Quit));
             raw
         }
         _ => None,

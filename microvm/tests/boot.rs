@@ -199,3 +199,78 @@ fn accesses_to_absent_devices_are_logged_and_ignored() {
         assert!(log.contains(place), "{place} not logged in:\n{log}");
     }
 }
+
+/// Runs the echo guest with a pseudo-terminal as its console, types `keys`,
+/// and returns what came out and the exit status.
+fn type_at_the_console(keys: &[u8]) -> (String, std::process::ExitStatus, serde_json::Value) {
+    use std::io::{Read, Write};
+    use std::os::unix::process::CommandExt;
+
+    let pty = nix::pty::openpty(None, None).unwrap();
+    let slave = pty.slave;
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_microvm"));
+    command
+        .args([
+            "run",
+            "--kernel",
+            guest("echo.bzImage").to_str().unwrap(),
+            "--timeout",
+            "60",
+        ])
+        .args(["--timeline", "--json"])
+        .stdin(slave.try_clone().unwrap())
+        .stdout(slave.try_clone().unwrap())
+        .stderr(std::process::Stdio::piped());
+    // SAFETY: setsid is async-signal-safe; the child then execs microvm.
+    unsafe {
+        command.pre_exec(|| {
+            nix::unistd::setsid()
+                .map(drop)
+                .map_err(std::io::Error::from)
+        });
+    }
+    let mut child = command.spawn().unwrap();
+    drop(slave);
+    let mut master = std::fs::File::from(pty.master);
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 256];
+    while !String::from_utf8_lossy(&seen).contains("ECHO ready") {
+        let n = master.read(&mut buf).unwrap();
+        seen.extend_from_slice(&buf[..n]);
+    }
+    master.write_all(keys).unwrap();
+    let status = child.wait().unwrap();
+    // The rest of the output, without blocking: the writer is gone.
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&master);
+    // SAFETY: fd is the open master; O_NONBLOCK only changes how reads wait.
+    unsafe { libc::fcntl(fd, libc::F_SETFL, libc::O_NONBLOCK) };
+    while let Ok(n) = master.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        seen.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&seen).into_owned();
+    // The report is the last line; the guest's output may run into it.
+    let start = text
+        .rfind("{\"microvm\"")
+        .unwrap_or_else(|| panic!("no report in {text:?}"));
+    let mut report: serde_json::Value = serde_json::from_str(text[start..].trim()).unwrap();
+    (text, status, report["microvm"].take())
+}
+
+#[test]
+fn keys_typed_at_the_console_reach_the_guest_and_ctrl_a_x_quits() {
+    needs_kvm!("keys_typed_at_the_console_reach_the_guest_and_ctrl_a_x_quits");
+    let (text, status, report) = type_at_the_console(b"hello.");
+    assert!(status.success());
+    assert!(
+        text.contains("hello."),
+        "the guest echoed the keys: {text:?}"
+    );
+    assert_eq!(report["ending"], "reset");
+
+    let (text, status, report) = type_at_the_console(b"ab\x01x");
+    assert!(status.success(), "{text:?}");
+    assert_eq!(report["ending"], "quit", "Ctrl-A x ends the VM");
+}

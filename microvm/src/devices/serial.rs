@@ -73,11 +73,12 @@ impl SerialConsole {
                     Ok(n) => n,
                 };
                 let mut keys = Vec::with_capacity(n);
+                let mut quitting = false;
                 for &key in &buf[..n] {
                     match (escaped, key) {
                         (true, b'x') => {
-                            quit();
-                            return;
+                            quitting = true;
+                            break;
                         }
                         (true, _) => {
                             escaped = false;
@@ -87,9 +88,15 @@ impl SerialConsole {
                         (false, _) => keys.push(key),
                     }
                 }
-                let mut uart = uart.lock().unwrap_or_else(|e| e.into_inner());
-                // A full FIFO drops keys, as a real UART would.
-                let _ = uart.enqueue_raw_bytes(&keys);
+                {
+                    let mut uart = uart.lock().unwrap_or_else(|e| e.into_inner());
+                    // A full FIFO drops keys, as a real UART would.
+                    let _ = uart.enqueue_raw_bytes(&keys);
+                }
+                if quitting {
+                    quit();
+                    return;
+                }
             }
         });
     }
