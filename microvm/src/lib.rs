@@ -8,12 +8,14 @@
 //! - [`vcpu`]: a vCPU, set up as a kernel expects to find it.
 //! - [`boot`]: loading a kernel, its initrd and its boot parameters.
 //! - [`devices`]: serial console, i8042 reset, boot timer.
+//! - [`guests`]: our own tiny test guests, embedded.
 //! - [`run`]: a VM's whole life, and the vCPU loop.
 //! - [`timeline`]: when each phase of a boot ended.
 //! - [`memory_use`]: what a VM costs the host in memory.
 
 pub mod boot;
 pub mod devices;
+pub mod guests;
 pub mod host;
 pub mod layout;
 pub mod memory_use;

@@ -3,6 +3,7 @@
 //! - `microvm run --kernel PATH ...` boots a Linux kernel (or one of our test
 //!   guests) and runs it until it resets;
 //! - `microvm initramfs IMAGE -o OUT.cpio.gz` makes a container image bootable;
+//! - `microvm guests --out DIR` writes our own small test guests;
 //! - `microvm doctor` says what this host's KVM can run.
 //!
 //! Exit codes: 0 when the guest ended by resetting the machine (or the user
@@ -80,6 +81,11 @@ enum Command {
         #[arg(last = true)]
         command: Vec<String>,
     },
+    /// Write microvm's own small test guests into DIR, to boot with `run --kernel`.
+    Guests {
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
     /// Report what this host's KVM can run, and exit non-zero if nothing.
     Doctor {
         /// Print the report as JSON.
@@ -92,6 +98,7 @@ fn main() -> ExitCode {
     let timeline = Timeline::start();
     match Cli::parse().command {
         Command::Doctor { json } => doctor(json),
+        Command::Guests { out } => write_guests(&out),
         Command::Initramfs {
             input,
             output,
@@ -172,6 +179,28 @@ fn initramfs(input: &std::path::Path, output: &std::path::Path, command: &[Strin
         }
         Err(e) => {
             eprintln!("microvm: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn write_guests(dir: &std::path::Path) -> ExitCode {
+    let written = std::fs::create_dir_all(dir).and_then(|()| {
+        microvm::guests::GUESTS
+            .iter()
+            .try_for_each(|(name, what, bytes)| {
+                std::fs::write(dir.join(name), bytes)?;
+                println!("{:<22} {what}", name);
+                Ok(())
+            })
+    });
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!(
+                "microvm: error: cannot write the guests to {}: {e}",
+                dir.display()
+            );
             ExitCode::FAILURE
         }
     }

@@ -1,0 +1,61 @@
+//! The README's `microvm` commands, run as a reader would, in a temp dir. A
+//! line marked `# exits N` must exit N. The initramfs line needs `labs
+//! prepare`'s images and the Linux boot needs hardware virtualisation: both are
+//! run by other tests (initramfs.rs, linux.rs), so they are left out here.
+
+mod common;
+
+use std::process::Command;
+
+fn readme_microvm_lines() -> Vec<(String, i32)> {
+    let readme = include_str!("../../README.md");
+    let section = readme
+        .split("\n## ")
+        .find(|s| s.starts_with("microvm\n"))
+        .expect("the README has a `## microvm` section");
+    section
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("./target/release/microvm "))
+        .map(|l| {
+            let (command, comment) = l.split_once("  #").unwrap_or((l, ""));
+            let code = comment
+                .trim()
+                .strip_prefix("exits ")
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0);
+            (command.trim().to_string(), code)
+        })
+        .collect()
+}
+
+#[test]
+fn every_microvm_command_of_the_readme_runs() {
+    needs_kvm!("every_microvm_command_of_the_readme_runs");
+    let tmp = tempfile::tempdir().unwrap();
+    let lines = readme_microvm_lines();
+    assert!(lines.len() >= 6, "{lines:?}");
+    let mut ran = 0;
+    for (line, expected) in &lines {
+        if line.contains(" initramfs ") || line.contains("/boot/vmlinuz") {
+            continue;
+        }
+        let line = line.replacen("./target/release/microvm", env!("CARGO_BIN_EXE_microvm"), 1);
+        let output = Command::new("sh")
+            .args(["-c", &line])
+            .current_dir(tmp.path())
+            .output()
+            .unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(*expected),
+            "README command: {line}\n{}{}",
+            common::stdout(&output),
+            common::stderr(&output)
+        );
+        ran += 1;
+    }
+    assert!(ran >= 5, "ran only {ran}");
+    let report = tmp.path().join("target/guests/report.bzImage");
+    assert!(report.exists(), "`microvm guests` wrote the guests");
+}
