@@ -16,9 +16,11 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use microvm::boot::initramfs;
+use microvm::direct::{self, ElfConfig};
 use microvm::host;
 use microvm::layout::{MAX_MEM_MIB, MIN_MEM_MIB};
 use microvm::run::{self, Console, RunConfig};
+use microvm::syscalls::Grant;
 use microvm::timeline::Timeline;
 
 /// A tiny KVM micro-VM launcher built on the rust-vmm crates.
@@ -37,12 +39,31 @@ const DEFAULT_CMDLINE: &str = "console=ttyS0 reboot=k panic=1 pci=off nomodules 
 
 #[derive(Subcommand)]
 enum Command {
-    /// Boot a kernel in a new VM and run it until it resets.
+    /// Boot a kernel in a new VM and run it until it resets; or (--elf) run a
+    /// static program in a VM with no guest kernel.
+    #[command(group(clap::ArgGroup::new("what").required(true).args(["kernel", "elf"])))]
     Run {
         /// The kernel: a bzImage, or an ELF (vmlinux; with a PVH note it is
         /// entered through PVH).
         #[arg(long, value_name = "PATH")]
-        kernel: PathBuf,
+        kernel: Option<PathBuf>,
+        /// A static x86-64 Linux program to run at user level, its system calls
+        /// served by microvm.
+        #[arg(long, value_name = "PATH", conflicts_with_all = ["initrd", "cmdline", "console"])]
+        elf: Option<PathBuf>,
+        /// With --elf: an environment variable for the program (repeatable).
+        #[arg(long, value_name = "K=V", requires = "elf")]
+        env: Vec<String>,
+        /// With --elf: let the program open HOST's file as GUEST (`:ro` for
+        /// read-only).
+        #[arg(long, value_name = "HOST:GUEST[:ro]", requires = "elf")]
+        file: Vec<String>,
+        /// With --elf: print each system call, strace-style, on stderr.
+        #[arg(long, requires = "elf")]
+        trace_syscalls: bool,
+        /// With --elf: the program's arguments (after `--`).
+        #[arg(last = true)]
+        args: Vec<String>,
         /// An initrd (initramfs) to load high in guest memory.
         #[arg(long, value_name = "PATH")]
         initrd: Option<PathBuf>,
@@ -106,6 +127,11 @@ fn main() -> ExitCode {
         } => initramfs(&input, &output, &command),
         Command::Run {
             kernel,
+            elf,
+            env,
+            file,
+            trace_syscalls,
+            args,
             initrd,
             cmdline,
             mem,
@@ -115,6 +141,32 @@ fn main() -> ExitCode {
             timeline: show,
             json,
         } => {
+            if let Some(program) = elf {
+                let files = match file.iter().map(|f| Grant::parse(f).ok_or(f)).collect() {
+                    Ok(files) => files,
+                    Err(bad) => {
+                        eprintln!(
+                            "microvm: error: invalid --file {bad:?}: use HOST:GUEST or HOST:GUEST:ro, GUEST absolute"
+                        );
+                        return ExitCode::from(2);
+                    }
+                };
+                let config = ElfConfig {
+                    args: std::iter::once(program.display().to_string())
+                        .chain(args)
+                        .collect(),
+                    program,
+                    env,
+                    files,
+                    mem_mib: mem,
+                    timeout: timeout.map(Duration::from_secs),
+                    trace_syscalls,
+                };
+                return run_program(&config, timeline, show, json);
+            }
+            let Some(kernel) = kernel else {
+                return ExitCode::from(2);
+            };
             let config = RunConfig {
                 kernel,
                 initrd,
@@ -129,6 +181,35 @@ fn main() -> ExitCode {
                 timeout: timeout.map(Duration::from_secs),
             };
             run_kernel(&config, timeline, show, json)
+        }
+    }
+}
+
+fn run_program(config: &ElfConfig, timeline: Timeline, show: bool, json: bool) -> ExitCode {
+    match direct::run_elf(config, timeline) {
+        Ok(report) => {
+            if json {
+                println!("{}", serde_json::json!({ "microvm": report }));
+            } else if show {
+                eprint!("{}", report.timeline.render());
+            }
+            ExitCode::from(report.exit_code as u8)
+        }
+        Err(failed) => {
+            if show && !json {
+                eprint!("{}", failed.timeline.render());
+            }
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({ "microvm": {
+                        "error": failed.error.to_string(),
+                        "timeline": failed.timeline,
+                    }})
+                );
+            }
+            eprintln!("microvm: error: {}", failed.error);
+            ExitCode::from(failed.error.exit_code())
         }
     }
 }

@@ -8,8 +8,6 @@
 //! signal: the signal makes `KVM_RUN` return early with EINTR.
 
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::time::Duration;
 
 use kvm_ioctls::{VcpuExit, VcpuFd};
@@ -22,6 +20,7 @@ use crate::devices::{DeviceError, Devices, Outcome};
 use crate::host::{self, Virtualisation};
 use crate::layout::SERIAL_IRQ;
 use crate::memory_use::{self, MemoryUse};
+use crate::stop::{StopReason, Stopper};
 use crate::timeline::Timeline;
 use crate::vcpu::{self, VcpuError};
 use crate::vm::{Vm, VmError};
@@ -181,7 +180,7 @@ fn boot_and_run(config: &RunConfig, timeline: &mut Timeline) -> Result<Outcomes,
     let vcpu = vcpu::create(&vm.kvm, &vm.fd, 0, 1)?;
     vcpu::set_entry(&vcpu, &vm.memory, entry)?;
     let mut devices = make_devices(&vm, &config.console)?;
-    let stop = Stopper::new();
+    let stop = Stopper::for_this_thread();
     // Keys from stdin reach the guest's serial port; a terminal is put in raw
     // mode first, so they arrive one by one, Ctrl-C included.
     let _raw_terminal = match config.console {
@@ -297,86 +296,5 @@ fn run_vcpu(
             Err(e) if e.errno() == libc::EAGAIN => {}
             Err(e) => return Err(RunError::KvmRun(e)),
         }
-    }
-}
-
-/// Why another thread stopped the vCPU.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum StopReason {
-    Timeout = 1,
-    Quit = 2,
-}
-
-/// Stops the vCPU thread from another thread: sets the reason, then signals the
-/// vCPU thread until it has seen it. Signalling again matters: a signal that
-/// arrives just before `KVM_RUN` is entered interrupts nothing.
-#[derive(Clone)]
-struct Stopper {
-    vcpu_thread: libc::pthread_t,
-    reason: Arc<AtomicU8>,
-    finished: Arc<AtomicBool>,
-}
-
-/// A handler that does nothing: its only effect is to make KVM_RUN return.
-extern "C" fn on_kick(_signal: libc::c_int) {}
-
-fn kick_signal() -> libc::c_int {
-    libc::SIGRTMIN()
-}
-
-impl Stopper {
-    fn new() -> Self {
-        // SAFETY: the handler is async-signal-safe (it does nothing), and
-        // installing it without SA_RESTART is what makes KVM_RUN return EINTR.
-        unsafe {
-            let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction = on_kick as *const () as usize;
-            libc::sigemptyset(&mut action.sa_mask);
-            libc::sigaction(kick_signal(), &action, std::ptr::null_mut());
-        }
-        Stopper {
-            // SAFETY: pthread_self has no preconditions.
-            vcpu_thread: unsafe { libc::pthread_self() },
-            reason: Arc::new(AtomicU8::new(0)),
-            finished: Arc::new(AtomicBool::new(false)),
-        }
-    }
-
-    fn reason(&self) -> Option<StopReason> {
-        match self.reason.load(Ordering::SeqCst) {
-            1 => Some(StopReason::Timeout),
-            2 => Some(StopReason::Quit),
-            _ => None,
-        }
-    }
-
-    fn stop(&self, reason: StopReason) {
-        let _ = self
-            .reason
-            .compare_exchange(0, reason as u8, Ordering::SeqCst, Ordering::SeqCst);
-        while !self.finished.load(Ordering::SeqCst) {
-            // SAFETY: the vCPU thread outlives this loop: it sets `finished`
-            // before it ends, and the loop stops at that.
-            unsafe { libc::pthread_kill(self.vcpu_thread, kick_signal()) };
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
-
-    fn stop_after(&self, limit: Duration) {
-        let stopper = self.clone();
-        std::thread::spawn(move || {
-            let deadline = std::time::Instant::now() + limit;
-            while std::time::Instant::now() < deadline {
-                if stopper.finished.load(Ordering::SeqCst) {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(10).min(limit));
-            }
-            stopper.stop(StopReason::Timeout);
-        });
-    }
-
-    fn finished(&self) {
-        self.finished.store(true, Ordering::SeqCst);
     }
 }

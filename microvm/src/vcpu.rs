@@ -51,6 +51,15 @@ pub enum Entry {
 
 /// Makes vCPU `index` and sets up its CPUID, MSRs, FPU and local APIC.
 pub fn create(kvm: &Kvm, vm: &VmFd, index: u8, count: u8) -> Result<VcpuFd, VcpuError> {
+    let vcpu = create_bare(kvm, vm, index, count)?;
+    set_boot_msrs(&vcpu)?;
+    set_lint(&vcpu)?;
+    Ok(vcpu)
+}
+
+/// A vCPU with its CPUID and an initialised FPU, and nothing else: what a
+/// direct guest, with no interrupt controller, needs.
+pub fn create_bare(kvm: &Kvm, vm: &VmFd, index: u8, count: u8) -> Result<VcpuFd, VcpuError> {
     let vcpu = vm
         .create_vcpu(u64::from(index))
         .map_err(VcpuError::Create)?;
@@ -59,14 +68,13 @@ pub fn create(kvm: &Kvm, vm: &VmFd, index: u8, count: u8) -> Result<VcpuFd, Vcpu
         .map_err(VcpuError::SupportedCpuid)?;
     filter_cpuid(&mut cpuid, index, count);
     vcpu.set_cpuid2(&cpuid).map_err(ioctl("KVM_SET_CPUID2"))?;
-    set_boot_msrs(&vcpu)?;
+    // The FPU as after FNINIT, and SSE exceptions masked, as Linux starts a process.
     let fpu = kvm_fpu {
         fcw: 0x37f,
         mxcsr: 0x1f80,
         ..Default::default()
     };
     vcpu.set_fpu(&fpu).map_err(ioctl("KVM_SET_FPU"))?;
-    set_lint(&vcpu)?;
     Ok(vcpu)
 }
 
