@@ -38,6 +38,7 @@ enum Packaging {
 
 fn main() {
     build_init();
+    build_programs();
     println!("cargo:rerun-if-changed=guests/guest.S");
     println!("cargo:rerun-if-changed=guests/elf.ld");
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("guests");
@@ -61,6 +62,51 @@ fn build_init() {
             .arg("init/init.c"),
         "musl-gcc (install musl-tools; .ci/setup does)",
     );
+}
+
+/// Static musl programs for `run --elf`: the tests' hostile guest and crash,
+/// the benchmark's getpid loop, and the lab workloads (from labs/workloads/,
+/// built the way `labs prepare` builds them).
+fn build_programs() {
+    let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("programs");
+    std::fs::create_dir_all(&out).expect("OUT_DIR is writable");
+    let mut sources: Vec<PathBuf> = ["hostile", "getpid-loop", "crash"]
+        .iter()
+        .map(|name| PathBuf::from(format!("programs/{name}.c")))
+        .collect();
+    for workload in ["hello", "compute", "memtouch", "fileio", "serve"] {
+        sources.push(PathBuf::from(format!("../labs/workloads/{workload}.c")));
+    }
+    println!("cargo:rerun-if-changed=../labs/workloads/lab.h");
+    for source in &sources {
+        println!("cargo:rerun-if-changed={}", source.display());
+        let name = source.file_stem().expect("a file name");
+        run(
+            Command::new("musl-gcc")
+                .args([
+                    "-static",
+                    "-no-pie",
+                    "-O2",
+                    "-s",
+                    "-std=c11",
+                    "-D_GNU_SOURCE",
+                ])
+                .args(["-Wall", "-Wextra", "-Wl,--build-id=none", "-o"])
+                .arg(out.join(name))
+                .arg(source),
+            "musl-gcc (install musl-tools; .ci/setup does)",
+        );
+    }
+    // A position-independent static program (ET_DYN without PT_INTERP), with
+    // glibc: Debian's musl-gcc cannot make a working one.
+    run(
+        Command::new("gcc")
+            .args(["-static-pie", "-O2", "-std=c11", "-D_GNU_SOURCE", "-o"])
+            .arg(out.join("hello-pie"))
+            .arg("../labs/workloads/hello.c"),
+        "gcc -static-pie (install libc6-dev; .ci/setup does)",
+    );
+    println!("cargo:rustc-env=MICROVM_PROGRAM_DIR={}", out.display());
 }
 
 fn build_guest(out: &Path, name: &str, defines: &[&str], packaging: Packaging) {

@@ -213,18 +213,30 @@ fn run_vcpu(
 
 /// One system call: the registers are in the run page already; serve the call,
 /// then return to CPL3 as `sysret` would (RIP from RCX, RFLAGS from R11).
+///
+/// Loading the system registers back is the expensive part of the round trip,
+/// so it happens only when they changed: a new FS base (arch_prctl), or CS and
+/// SS to put back to user level. On nested PVM they never left user level (the
+/// stub runs with the program's CS), so most calls skip it.
 fn system_call(vcpu: &mut VcpuFd, memory: &GuestMemoryMmap, kernel: &mut Kernel) -> Next {
     let synced = vcpu.sync_regs_mut();
-    let (mut regs, mut sregs) = (synced.regs, synced.sregs);
+    let (mut regs, before) = (synced.regs, synced.sregs);
+    let mut sregs = before;
     let next = kernel.serve(memory, &mut regs, &mut sregs);
     regs.rip = regs.rcx;
     regs.rflags = regs.r11;
     direct::set_user_segments(&mut sregs);
+    let changed = sregs.fs.base != before.fs.base
+        || sregs.cs.selector != before.cs.selector
+        || sregs.ss.selector != before.ss.selector
+        || sregs.cs.dpl != before.cs.dpl;
     let synced = vcpu.sync_regs_mut();
     synced.regs = regs;
-    synced.sregs = sregs;
+    if changed {
+        synced.sregs = sregs;
+        vcpu.set_sync_dirty_reg(SyncReg::SystemRegister);
+    }
     vcpu.set_sync_dirty_reg(SyncReg::Register);
-    vcpu.set_sync_dirty_reg(SyncReg::SystemRegister);
     next
 }
 

@@ -1,0 +1,246 @@
+//! `microvm run --elf`: static programs at user level in a VM with no guest
+//! kernel, their system calls served by microvm. The lab workloads must give
+//! the same RESULT line in the VM as on the host; a hostile program must get
+//! errors, not the VMM's memory; bad ELF files are refused up front.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use common::{microvm, report, stderr, stdout};
+
+fn program(name: &str) -> PathBuf {
+    PathBuf::from(env!("MICROVM_PROGRAM_DIR")).join(name)
+}
+
+fn result_line(text: &str) -> String {
+    text.lines()
+        .find(|l| l.starts_with("RESULT "))
+        .unwrap_or_else(|| panic!("no RESULT line in:\n{text}"))
+        .to_string()
+}
+
+/// Runs `name ARGS` on the host and in a direct VM (with `extra` microvm
+/// options), and returns both outputs.
+fn both_ways(name: &str, args: &[&str], extra: &[&str]) -> (String, String) {
+    let host = Command::new(program(name)).args(args).output().unwrap();
+    assert!(host.status.success(), "{name} on the host");
+    let path = program(name);
+    let mut vm_args = vec!["run", "--elf", path.to_str().unwrap()];
+    vm_args.extend(extra);
+    vm_args.push("--");
+    vm_args.extend(args);
+    let vm = microvm(&vm_args);
+    assert!(vm.status.success(), "{name} in the VM: {}", stderr(&vm));
+    (stdout(&host), stdout(&vm))
+}
+
+#[test]
+fn every_lab_workload_gives_the_same_result_in_the_vm() {
+    needs_kvm!("every_lab_workload_gives_the_same_result_in_the_vm");
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("fileio.dat");
+    let grant = format!("{}:/data/fileio.dat", data.display());
+    let cases: [(&str, &[&str], Vec<&str>); 4] = [
+        ("hello", &[], vec![]),
+        ("compute", &["4"], vec![]),
+        ("memtouch", &["32"], vec!["--mem", "128"]),
+        ("fileio", &["1", "/data/fileio.dat"], vec!["--file", &grant]),
+    ];
+    for (name, args, extra) in cases {
+        let host_args: Vec<&str> = match name {
+            "fileio" => vec!["1", data.to_str().unwrap()],
+            _ => args.to_vec(),
+        };
+        let host = Command::new(program(name))
+            .args(&host_args)
+            .output()
+            .unwrap();
+        let path = program(name);
+        let mut vm_args = vec!["run", "--elf", path.to_str().unwrap()];
+        vm_args.extend(&extra);
+        vm_args.push("--");
+        vm_args.extend(args);
+        let vm = microvm(&vm_args);
+        assert!(vm.status.success(), "{name}: {}", stderr(&vm));
+        assert_eq!(
+            result_line(&stdout(&vm)),
+            result_line(&stdout(&host)),
+            "{name}"
+        );
+        assert!(stdout(&vm).starts_with("READY "), "{name}");
+    }
+}
+
+#[test]
+fn a_static_pie_is_loaded_at_a_base_of_our_choosing() {
+    needs_kvm!("a_static_pie_is_loaded_at_a_base_of_our_choosing");
+    let (host, vm) = both_ways("hello-pie", &[], &[]);
+    assert_eq!(result_line(&vm), result_line(&host));
+}
+
+#[test]
+fn uname_reports_the_vm_not_the_host() {
+    needs_kvm!("uname_reports_the_vm_not_the_host");
+    let (host, vm) = both_ways("hello", &[], &[]);
+    let info = |text: &str| {
+        text.lines()
+            .find(|l| l.starts_with("INFO "))
+            .unwrap()
+            .to_string()
+    };
+    let host_release = nix::sys::utsname::uname()
+        .unwrap()
+        .release()
+        .to_string_lossy()
+        .into_owned();
+    assert!(info(&host).contains(&format!("release={host_release}")));
+    assert_eq!(
+        info(&vm),
+        "INFO kernel=Linux release=microvm-direct hostname=microvm pid=1"
+    );
+}
+
+#[test]
+fn a_hostile_program_gets_errors_and_the_vmm_stays_up() {
+    needs_kvm!("a_hostile_program_gets_errors_and_the_vmm_stays_up");
+    let tmp = tempfile::tempdir().unwrap();
+    let secret = tmp.path().join("granted.txt");
+    std::fs::write(&secret, "read-only data").unwrap();
+    let grant = format!("{}:/granted-ro:ro", secret.display());
+    let path = program("hostile");
+    let output = microvm(&["run", "--elf", path.to_str().unwrap(), "--file", &grant]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    let checks: Vec<&str> = text.lines().filter(|l| l.starts_with("CHECK ")).collect();
+    assert!(checks.len() >= 25, "{text}");
+    for line in checks {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let got = fields[2].strip_prefix("got=").unwrap();
+        let want = fields[3].strip_prefix("want=").unwrap();
+        assert_eq!(got, want, "{line}");
+    }
+    assert!(text.ends_with("HOSTILE done\n"));
+    assert_eq!(std::fs::read_to_string(&secret).unwrap(), "read-only data");
+    assert!(
+        stderr(&output).contains("does not serve: -ENOSYS"),
+        "an unknown call is logged by name"
+    );
+}
+
+#[test]
+fn a_crash_is_reported_with_linux_exit_code() {
+    needs_kvm!("a_crash_is_reported_with_linux_exit_code");
+    let path = program("crash");
+    let output = microvm(&["run", "--elf", path.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(139), "128 + SIGSEGV");
+    assert!(
+        stderr(&output).contains("page fault"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(
+        stderr(&output).contains("address 0x0"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn the_timeline_and_the_trace_show_what_happened() {
+    needs_kvm!("the_timeline_and_the_trace_show_what_happened");
+    let path = program("hello");
+    let output = microvm(&[
+        "run",
+        "--elf",
+        path.to_str().unwrap(),
+        "--timeline",
+        "--json",
+        "--trace-syscalls",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let report = report(&output);
+    let phases: Vec<&str> = report["timeline"]["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        phases,
+        [
+            "process start",
+            "KVM ready",
+            "memory mapped",
+            "ELF loaded",
+            "first KVM_RUN",
+            "workload READY",
+            "exit"
+        ]
+    );
+    assert_eq!(report["exit_code"], 0);
+    assert!(report["syscalls"].as_u64().unwrap() >= 6);
+    assert!(report["memory"]["guest_touched_kib"].as_u64().unwrap() > 0);
+    let trace = stderr(&output);
+    for call in [
+        "arch_prctl(0x1002",
+        "write(0x1",
+        "uname(",
+        "getpid(",
+        "exit_group(",
+    ] {
+        assert!(trace.contains(call), "{call} not traced:\n{trace}");
+    }
+    let looping = program("getpid-loop");
+    let stopped = microvm(&[
+        "run",
+        "--elf",
+        looping.to_str().unwrap(),
+        "--timeout",
+        "1",
+        "--",
+        "100000000000",
+    ]);
+    assert_eq!(stopped.status.code(), Some(124), "{}", stderr(&stopped));
+}
+
+#[test]
+fn bad_elf_files_are_refused_with_a_reason() {
+    needs_kvm!("bad_elf_files_are_refused_with_a_reason");
+    let tmp = tempfile::tempdir().unwrap();
+    let good = std::fs::read(program("hello")).unwrap();
+    let refused = |bytes: &[u8], message: &str| {
+        let path = tmp.path().join("bad.elf");
+        std::fs::write(&path, bytes).unwrap();
+        let output = microvm(&["run", "--elf", path.to_str().unwrap()]);
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "{message}: {}",
+            stderr(&output)
+        );
+        assert!(
+            stderr(&output).contains(message),
+            "wanted {message:?}: {}",
+            stderr(&output)
+        );
+    };
+    refused(b"#!/bin/sh\n", "is not an ELF file");
+    refused(&good[..40], "is malformed");
+    let mut arm = good.clone();
+    arm[0x12] = 183; // EM_AARCH64
+    refused(&arm, "not a 64-bit little-endian x86-64 program");
+    let mut lost = good.clone();
+    lost[0x18..0x20].copy_from_slice(&0x10u64.to_le_bytes()); // e_entry
+    refused(&lost, "outside every executable segment");
+    // Move the second PT_LOAD onto the first.
+    let mut overlapping = good.clone();
+    let phoff = u64::from_le_bytes(good[0x20..0x28].try_into().unwrap()) as usize;
+    let first_vaddr = &good[phoff + 16..phoff + 24].to_vec();
+    let second = phoff + 56;
+    overlapping[second + 16..second + 24].copy_from_slice(first_vaddr);
+    refused(&overlapping, "overlap");
+    let dynamic = std::fs::read("/bin/true").unwrap();
+    refused(&dynamic, "needs a dynamic loader");
+}
