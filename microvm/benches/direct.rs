@@ -1,0 +1,147 @@
+//! How a direct (`--elf`) VM compares with a container, and what one system
+//! call costs.
+//!
+//! `cargo build --release -p runtime && cargo bench -p microvm --bench direct`
+//! (needs /dev/kvm; the container part needs root, `labs prepare`, and peti
+//! built in target/release).
+//!
+//! - System-call round trip: getpid-loop makes 100 000 getpid calls, each an
+//!   exit to the VMM and back, timed inside the guest.
+//! - Start to exit, interleaved round by round: `microvm run --elf hello`,
+//!   `peti run --rm hello`, and hello run directly on the host.
+//!
+//! Figures go to stdout and target/bench/microvm-direct.json.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+fn main() {
+    if let Err(reason) = run() {
+        println!("direct benchmark skipped: {reason}");
+    }
+}
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn program(name: &str) -> PathBuf {
+    PathBuf::from(env!("MICROVM_PROGRAM_DIR")).join(name)
+}
+
+fn timed(command: &mut Command) -> Result<f64, String> {
+    let start = Instant::now();
+    let status = command
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map_err(|e| e.to_string())?;
+    if !status.success() {
+        return Err(format!("{command:?} failed: {status}"));
+    }
+    Ok(start.elapsed().as_secs_f64() * 1000.0)
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+fn run() -> Result<(), String> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/kvm")
+        .map_err(|e| format!("/dev/kvm: {e}"))?;
+    let microvm = env!("CARGO_BIN_EXE_microvm");
+    let runs: usize = std::env::var("MICROVM_BENCH_RUNS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(30);
+
+    let mut per_call = Vec::new();
+    for _ in 0..5 {
+        let output = Command::new(microvm)
+            .args(["run", "--elf"])
+            .arg(program("getpid-loop"))
+            .args(["--", "100000"])
+            .output()
+            .map_err(|e| e.to_string())?;
+        let text = String::from_utf8_lossy(&output.stdout);
+        let ns: f64 = text
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("ns_per_call="))
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| format!("getpid-loop printed {text:?}"))?;
+        per_call.push(ns / 1000.0);
+    }
+    let round_trip_us = median(&mut per_call);
+    println!(
+        "getpid round trip in a direct VM: {round_trip_us:.1} us (median of 5 x 100000 calls)"
+    );
+
+    let peti = workspace().join("target/release/peti");
+    let hello_image = workspace().join("target/lab/images/hello");
+    let root = nix::unistd::geteuid().is_root();
+    let store = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let have_peti = root && peti.exists() && hello_image.exists() && {
+        Command::new(&peti)
+            .env("PETI_ROOT", store.path().join("root"))
+            .env("PETI_RUN", store.path().join("run"))
+            .args(["load", "-i"])
+            .arg(&hello_image)
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let (mut vm, mut container, mut native) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..runs + 3 {
+        let mut order = [0, 1, 2];
+        order.rotate_left(round % 3);
+        for way in order {
+            let ms = match way {
+                0 => timed(
+                    Command::new(microvm)
+                        .args(["run", "--elf"])
+                        .arg(program("hello")),
+                )?,
+                1 if have_peti => timed(
+                    Command::new(&peti)
+                        .env("PETI_ROOT", store.path().join("root"))
+                        .env("PETI_RUN", store.path().join("run"))
+                        .args(["run", "--rm", "hello"]),
+                )?,
+                1 => continue,
+                _ => timed(&mut Command::new(program("hello")))?,
+            };
+            if round >= 3 {
+                [&mut vm, &mut container, &mut native][way].push(ms);
+            }
+        }
+    }
+    let (vm_ms, native_ms) = (median(&mut vm), median(&mut native));
+    println!("{runs} rounds, interleaved, 3 warm-up rounds discarded (medians, ms)");
+    println!("microvm run --elf hello      {vm_ms:8.2}");
+    let mut json = serde_json::json!({
+        "runs": runs,
+        "getpid_round_trip_us": round_trip_us,
+        "microvm_elf_hello_ms": vm_ms,
+        "native_hello_ms": native_ms,
+    });
+    if have_peti {
+        let container_ms = median(&mut container);
+        println!("peti run --rm hello          {container_ms:8.2}");
+        println!("microvm / peti: {:.2}x", vm_ms / container_ms);
+        json["peti_run_hello_ms"] = serde_json::json!(container_ms);
+    } else {
+        println!("peti: skipped (needs root, `labs prepare` and target/release/peti)");
+    }
+    println!("hello on the host            {native_ms:8.2}");
+    let dir = workspace().join("target/bench");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    std::fs::write(
+        dir.join("microvm-direct.json"),
+        serde_json::to_vec_pretty(&json).unwrap(),
+    )
+    .map_err(|e| e.to_string())
+}
