@@ -244,3 +244,50 @@ fn bad_elf_files_are_refused_with_a_reason() {
     let dynamic = std::fs::read("/bin/true").unwrap();
     refused(&dynamic, "needs a dynamic loader");
 }
+
+#[test]
+fn serve_answers_http_from_the_vm_on_loopback_only() {
+    needs_kvm!("serve_answers_http_from_the_vm_on_loopback_only");
+    use std::io::{BufRead, BufReader, Read, Write};
+    let path = program("serve");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_microvm"))
+        .args([
+            "run",
+            "--elf",
+            path.to_str().unwrap(),
+            "--timeout",
+            "60",
+            "--",
+            "0",
+            "1",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut ready = String::new();
+    out.read_line(&mut ready).unwrap();
+    let port: u16 = ready
+        .trim()
+        .rsplit("port=")
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {ready:?}"));
+    // The socket listens on 127.0.0.1, whatever the program asked (INADDR_ANY).
+    let tcp = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    let listening = format!("0100007F:{port:04X}");
+    assert!(
+        tcp.lines()
+            .any(|l| l.contains(&listening) && l.split_whitespace().nth(3) == Some("0A")),
+        "{tcp}"
+    );
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1."), "{response}");
+    let mut rest = String::new();
+    out.read_to_string(&mut rest).unwrap();
+    assert!(child.wait().unwrap().success());
+    assert_eq!(result_line(&rest), "RESULT workload=serve requests=1");
+}

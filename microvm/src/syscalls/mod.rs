@@ -7,7 +7,8 @@
 //! `Bytes` API, never by pointer arithmetic on host addresses; a bad one gets
 //! EFAULT. A bad descriptor gets EBADF. Lengths are bounded (a call moves at
 //! most [`MAX_IO`] bytes, as a short read or write). Files are reachable only
-//! if granted with `--file`, and only as granted.
+//! if granted with `--file`, and only as granted. Sockets ([`net`]) are the
+//! VMM's own, on loopback only.
 
 use std::collections::BTreeSet;
 use std::fs::File;
@@ -19,6 +20,8 @@ use kvm_bindings::{kvm_regs, kvm_sregs};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
 
 use crate::boot::direct::USER_START;
+
+mod net;
 
 /// The most bytes one call reads or writes; more is a short read or write.
 pub const MAX_IO: u64 = 1 << 20;
@@ -66,7 +69,12 @@ enum Descriptor {
     Stdin,
     Stdout,
     Stderr,
-    File { file: File, writable: bool },
+    File {
+        file: File,
+        writable: bool,
+    },
+    /// A TCP socket of the VMM's, lent to the guest (see `net`).
+    Socket(std::os::fd::OwnedFd),
 }
 
 /// What the vCPU loop does after a call.
@@ -151,6 +159,12 @@ impl Kernel {
             20 => self.writev(&mut guest, args),
             35 => self.nanosleep(&guest, args[0]),
             39 | 186 => Ok(1), // getpid, gettid: the only process of its VM
+            41 => self.socket(args),
+            43 => self.accept(args),
+            49 => self.bind(args, &guest),
+            50 => self.listen(args),
+            51 => self.getsockname(args, &guest),
+            54 => self.setsockopt(args, &guest),
             60 | 231 => {
                 self.log_call(nr, &args, 0);
                 return Next::Exit(args[0] as i32);
@@ -206,11 +220,11 @@ impl Kernel {
         guest.check(buf, count)?;
         let mut data = vec![0u8; count as usize];
         let n = match self.descriptor(fd)? {
-            Descriptor::Stdin => std::io::stdin().read(&mut data),
-            Descriptor::File { file, .. } => file.read(&mut data),
+            Descriptor::Stdin => std::io::stdin().read(&mut data).map_err(os_errno)?,
+            Descriptor::File { file, .. } => file.read(&mut data).map_err(os_errno)?,
+            Descriptor::Socket(socket) => Kernel::socket_io(socket, &mut data, false)?,
             _ => return Err(EBADF),
-        }
-        .map_err(os_errno)?;
+        };
         guest.write(buf, &data[..n])?;
         Ok(n as i64)
     }
@@ -221,16 +235,23 @@ impl Kernel {
         if fd == 1 && self.ready_ns.is_none() && data.starts_with(b"READY") {
             self.ready_ns = Some(crate::timeline::monotonic_ns());
         }
+        let mut data = data;
         let written = match self.descriptor(fd)? {
-            Descriptor::Stdout => std::io::stdout().write_all(&data).map(|()| data.len()),
-            Descriptor::Stderr => std::io::stderr().write_all(&data).map(|()| data.len()),
+            Descriptor::Stdout => std::io::stdout()
+                .write_all(&data)
+                .map(|()| data.len())
+                .map_err(os_errno)?,
+            Descriptor::Stderr => std::io::stderr()
+                .write_all(&data)
+                .map(|()| data.len())
+                .map_err(os_errno)?,
             Descriptor::File {
                 file,
                 writable: true,
-            } => file.write(&data),
+            } => file.write(&data).map_err(os_errno)?,
+            Descriptor::Socket(socket) => Kernel::socket_io(socket, &mut data, true)?,
             _ => return Err(EBADF),
-        }
-        .map_err(os_errno)?;
+        };
         Ok(written as i64)
     }
 
@@ -278,10 +299,14 @@ impl Kernel {
             .create(flags & O_CREAT != 0)
             .open(&grant.host)
             .map_err(os_errno)?;
-        let descriptor = Descriptor::File {
+        Ok(self.install(Descriptor::File {
             file,
             writable: flags & O_ACCMODE != 0,
-        };
+        }))
+    }
+
+    /// Gives `descriptor` the lowest free number, as Linux does.
+    fn install(&mut self, descriptor: Descriptor) -> i64 {
         let slot = match self.fds.iter().position(Option::is_none) {
             Some(free) => free,
             None => {
@@ -290,7 +315,7 @@ impl Kernel {
             }
         };
         self.fds[slot] = Some(descriptor);
-        Ok(slot as i64)
+        slot as i64
     }
 
     fn openat(
@@ -327,6 +352,7 @@ impl Kernel {
     fn fstat(&mut self, guest: &mut Guest, fd: u64, statbuf: u64) -> Result<i64, i64> {
         let stat = match self.descriptor(fd)? {
             Descriptor::File { file, .. } => stat_bytes(&file.metadata().map_err(os_errno)?),
+            Descriptor::Socket(_) => socket_stat(),
             // A character device, as a terminal or pipe would be.
             _ => character_device_stat(),
         };
@@ -586,6 +612,12 @@ fn stat_bytes(m: &std::fs::Metadata) -> Vec<u8> {
     put(96, m.mtime_nsec() as u64, 8);
     put(104, m.ctime() as u64, 8);
     put(112, m.ctime_nsec() as u64, 8);
+    s
+}
+
+fn socket_stat() -> Vec<u8> {
+    let mut s = vec![0u8; 144];
+    s[24..28].copy_from_slice(&0o140777u32.to_le_bytes()); // S_IFSOCK
     s
 }
 
