@@ -6,7 +6,8 @@
 //! built in target/release).
 //!
 //! - System-call round trip: getpid-loop makes 100 000 getpid calls, each an
-//!   exit to the VMM and back, timed inside the guest.
+//!   exit to the VMM and back, timed inside the guest; exit-loop makes 100 000
+//!   bare exits (an `outb` the VMM ignores), the floor under any served call.
 //! - Start to exit, interleaved round by round: `microvm run --elf hello`,
 //!   `peti run --rm hello`, and hello run directly on the host.
 //!
@@ -48,6 +49,28 @@ fn median(values: &mut [f64]) -> f64 {
     values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
+/// Runs a loop program five times (100 000 iterations each) and returns the
+/// median of its in-guest time per iteration, in microseconds.
+fn per_call_us(microvm: &str, name: &str) -> Result<f64, String> {
+    let mut per_call = Vec::new();
+    for _ in 0..5 {
+        let output = Command::new(microvm)
+            .args(["run", "--elf"])
+            .arg(program(name))
+            .args(["--", "100000"])
+            .output()
+            .map_err(|e| e.to_string())?;
+        let text = String::from_utf8_lossy(&output.stdout);
+        let ns: f64 = text
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("ns_per_call="))
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| format!("{name} printed {text:?}"))?;
+        per_call.push(ns / 1000.0);
+    }
+    Ok(median(&mut per_call))
+}
+
 fn run() -> Result<(), String> {
     std::fs::OpenOptions::new()
         .read(true)
@@ -60,26 +83,12 @@ fn run() -> Result<(), String> {
         .and_then(|r| r.parse().ok())
         .unwrap_or(30);
 
-    let mut per_call = Vec::new();
-    for _ in 0..5 {
-        let output = Command::new(microvm)
-            .args(["run", "--elf"])
-            .arg(program("getpid-loop"))
-            .args(["--", "100000"])
-            .output()
-            .map_err(|e| e.to_string())?;
-        let text = String::from_utf8_lossy(&output.stdout);
-        let ns: f64 = text
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix("ns_per_call="))
-            .and_then(|v| v.parse().ok())
-            .ok_or_else(|| format!("getpid-loop printed {text:?}"))?;
-        per_call.push(ns / 1000.0);
-    }
-    let round_trip_us = median(&mut per_call);
+    let round_trip_us = per_call_us(microvm, "getpid-loop")?;
+    let exit_us = per_call_us(microvm, "exit-loop")?;
     println!(
         "getpid round trip in a direct VM: {round_trip_us:.1} us (median of 5 x 100000 calls)"
     );
+    println!("a bare exit to the VMM and back:  {exit_us:.1} us (the floor under any served call)");
 
     let peti = workspace().join("target/release/peti");
     let hello_image = workspace().join("target/lab/images/hello");
@@ -125,6 +134,7 @@ fn run() -> Result<(), String> {
     let mut json = serde_json::json!({
         "runs": runs,
         "getpid_round_trip_us": round_trip_us,
+        "bare_exit_us": exit_us,
         "microvm_elf_hello_ms": vm_ms,
         "native_hello_ms": native_ms,
     });
