@@ -273,7 +273,8 @@ fn signal_of(vector: u8) -> u8 {
 }
 
 /// Reads where the exception happened from the frame the CPU pushed on the
-/// kernel stack: RIP, after the error code for the vectors that have one.
+/// kernel stack: RIP, after the error code for the vectors that have one. With
+/// `MICROVM_DEBUG` set in the environment, the whole frame is printed too.
 fn crash(vcpu: &VcpuFd, memory: &GuestMemoryMmap, vector: u8) -> DirectRunError {
     let synced = vcpu.sync_regs();
     let has_error_code = matches!(vector, 8 | 10..=14 | 17 | 21 | 29 | 30);
