@@ -4,15 +4,22 @@
 //! A user program needs surprisingly little of a kernel to start: its segments
 //! in memory, page tables that let user code touch them, a stack holding argc,
 //! argv, envp and the auxiliary vector, and a way to make system calls. The
-//! last is the trick. `syscall` jumps to the address in the LSTAR MSR at CPL0;
-//! there we put a stub of one instruction, `out %al, $0xf0`, which exits to the
-//! VMM. The VMM serves the call from its registers and puts the vCPU back at
-//! CPL3, where `sysret` would have: RIP from RCX, RFLAGS from R11.
+//! last is the trick. `syscall` jumps to the address in the LSTAR MSR; there we
+//! put a stub of one instruction, `out %al, $0xf0`, which exits to the VMM. The
+//! VMM serves the call from its registers and puts the vCPU back where `sysret`
+//! would have: RIP from RCX, RFLAGS from R11, CS and SS at CPL3.
+//!
+//! On hardware KVM the stub runs at CPL0, as `syscall` promises. On a
+//! nested-PVM host it runs with the program's own user privileges (we found CS
+//! still 0x1b there), so two things the stub touches must be open to user
+//! level: its page, and its port. The first 2 MiB, which hold this small
+//! "kernel", are therefore mapped user-readable but read-only, and the TSS's
+//! I/O bitmap allows the VMM's ports, 0xc0 to 0xff, and no other. The program
+//! can read its GDT but not change it, and the VMM still treats every pointer
+//! below 2 MiB as not the program's: a system call given one gets EFAULT.
 //!
 //! Guest physical addresses are the guest's virtual addresses (one identity
-//! map). The first 2 MiB belong to this small "kernel" and are mapped for CPL0
-//! only, so a user pointer into them faults, and a system call given one gets
-//! EFAULT (on nested-PVM hosts the page is user-readable; see write_page_tables).
+//! map).
 //!
 //! ```text
 //! 0x0000_1000  GDT: null, kernel code 0x08, kernel data 0x10,
