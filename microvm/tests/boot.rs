@@ -274,3 +274,49 @@ fn keys_typed_at_the_console_reach_the_guest_and_ctrl_a_x_quits() {
     assert!(status.success(), "{text:?}");
     assert_eq!(report["ending"], "quit", "Ctrl-A x ends the VM");
 }
+
+#[test]
+fn a_killed_microvm_leaves_the_terminal_as_it_found_it() {
+    needs_kvm!("a_killed_microvm_leaves_the_terminal_as_it_found_it");
+    use nix::sys::termios::{LocalFlags, tcgetattr};
+    let pty = nix::pty::openpty(None, None).unwrap();
+    let slave = pty.slave;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_microvm"))
+        .args([
+            "run",
+            "--kernel",
+            guest("spin.bzImage").to_str().unwrap(),
+            "--timeout",
+            "60",
+        ])
+        .stdin(slave.try_clone().unwrap())
+        .stdout(slave.try_clone().unwrap())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let canonical = || {
+        tcgetattr(&slave)
+            .unwrap()
+            .local_flags
+            .contains(LocalFlags::ICANON)
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while canonical() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(!canonical(), "microvm puts the terminal in raw mode");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(15)
+    );
+    assert!(
+        canonical(),
+        "the terminal is restored when microvm is killed"
+    );
+}

@@ -102,9 +102,30 @@ impl SerialConsole {
     }
 }
 
-/// This terminal in raw mode, restored on drop.
+/// This terminal in raw mode, restored on drop, and also if microvm is killed
+/// by a signal (a terminal left raw would be unusable).
 pub struct RawTerminal {
     saved: Termios,
+}
+
+/// The settings to restore, for the signal handler, which can only read a
+/// static. Set once, before the handler is installed.
+static SAVED_TERMINAL: std::sync::OnceLock<libc::termios> = std::sync::OnceLock::new();
+
+/// Restores the terminal, then dies of the same signal as if not caught.
+extern "C" fn restore_terminal_and_die(signal: libc::c_int) {
+    if let Some(saved) = SAVED_TERMINAL.get() {
+        // SAFETY: tcsetattr, signal and raise are async-signal-safe; `saved`
+        // is a fully initialised termios that is never written again.
+        unsafe {
+            libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, saved);
+        }
+    }
+    // SAFETY: as above.
+    unsafe {
+        libc::signal(signal, libc::SIG_DFL);
+        libc::raise(signal);
+    }
 }
 
 impl RawTerminal {
@@ -116,6 +137,17 @@ impl RawTerminal {
         termios::cfmakeraw(&mut raw);
         // Keep output processing, so the guest's "\n" still starts a new line.
         raw.output_flags = saved.output_flags;
+        if SAVED_TERMINAL.set(saved.clone().into()).is_ok() {
+            for signal in [libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT, libc::SIGINT] {
+                // SAFETY: the handler only calls async-signal-safe functions.
+                unsafe {
+                    libc::signal(
+                        signal,
+                        restore_terminal_and_die as *const () as libc::sighandler_t,
+                    )
+                };
+            }
+        }
         termios::tcsetattr(stdin.as_fd(), SetArg::TCSANOW, &raw).ok()?;
         Some(RawTerminal { saved })
     }
