@@ -731,71 +731,106 @@ fn rmi_refuses_an_image_in_use_unless_forced() {
     assert_eq!(sandbox.ok(&["exec", "user", "echo", "alive"]), "alive\n");
 }
 
-#[test]
-fn an_interactive_tty_passes_size_and_ctrl_c() {
-    needs_containers!("an_interactive_tty_passes_size_and_ctrl_c");
-    use nix::pty::{Winsize, openpty};
-    use std::io::{Read, Write};
-    use std::os::fd::AsRawFd;
-    use std::os::unix::process::CommandExt;
+/// `peti ARGS` with a new pseudo-terminal of `rows` x `cols` as its
+/// controlling terminal, as if typed in a terminal window.
+struct Terminal {
+    master: fs::File,
+    child: std::process::Child,
+}
 
-    let sandbox = Sandbox::new();
-    let size = Winsize {
-        ws_row: 33,
-        ws_col: 111,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
-    let pty = openpty(Some(&size), None).unwrap();
-    let mut command = sandbox.command(&["run", "--rm", "-it", "bb", "sh"]);
-    let slave = pty.slave;
-    command
-        .stdin(slave.try_clone().unwrap())
-        .stdout(slave.try_clone().unwrap())
-        .stderr(slave.try_clone().unwrap());
-    // SAFETY: setsid and ioctl are async-signal-safe; the child then execs.
-    unsafe {
-        command.pre_exec(|| {
-            nix::unistd::setsid()?;
-            if libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
+impl Terminal {
+    fn open(sandbox: &Sandbox, args: &[&str], rows: u16, cols: u16) -> Self {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::process::CommandExt;
+        let size = nix::pty::Winsize {
+            ws_row: rows,
+            ws_col: cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        let pty = nix::pty::openpty(Some(&size), None).unwrap();
+        let mut command = sandbox.command(args);
+        let slave = pty.slave;
+        command
+            .stdin(slave.try_clone().unwrap())
+            .stdout(slave.try_clone().unwrap())
+            .stderr(slave.try_clone().unwrap());
+        // SAFETY: setsid and ioctl are async-signal-safe; the child then execs.
+        unsafe {
+            command.pre_exec(|| {
+                nix::unistd::setsid()?;
+                if libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = command.spawn().unwrap();
+        drop(slave);
+        let master = fs::File::from(pty.master);
+        // SAFETY: the fd is the open master; O_NONBLOCK only changes how reads wait.
+        unsafe { libc::fcntl(master.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
+        Terminal { master, child }
     }
-    let mut child = command.spawn().unwrap();
-    drop(slave);
-    let master = fs::File::from(pty.master);
-    // SAFETY: the fd is the open master; O_NONBLOCK only changes how reads wait.
-    unsafe { libc::fcntl(master.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
-    let read_until = |want: &str| -> String {
+
+    fn type_in(&self, text: &[u8]) {
+        use std::io::Write;
+        (&self.master).write_all(text).unwrap();
+    }
+
+    /// Reads until `want` appears; returns everything read.
+    fn read_until(&self, want: &str) -> String {
+        use std::io::Read;
         let mut seen = String::new();
         let found = eventually(Duration::from_secs(10), || {
             let mut buf = [0u8; 4096];
-            if let Ok(n) = (&master).read(&mut buf) {
+            if let Ok(n) = (&self.master).read(&mut buf) {
                 seen.push_str(&String::from_utf8_lossy(&buf[..n]));
             }
             seen.contains(want)
         });
         assert!(found, "never saw {want:?} in {seen:?}");
         seen
-    };
-    let write = |text: &[u8]| (&master).write_all(text).unwrap();
-    write(b"stty size; tty\n");
-    let seen = read_until("/dev/pts/");
+    }
+}
+
+#[test]
+fn an_interactive_tty_passes_size_and_ctrl_c() {
+    needs_containers!("an_interactive_tty_passes_size_and_ctrl_c");
+    let sandbox = Sandbox::new();
+    let mut terminal = Terminal::open(&sandbox, &["run", "--rm", "-it", "bb", "sh"], 33, 111);
+    terminal.type_in(b"stty size; tty\n");
+    let seen = terminal.read_until("/dev/pts/");
     assert!(
         seen.contains("33 111"),
         "the window size is passed through: {seen:?}"
     );
-    write(b"sleep 30\n");
+    terminal.type_in(b"sleep 30\n");
     std::thread::sleep(Duration::from_millis(300));
     // Ctrl-C goes through the terminal to the container's foreground process.
-    write(b"\x03");
-    write(b"echo status-$?\n");
-    read_until("status-130");
-    write(b"exit 5\n");
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(5));
+    terminal.type_in(b"\x03");
+    terminal.type_in(b"echo status-$?\n");
+    terminal.read_until("status-130");
+    terminal.type_in(b"exit 5\n");
+    assert_eq!(terminal.child.wait().unwrap().code(), Some(5));
+}
+
+#[test]
+fn exec_it_gives_a_shell_with_its_own_terminal_in_a_running_container() {
+    needs_containers!("exec_it_gives_a_shell_with_its_own_terminal_in_a_running_container");
+    let sandbox = Sandbox::new();
+    sandbox.ok(&["run", "-d", "--name", "box", "bb", "sleep", "60"]);
+    let mut terminal = Terminal::open(&sandbox, &["exec", "-it", "box", "sh"], 21, 77);
+    terminal.type_in(b"stty size; tty; echo pid-$$\n");
+    let seen = terminal.read_until("pid-");
+    assert!(seen.contains("21 77"), "{seen:?}");
+    assert!(seen.contains("/dev/pts/"), "{seen:?}");
+    terminal.type_in(b"exit 6\n");
+    assert_eq!(terminal.child.wait().unwrap().code(), Some(6));
+    assert!(
+        sandbox.ok(&["ps"]).contains("Up "),
+        "the container outlives the exec"
+    );
 }
 
 #[test]
@@ -824,4 +859,32 @@ fn a_detached_terminal_is_logged_and_an_attached_one_needs_a_terminal() {
     assert_eq!(code(&refused), 125);
     assert!(stderr(&refused).contains("the input device is not a TTY"));
     assert_eq!(sandbox.ok(&["ps", "-aq"]).lines().count(), 2);
+}
+
+#[test]
+fn logs_follow_until_exit_and_kill_sends_the_signal_asked_for() {
+    needs_containers!("logs_follow_until_exit_and_kill_sends_the_signal_asked_for");
+    let sandbox = Sandbox::new();
+    // pid 1 ignores signals it has no handler for, so the script traps TERM.
+    let script = "trap 'echo got TERM; exit 5' TERM; echo started; while :; do sleep 0.1; done";
+    sandbox.ok(&["run", "-d", "--name", "trapper", "bb", "sh", "-c", script]);
+    let follower = sandbox
+        .command(&["logs", "-f", "trapper"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(eventually(Duration::from_secs(5), || {
+        stdout(&sandbox.peti(&["logs", "trapper"])).contains("started")
+    }));
+    sandbox.ok(&["kill", "-s", "TERM", "trapper"]);
+    let followed = follower.wait_with_output().unwrap();
+    assert!(followed.status.success());
+    assert_eq!(
+        stdout(&followed),
+        "started\ngot TERM\n",
+        "logs -f ends when the container does"
+    );
+    assert_eq!(sandbox.ok(&["wait", "trapper"]).trim(), "5");
+    let refused = sandbox.peti(&["kill", "-s", "NOSUCHSIG", "trapper"]);
+    assert_eq!(code(&refused), 125);
 }
