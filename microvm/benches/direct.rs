@@ -3,7 +3,7 @@
 //!
 //! `cargo build --release -p runtime && cargo bench -p microvm --bench direct`
 //! (needs /dev/kvm; the container part needs root, `labs prepare`, and peti
-//! built in target/release).
+//! built by the same `cargo build --release`).
 //!
 //! - System-call round trip: getpid-loop makes 100 000 getpid calls, each an
 //!   exit to the VMM and back, timed inside the guest; exit-loop makes 100 000
@@ -90,7 +90,11 @@ fn run() -> Result<(), String> {
     );
     println!("a bare exit to the VMM and back:  {exit_us:.1} us (the floor under any served call)");
 
-    let peti = workspace().join("target/release/peti");
+    // peti, built by `cargo build --release` next to this benchmark.
+    let peti = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.parent()?.join("peti")))
+        .unwrap_or_default();
     let hello_image = workspace().join("target/lab/images/hello");
     let root = nix::unistd::geteuid().is_root();
     let store = tempfile::tempdir().map_err(|e| e.to_string())?;
@@ -144,7 +148,7 @@ fn run() -> Result<(), String> {
         println!("microvm / peti: {:.2}x", vm_ms / container_ms);
         json["peti_run_hello_ms"] = serde_json::json!(container_ms);
     } else {
-        println!("peti: skipped (needs root, `labs prepare` and target/release/peti)");
+        println!("peti: skipped (needs root, `labs prepare` and a release build of peti)");
     }
     println!("hello on the host            {native_ms:8.2}");
     let dir = workspace().join("target/bench");

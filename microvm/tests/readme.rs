@@ -16,7 +16,7 @@ fn readme_microvm_lines() -> Vec<(String, i32)> {
     section
         .lines()
         .map(str::trim)
-        .filter(|l| l.starts_with("./target/release/microvm "))
+        .filter(|l| l.starts_with("microvm "))
         .map(|l| {
             let (command, comment) = l.split_once("  #").unwrap_or((l, ""));
             let code = comment
@@ -43,7 +43,7 @@ fn every_microvm_command_of_the_readme_runs() {
         // The README's workloads come from `labs prepare`; build.rs built the
         // same sources for these tests.
         let line = line
-            .replacen("./target/release/microvm", env!("CARGO_BIN_EXE_microvm"), 1)
+            .replacen("microvm", env!("CARGO_BIN_EXE_microvm"), 1)
             .replace("target/lab/bin", env!("MICROVM_PROGRAM_DIR"))
             .replace(
                 "/tmp/fileio.dat",

@@ -821,8 +821,9 @@ fn exec_it_gives_a_shell_with_its_own_terminal_in_a_running_container() {
     let sandbox = Sandbox::new();
     sandbox.ok(&["run", "-d", "--name", "box", "bb", "sleep", "60"]);
     let mut terminal = Terminal::open(&sandbox, &["exec", "-it", "box", "sh"], 21, 77);
-    terminal.type_in(b"stty size; tty; echo pid-$$\n");
-    let seen = terminal.read_until("pid-");
+    // The terminal echoes what is typed, so wait for what only output holds.
+    terminal.type_in(b"stty size; tty; echo done-$((40 + 2))\n");
+    let seen = terminal.read_until("done-42");
     assert!(seen.contains("21 77"), "{seen:?}");
     assert!(seen.contains("/dev/pts/"), "{seen:?}");
     terminal.type_in(b"exit 6\n");

@@ -2,7 +2,7 @@
 //!
 //! The README shows commands against the lab images that `labs prepare` builds.
 //! This test stands an image in for `lab` (busybox plus a `hello` that prints
-//! what the real one prints last) and runs every `./target/release/peti` line of
+//! what the real one prints last) and runs every `peti` line of
 //! the README's peti section, in order, through `sh`, as a reader would paste
 //! it. Each must succeed. Lines that need a terminal (`-it`) are left to the
 //! tty test in containers.rs.
@@ -26,7 +26,7 @@ fn readme_peti_lines() -> Vec<String> {
     section
         .lines()
         .map(str::trim)
-        .filter(|l| l.starts_with("./target/release/peti "))
+        .filter(|l| l.starts_with("peti "))
         .map(|l| match l.find("  #") {
             Some(comment) => l[..comment].trim().to_string(),
             None => l.to_string(),
@@ -58,7 +58,7 @@ fn every_peti_command_of_the_readme_runs() {
                 "target/lab/images/busybox.tar",
                 busybox_tar.to_str().unwrap(),
             )
-            .replacen("./target/release/peti", env!("CARGO_BIN_EXE_peti"), 1);
+            .replacen("peti", env!("CARGO_BIN_EXE_peti"), 1);
         let run = || {
             Command::new("sh")
                 .args(["-c", &line])
