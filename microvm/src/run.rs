@@ -158,8 +158,8 @@ fn boot_and_run(config: &RunConfig, timeline: &mut Timeline) -> Result<Outcomes,
     if config.vcpus != 1 {
         return Err(RunError::VcpuCount(config.vcpus));
     }
-    linux::check_kernel_file(&config.kernel)?;
-    if host::virtualisation() == Virtualisation::NestedPvm && is_linux(&config.kernel) {
+    let linux_kernel = linux::is_linux_kernel(&config.kernel)?;
+    if linux_kernel && host::virtualisation() == Virtualisation::NestedPvm {
         return Err(RunError::LinuxOnPvm(config.kernel.clone()));
     }
     let mut vm = Vm::create()?;
@@ -208,28 +208,6 @@ fn boot_and_run(config: &RunConfig, timeline: &mut Timeline) -> Result<Outcomes,
     let ending = ending?;
     let memory = memory_use::measure(&vm.memory);
     Ok((ending, layout, memory, devices.unknown_accesses()))
-}
-
-/// Whether `path` is a real Linux kernel (which cannot boot on nested PVM), as
-/// opposed to a small guest of our own: a bzImage whose header points to a
-/// version string, or an ELF with a "Linux" note.
-fn is_linux(path: &std::path::Path) -> bool {
-    let Ok(bytes) = std::fs::read(path) else {
-        return false; // the loader reports the real problem
-    };
-    if bytes.starts_with(b"\x7fELF") {
-        return bytes.windows(8).any(|w| w == b"Linux\0\0\0");
-    }
-    // setup_header.kernel_version (offset 0x20e) points at a version string,
-    // 0x200 bytes before where it says.
-    let Some(field) = bytes.get(0x20e..0x210) else {
-        return false;
-    };
-    let pointer = u16::from_le_bytes([field[0], field[1]]) as usize;
-    pointer != 0
-        && bytes
-            .get(pointer + 0x200)
-            .is_some_and(|c| c.is_ascii_digit())
 }
 
 fn make_devices(vm: &Vm, console: &Console) -> Result<Devices, RunError> {

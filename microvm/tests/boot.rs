@@ -97,12 +97,7 @@ fn boot_and_check(name: &str, protocol: &str) {
     );
     assert_eq!(rest[2], "BYE");
     // The boot timer was hit, after the first KVM_RUN.
-    let phases: Vec<&str> = report["timeline"]["phases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["name"].as_str().unwrap())
-        .collect();
+    let phases = common::phase_names(&report);
     assert_eq!(
         phases,
         [
@@ -159,7 +154,6 @@ fn a_triple_fault_is_a_clear_error() {
 #[test]
 fn a_guest_that_never_stops_is_stopped_by_the_timeout() {
     needs_kvm!("a_guest_that_never_stops_is_stopped_by_the_timeout");
-    let started = std::time::Instant::now();
     let output = microvm(&[
         "run",
         "--kernel",
@@ -169,10 +163,6 @@ fn a_guest_that_never_stops_is_stopped_by_the_timeout() {
     ]);
     assert_eq!(output.status.code(), Some(124), "{}", stderr(&output));
     assert!(stderr(&output).contains("did not finish within --timeout 1 s"));
-    assert!(
-        started.elapsed() < std::time::Duration::from_secs(30),
-        "the timeout stopped it"
-    );
 }
 
 #[test]

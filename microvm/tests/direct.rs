@@ -161,12 +161,7 @@ fn the_timeline_and_the_trace_show_what_happened() {
     ]);
     assert!(output.status.success(), "{}", stderr(&output));
     let report = report(&output);
-    let phases: Vec<&str> = report["timeline"]["phases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["name"].as_str().unwrap())
-        .collect();
+    let phases = common::phase_names(&report);
     assert_eq!(
         phases,
         [

@@ -22,11 +22,7 @@ fn refused(args: &[&str], message: &str) {
         stderr(&output)
     );
     let report = report(&output);
-    let ran = report["timeline"]["phases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|p| p["name"] == "first KVM_RUN");
+    let ran = common::phase_names(&report).contains(&"first KVM_RUN".to_string());
     assert!(!ran, "the guest ran before the error");
 }
 
@@ -137,12 +133,12 @@ fn a_linux_kernel_on_nested_pvm_is_refused_at_once() {
             "this host has hardware virtualisation: the Linux boot test covers it",
         );
     }
-    let started = std::time::Instant::now();
+    // `refused` also checks that the guest never ran: the kernel is refused
+    // before any KVM_RUN, so it cannot hang in emulation (timed in the note).
     refused(
         &["--kernel", kernel.to_str().unwrap()],
         "Linux guests cannot boot here",
     );
-    assert!(started.elapsed() < std::time::Duration::from_secs(1));
 }
 
 #[test]

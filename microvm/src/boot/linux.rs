@@ -213,10 +213,54 @@ fn identify(path: &Path, file: &mut File) -> Result<Format, BootError> {
     Ok(Format::BzImage(header))
 }
 
-/// Checks that `path` is a whole bzImage or ELF file, before anything else is
-/// done with it.
-pub fn check_kernel_file(path: &Path) -> Result<(), BootError> {
-    identify(path, &mut open(path)?).map(drop)
+/// Checks that `path` is a whole bzImage or ELF file, and tells whether it is a
+/// real Linux kernel (which cannot boot on nested PVM) rather than a small
+/// guest of our own: a bzImage whose header points at a version string, or an
+/// ELF with a "Linux" note. Reads only the headers, not the whole kernel.
+pub fn is_linux_kernel(path: &Path) -> Result<bool, BootError> {
+    let mut file = open(path)?;
+    match identify(path, &mut file)? {
+        // kernel_version points 0x200 bytes before a string like "6.1.0-...".
+        Format::BzImage(h) if h.kernel_version != 0 => {
+            let mut first = [0u8];
+            file.seek(SeekFrom::Start(u64::from(h.kernel_version) + 0x200))
+                .and_then(|_| file.read_exact(&mut first))
+                .map_err(read_error(path))?;
+            Ok(first[0].is_ascii_digit())
+        }
+        Format::BzImage(_) => Ok(false),
+        Format::Elf => has_linux_note(path, &mut file),
+    }
+}
+
+/// Whether any PT_NOTE segment of an ELF holds a note named "Linux".
+fn has_linux_note(path: &Path, file: &mut File) -> Result<bool, BootError> {
+    const PT_NOTE: u32 = 4;
+    let mut header = [0u8; 64];
+    file.seek(SeekFrom::Start(0))
+        .and_then(|_| file.read_exact(&mut header))
+        .map_err(read_error(path))?;
+    let phoff = u64::from_le_bytes(header[0x20..0x28].try_into().unwrap_or_default());
+    let phnum = u16::from_le_bytes([header[0x38], header[0x39]]);
+    for i in 0..u64::from(phnum) {
+        let mut phdr = [0u8; 56];
+        file.seek(SeekFrom::Start(phoff + i * 56))
+            .and_then(|_| file.read_exact(&mut phdr))
+            .map_err(read_error(path))?;
+        if u32::from_le_bytes(phdr[0..4].try_into().unwrap_or_default()) != PT_NOTE {
+            continue;
+        }
+        let offset = u64::from_le_bytes(phdr[8..16].try_into().unwrap_or_default());
+        let size = u64::from_le_bytes(phdr[32..40].try_into().unwrap_or_default()).min(1 << 20);
+        let mut notes = vec![0u8; size as usize];
+        file.seek(SeekFrom::Start(offset))
+            .and_then(|_| file.read_exact(&mut notes))
+            .map_err(read_error(path))?;
+        if notes.windows(6).any(|w| w == b"Linux\0") {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Reads a bzImage's setup header from `path`.

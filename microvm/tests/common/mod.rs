@@ -76,6 +76,16 @@ pub fn report(output: &Output) -> serde_json::Value {
     value["microvm"].take()
 }
 
+/// The names of a report's timeline phases, in order.
+pub fn phase_names(report: &serde_json::Value) -> Vec<String> {
+    report["timeline"]["phases"]
+        .as_array()
+        .expect("a report has a timeline")
+        .iter()
+        .map(|p| p["name"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
 /// The Debian cloud kernel that .ci/setup installs, if it is there.
 pub fn debian_kernel() -> Option<PathBuf> {
     let mut kernels: Vec<PathBuf> = std::fs::read_dir("/boot")
