@@ -9,14 +9,7 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::process::{Command, Output};
-
-fn workspace_binary(name: &str) -> Option<PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    let path = exe.parent()?.parent()?.join(name);
-    path.exists().then_some(path)
-}
 
 fn run(command: &mut Command) -> Output {
     let output = command.output().expect("the command runs");
@@ -36,8 +29,10 @@ fn the_initramfs_init_runs_the_image_command_and_reports_its_status() {
     if !common::is_root() {
         return common::skip(test, "running /init in a container needs root");
     }
-    let (Some(peti), Some(microvm)) = (workspace_binary("peti"), workspace_binary("microvm"))
-    else {
+    let (Some(peti), Some(microvm)) = (
+        common::workspace_binary("peti"),
+        common::workspace_binary("microvm"),
+    ) else {
         return common::skip(
             test,
             "peti and microvm are not built next to this test (cargo test --workspace)",

@@ -9,16 +9,8 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
-
-/// A binary of this workspace, built in the same target directory as this test.
-fn workspace_binary(name: &str) -> Option<PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    let dir = exe.parent()?.parent()?; // target/<profile>/deps -> target/<profile>
-    let path = dir.join(name);
-    path.exists().then_some(path)
-}
 
 fn result_line(output: &Output, what: &str) -> String {
     let text = String::from_utf8_lossy(&output.stdout);
@@ -43,7 +35,7 @@ const CASES: [(&str, &[&str]); 4] = [
 ];
 
 fn peti(store: &Path, args: &[&str]) -> Output {
-    Command::new(workspace_binary("peti").expect("checked"))
+    Command::new(common::workspace_binary("peti").expect("checked"))
         .env("PETI_ROOT", store.join("root"))
         .env("PETI_RUN", store.join("run"))
         .args(args)
@@ -57,7 +49,7 @@ fn every_workload_gives_one_result_on_the_host_in_a_container_and_in_a_vm() {
     needs_prepare!("every_workload_gives_one_result_on_the_host_in_a_container_and_in_a_vm");
     let lab = common::prepared();
     let tmp = tempfile::tempdir().unwrap();
-    let container = match (common::is_root(), workspace_binary("peti")) {
+    let container = match (common::is_root(), common::workspace_binary("peti")) {
         (true, Some(_)) => {
             let layout = lab.join("images/lab");
             let loaded = peti(tmp.path(), &["load", "-i", layout.to_str().unwrap()]);
@@ -85,7 +77,7 @@ fn every_workload_gives_one_result_on_the_host_in_a_container_and_in_a_vm() {
         .write(true)
         .open("/dev/kvm")
         .is_ok();
-    let microvm = workspace_binary("microvm").filter(|_| kvm);
+    let microvm = common::workspace_binary("microvm").filter(|_| kvm);
     if microvm.is_none() {
         common::skip(test, "the VM leg needs /dev/kvm and the microvm binary");
     }

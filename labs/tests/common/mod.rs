@@ -47,6 +47,14 @@ pub fn have(tool: &str) -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
+/// Another binary of this workspace (peti, microvm), built by the same
+/// `cargo test --workspace` next to this test: target/<triple>/<profile>/.
+pub fn workspace_binary(name: &str) -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let path = exe.parent()?.parent()?.join(name); // deps/ -> <profile>/
+    path.exists().then_some(path)
+}
+
 /// The `labs` binary under test.
 pub fn labs() -> Command {
     Command::new(env!("CARGO_BIN_EXE_labs"))

@@ -213,6 +213,21 @@ struct Node {
     rdev: (u32, u32),
 }
 
+impl Node {
+    /// A root-owned entry from 1970, as everything microvm adds is (so that
+    /// the same image gives the same bytes).
+    fn new(mode: u32, data: Vec<u8>) -> Self {
+        Node {
+            mode,
+            uid: 0,
+            gid: 0,
+            mtime: 0,
+            data,
+            rdev: (0, 0),
+        }
+    }
+}
+
 const S_IFIFO: u32 = 0o010000;
 const S_IFCHR: u32 = 0o020000;
 const S_IFDIR: u32 = 0o040000;
@@ -352,14 +367,7 @@ fn node_of<R: Read>(
 
 /// What the VM adds to the image: /init, the console, mount points, the command.
 fn add_vm_files(tree: &mut BTreeMap<PathBuf, Node>, image: &Image) {
-    let node = |mode: u32, data: Vec<u8>| Node {
-        mode,
-        uid: 0,
-        gid: 0,
-        mtime: 0,
-        data,
-        rdev: (0, 0),
-    };
+    let node = Node::new;
     for dir in ["dev", "proc", "sys", "microvm"] {
         tree.entry(PathBuf::from(dir))
             .or_insert_with(|| node(S_IFDIR | 0o755, Vec::new()));
@@ -396,14 +404,8 @@ fn add_parents(tree: &mut BTreeMap<PathBuf, Node>, path: &Path) {
         if parent.as_os_str().is_empty() {
             break;
         }
-        tree.entry(parent.to_path_buf()).or_insert(Node {
-            mode: S_IFDIR | 0o755,
-            uid: 0,
-            gid: 0,
-            mtime: 0,
-            data: Vec::new(),
-            rdev: (0, 0),
-        });
+        tree.entry(parent.to_path_buf())
+            .or_insert_with(|| Node::new(S_IFDIR | 0o755, Vec::new()));
     }
 }
 
@@ -450,14 +452,7 @@ pub fn build(image: &Image) -> Result<(Vec<u8>, Written), InitramfsError> {
     for (ino, (path, node)) in tree.iter().enumerate() {
         newc_record(&mut cpio, ino as u32 + 1, node, &path.to_string_lossy());
     }
-    let trailer = Node {
-        mode: 0,
-        uid: 0,
-        gid: 0,
-        mtime: 0,
-        data: Vec::new(),
-        rdev: (0, 0),
-    };
+    let trailer = Node::new(0, Vec::new());
     newc_record(&mut cpio, 0, &trailer, "TRAILER!!!");
     // No name and no time in the gzip header: the same image gives the same bytes.
     let mut gz = flate2::GzBuilder::new()
