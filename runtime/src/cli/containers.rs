@@ -21,7 +21,7 @@ use runtime::container::tty;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{CliError, ContainerOptions, Context, Format};
+use super::{CliError, ContainerOptions, Context, Format, ProcessOptions};
 
 /// `peti run`.
 #[derive(Args)]
@@ -60,15 +60,8 @@ pub struct ExecArgs {
     /// Allocate a pseudo-terminal.
     #[arg(short, long)]
     tty: bool,
-    /// Set an environment variable.
-    #[arg(short, long = "env", value_name = "KEY=VALUE")]
-    env: Vec<String>,
-    /// Working directory inside the container.
-    #[arg(short, long, value_name = "DIR")]
-    workdir: Option<String>,
-    /// User: UID[:GID] or NAME[:GROUP].
-    #[arg(short, long)]
-    user: Option<String>,
+    #[command(flatten)]
+    process: ProcessOptions,
     container: String,
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
     command: Vec<String>,
@@ -89,8 +82,11 @@ fn build_spec(
         &strings(config.cmd()),
         command,
     )?;
-    let env = spec::merge_env(&strings(config.env()), &o.env, |k| std::env::var(k).ok())?;
+    let env = spec::merge_env(&strings(config.env()), &o.process.env, |k| {
+        std::env::var(k).ok()
+    })?;
     let workdir = o
+        .process
         .workdir
         .clone()
         .or_else(|| config.working_dir().clone())
@@ -102,6 +98,7 @@ fn build_spec(
         )));
     }
     let user = o
+        .process
         .user
         .clone()
         .or_else(|| config.user().clone())
@@ -638,15 +635,21 @@ pub fn exec(ctx: &Context, args: ExecArgs) -> Result<u8, CliError> {
     let container = ctx
         .containers
         .refresh(ctx.containers.find(&args.container)?)?;
-    let env = spec::merge_env(&container.spec.env, &args.env, |k| std::env::var(k).ok())?;
-    if let Some(user) = &args.user {
+    let env = spec::merge_env(&container.spec.env, &args.process.env, |k| {
+        std::env::var(k).ok()
+    })?;
+    if let Some(user) = &args.process.user {
         spec::check_user(user)?;
     }
     let request = ExecRequest {
         args: &args.command,
         env,
-        workdir: args.workdir.as_deref().unwrap_or(&container.spec.workdir),
-        user: args.user.as_deref().unwrap_or(&container.spec.user),
+        workdir: args
+            .process
+            .workdir
+            .as_deref()
+            .unwrap_or(&container.spec.workdir),
+        user: args.process.user.as_deref().unwrap_or(&container.spec.user),
         tty: args.tty,
         stdin: args.interactive,
     };

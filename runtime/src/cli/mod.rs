@@ -147,12 +147,9 @@ pub enum Format {
     Json,
 }
 
-/// Options shared by `run` and `create`.
+/// How the process runs: shared by `run`, `create` and `exec`.
 #[derive(Args, Clone)]
-pub struct ContainerOptions {
-    /// Assign a name.
-    #[arg(long)]
-    name: Option<String>,
+pub struct ProcessOptions {
     /// Set an environment variable (KEY=VALUE, or KEY to copy it from here).
     #[arg(short, long = "env", value_name = "KEY=VALUE")]
     env: Vec<String>,
@@ -162,6 +159,16 @@ pub struct ContainerOptions {
     /// User: UID[:GID] or NAME[:GROUP].
     #[arg(short, long)]
     user: Option<String>,
+}
+
+/// Options shared by `run` and `create`.
+#[derive(Args, Clone)]
+pub struct ContainerOptions {
+    /// Assign a name.
+    #[arg(long)]
+    name: Option<String>,
+    #[command(flatten)]
+    process: ProcessOptions,
     /// Container host name (default: the first 12 digits of its ID).
     #[arg(long)]
     hostname: Option<String>,
