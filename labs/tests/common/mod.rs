@@ -1,27 +1,14 @@
 //! What the labs' integration tests share: skipping with a reason, and one prepared
 //! output directory per test binary.
 
-#![allow(dead_code)]
+// Each test binary uses a different part of this module.
+#![allow(dead_code, unused_imports)]
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-/// Marks a test as skipped: prints why, and records it for `.ci/test`'s summary.
-/// Use it as `return skip("name", "why")` only when the machine cannot run the test.
-pub fn skip(test: &str, reason: &str) {
-    eprintln!("SKIPPED {test}: {reason}");
-    if let Ok(log) = std::env::var("PETI_TEST_SKIP_LOG") {
-        if let Ok(mut file) = std::fs::OpenOptions::new()
-            .append(true)
-            .create(true)
-            .open(log)
-        {
-            let _ = writeln!(file, "{test}: {reason}");
-        }
-    }
-}
+pub use testkit::{is_root, skip};
 
 /// Returns early from a test, as skipped, when `labs prepare` cannot run here.
 #[macro_export]
@@ -31,12 +18,6 @@ macro_rules! needs_prepare {
             return common::skip($test, reason);
         }
     };
-}
-
-/// Whether the tests run as root.
-pub fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() == 0 }
 }
 
 /// Whether `tool` can be started here.

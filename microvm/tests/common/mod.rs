@@ -1,25 +1,13 @@
 //! What microvm's integration tests share: skipping with a reason, the test
 //! guests' paths, and running the real `microvm` binary.
 
-#![allow(dead_code)]
+// Each test binary uses a different part of this module.
+#![allow(dead_code, unused_imports)]
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-/// Marks a test as skipped: prints why, and records it for `.ci/test`'s summary.
-pub fn skip(test: &str, reason: &str) {
-    eprintln!("SKIPPED {test}: {reason}");
-    if let Ok(log) = std::env::var("PETI_TEST_SKIP_LOG") {
-        if let Ok(mut file) = std::fs::OpenOptions::new()
-            .append(true)
-            .create(true)
-            .open(log)
-        {
-            let _ = writeln!(file, "{test}: {reason}");
-        }
-    }
-}
+pub use testkit::skip;
 
 /// Why VMs cannot run here, if they cannot.
 pub fn kvm_unavailable() -> Option<String> {

@@ -2,32 +2,13 @@
 //! sandbox with its own image store and run-time directory, holding a busybox
 //! image, in which the real `peti` binary is run.
 
-#![allow(dead_code)]
+// Each test binary uses a different part of this module.
+#![allow(dead_code, unused_imports)]
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-/// Marks a test as skipped: prints why, and records it for `.ci/test`'s summary.
-/// Use it as `return skip("name", "why")` only when the machine cannot run the test.
-pub fn skip(test: &str, reason: &str) {
-    eprintln!("SKIPPED {test}: {reason}");
-    if let Ok(log) = std::env::var("PETI_TEST_SKIP_LOG") {
-        if let Ok(mut file) = std::fs::OpenOptions::new()
-            .append(true)
-            .create(true)
-            .open(log)
-        {
-            let _ = writeln!(file, "{test}: {reason}");
-        }
-    }
-}
-
-/// Whether the tests run as root.
-pub fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() == 0 }
-}
+pub use testkit::{is_root, skip};
 
 /// Why containers cannot run here, if they cannot.
 pub fn containers_unavailable() -> Option<&'static str> {
