@@ -186,59 +186,44 @@ fn main() -> ExitCode {
 }
 
 fn run_program(config: &ElfConfig, timeline: Timeline, show: bool, json: bool) -> ExitCode {
+    let shown = Shown { show, json };
     match direct::run_elf(config, timeline) {
-        Ok(report) => {
-            if json {
-                println!("{}", serde_json::json!({ "microvm": report }));
-            } else if show {
-                eprint!("{}", report.timeline.render());
-            }
-            ExitCode::from(report.exit_code as u8)
-        }
-        Err(failed) => {
-            if show && !json {
-                eprint!("{}", failed.timeline.render());
-            }
-            if json {
-                println!(
-                    "{}",
-                    serde_json::json!({ "microvm": {
-                        "error": failed.error.to_string(),
-                        "timeline": failed.timeline,
-                    }})
-                );
-            }
-            eprintln!("microvm: error: {}", failed.error);
-            ExitCode::from(failed.error.exit_code())
-        }
+        Ok(report) => shown.ended(&report.timeline, &report, report.exit_code as u8),
+        Err(failed) => shown.failed(&failed.timeline, &failed.error, failed.error.exit_code()),
     }
 }
 
 fn run_kernel(config: &RunConfig, timeline: Timeline, show: bool, json: bool) -> ExitCode {
+    let shown = Shown { show, json };
     match run::run_linux(config, timeline) {
-        Ok(report) => {
-            if json {
-                let line = serde_json::json!({ "microvm": report });
-                println!("{line}");
-            } else if show {
-                eprint!("{}", report.timeline.render());
-            }
-            ExitCode::SUCCESS
+        Ok(report) => shown.ended(&report.timeline, &report, 0),
+        Err(failed) => shown.failed(&failed.timeline, &failed.error, failed.error.exit_code()),
+    }
+}
+
+/// What `--timeline` and `--json` ask to be shown at the end of a run: the
+/// timeline as a table on stderr, or the whole report as one JSON line on
+/// stdout.
+struct Shown {
+    show: bool,
+    json: bool,
+}
+
+impl Shown {
+    fn ended(&self, timeline: &Timeline, report: &impl serde::Serialize, code: u8) -> ExitCode {
+        if self.json {
+            println!("{}", serde_json::json!({ "microvm": report }));
+        } else if self.show {
+            eprint!("{}", timeline.render());
         }
-        Err(failed) => {
-            if show && !json {
-                eprint!("{}", failed.timeline.render());
-            }
-            if json {
-                let line = serde_json::json!({ "microvm": {
-                    "error": failed.error.to_string(),
-                    "timeline": failed.timeline,
-                }});
-                println!("{line}");
-            }
-            eprintln!("microvm: error: {}", failed.error);
-            ExitCode::from(failed.error.exit_code())
-        }
+        ExitCode::from(code)
+    }
+
+    fn failed(&self, timeline: &Timeline, error: &dyn std::fmt::Display, code: u8) -> ExitCode {
+        let report = serde_json::json!({ "error": error.to_string(), "timeline": timeline });
+        self.ended(timeline, &report, code);
+        eprintln!("microvm: error: {error}");
+        ExitCode::from(code)
     }
 }
 
