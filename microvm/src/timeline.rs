@@ -66,14 +66,6 @@ impl Timeline {
         });
     }
 
-    /// When `name` ended, in milliseconds since the origin.
-    pub fn ms_since_origin(&self, name: &str) -> Option<f64> {
-        self.phases
-            .iter()
-            .find(|p| p.name == name)
-            .map(|p| (p.at_ns.saturating_sub(self.origin_ns)) as f64 / 1e6)
-    }
-
     /// The human table `--timeline` prints.
     pub fn render(&self) -> String {
         let mut out = format!(

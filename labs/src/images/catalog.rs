@@ -10,8 +10,8 @@ use oci_spec::image::{
 use super::Rootfs;
 use crate::workloads::{WORKLOADS, Workload};
 
-/// The `PATH` Docker gives images.
-pub const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+/// The `PATH` Docker gives images, as peti's own images have it.
+pub use runtime::image::DEFAULT_PATH;
 
 /// The fixed creation time of every lab image, so digests do not depend on the clock.
 const CREATED: &str = "1970-01-01T00:00:00Z";

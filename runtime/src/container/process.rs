@@ -17,6 +17,8 @@ use nix::fcntl::{OFlag, open};
 use nix::sys::stat::Mode;
 use nix::unistd::{AccessFlags, access, dup2_raw, setsid};
 
+use crate::image::DEFAULT_PATH;
+
 use super::channel::{Channel, Message};
 use super::security::{self, User};
 use super::trace::{Tracer, monotonic_nanos};
@@ -27,9 +29,6 @@ pub const EXIT_CANNOT_EXECUTE: u8 = 126;
 pub const EXIT_NOT_FOUND: u8 = 127;
 /// Docker's exit status when the runtime itself failed.
 pub const EXIT_RUNTIME_FAILED: u8 = 125;
-
-/// The PATH a container gets when its image sets none (Docker's default).
-pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// Where the process's standard streams go.
 pub enum Stdio {
@@ -115,7 +114,7 @@ fn prepare(
     let path = env
         .iter()
         .find_map(|e| e.strip_prefix("PATH="))
-        .unwrap_or(DEFAULT_PATH);
+        .unwrap_or(DEFAULT_PATH.trim_start_matches("PATH="));
     let program = find_program(&plan.args[0], path)?;
     let cstring =
         |s: &str| CString::new(s).map_err(|_| Failure::runtime(format!("{s:?} holds a NUL byte")));
@@ -146,7 +145,7 @@ fn with_defaults(env: &[String], user: &User) -> Vec<String> {
     let mut env = env.to_vec();
     let has = |env: &[String], key: &str| env.iter().any(|e| e.split('=').next() == Some(key));
     if !has(&env, "PATH") {
-        env.insert(0, format!("PATH={DEFAULT_PATH}"));
+        env.insert(0, DEFAULT_PATH.to_string());
     }
     if !has(&env, "HOME") {
         env.push(format!("HOME={}", user.home));
