@@ -6,6 +6,8 @@ use std::env;
 use std::path::PathBuf;
 use std::process::Command;
 
+use sha2::Digest;
+
 fn main() {
     let source = "monitor/peti-monitor.c";
     println!("cargo:rerun-if-changed={source}");
@@ -23,4 +25,10 @@ fn main() {
             "cannot run musl-gcc ({e}): install the musl-tools package (the README's commands run .ci/setup, which does)"
         ),
     }
+    // Its content address names the installed copy; computed here, once, rather
+    // than on every `peti run -d`.
+    let bytes = std::fs::read(&out).expect("musl-gcc wrote the monitor");
+    let digest = sha2::Sha256::digest(&bytes);
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    println!("cargo:rustc-env=PETI_MONITOR_SHA256={hex}");
 }

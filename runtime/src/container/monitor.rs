@@ -15,8 +15,6 @@ use std::path::{Path, PathBuf};
 
 use nix::unistd::{dup2_raw, execv};
 
-use crate::image::digest::sha256_digest;
-
 /// The monitor executable, compiled by build.rs.
 const MONITOR: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/peti-monitor"));
 
@@ -34,8 +32,7 @@ pub enum MonitorError {
 
 /// Writes the monitor under `root/libexec` if this version is not there yet.
 pub fn install(root: &Path) -> Result<PathBuf, MonitorError> {
-    let hash = sha256_digest(MONITOR).to_string();
-    let name = format!("peti-monitor-{}", &hash.trim_start_matches("sha256:")[..12]);
+    let name = format!("peti-monitor-{}", &env!("PETI_MONITOR_SHA256")[..12]);
     let path = root.join("libexec").join(name);
     if !path.exists() {
         let fail = |source| MonitorError::Install {
