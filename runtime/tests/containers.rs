@@ -889,3 +889,20 @@ fn logs_follow_until_exit_and_kill_sends_the_signal_asked_for() {
     let refused = sandbox.peti(&["kill", "-s", "NOSUCHSIG", "trapper"]);
     assert_eq!(code(&refused), 125);
 }
+
+#[test]
+fn containers_without_names_never_clash() {
+    needs_containers!("containers_without_names_never_clash");
+    let sandbox = Sandbox::new();
+    // 40 generated names from 256 pairs: a clash is near certain, and must be
+    // resolved by peti, not reported.
+    for _ in 0..40 {
+        sandbox.ok(&["create", "bb", "true"]);
+    }
+    let listed = sandbox.ok(&["ps", "-a", "--format", "json"]);
+    let names: std::collections::BTreeSet<String> = listed
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["Names"].to_string())
+        .collect();
+    assert_eq!(names.len(), 40);
+}

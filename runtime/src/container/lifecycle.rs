@@ -73,13 +73,13 @@ pub fn create(
         )
         .collect();
     let id = new_id();
-    let name = name.map_or_else(|| random_name(&id), str::to_string);
+    let given_name = name.map(str::to_string);
     let mut spec = spec;
     if spec.hostname.is_empty() {
         spec.hostname = id[..12].to_string();
     }
-    let container = Container {
-        name,
+    let mut container = Container {
+        name: given_name.clone().unwrap_or_else(|| random_name(&id, 0)),
         created: now_rfc3339(),
         image: image.to_string(),
         image_id: manifest.config().digest().to_string(),
@@ -100,7 +100,18 @@ pub fn create(
         id,
     };
     let lock = containers.lock()?;
-    containers.insert(&lock, &container, !starting_now)?;
+    // A name of our choosing that is taken is no error: pick another, as
+    // Docker does. A name the user gave must be free.
+    let mut attempt = 0;
+    loop {
+        match containers.insert(&lock, &container, !starting_now) {
+            Err(StateError::NameInUse { .. }) if given_name.is_none() => {
+                attempt += 1;
+                container.name = random_name(&container.id, attempt);
+            }
+            other => break other?,
+        }
+    }
     let dir = containers.dir(&container.id);
     for sub in ["upper", "work"] {
         let path = dir.join(sub);

@@ -518,8 +518,9 @@ pub fn new_id() -> String {
 }
 
 /// A name for a container started without `--name`, Docker-style
-/// (`adjective_noun`), from words of the seed notes' home, Indonesia.
-pub fn random_name(id: &str) -> String {
+/// (`adjective_noun`), from words of the seed notes' home, Indonesia. Only 256
+/// such pairs exist, so a name can be taken: a later `attempt` adds a number.
+pub fn random_name(id: &str, attempt: usize) -> String {
     const ADJECTIVES: [&str; 16] = [
         "brave", "calm", "eager", "fuzzy", "gentle", "happy", "jolly", "keen", "lucid", "merry",
         "nimble", "proud", "quiet", "swift", "tidy", "witty",
@@ -543,5 +544,24 @@ pub fn random_name(id: &str) -> String {
         "tarsius",
     ];
     let byte = |i: usize| u8::from_str_radix(&id[2 * i..2 * i + 2], 16).unwrap_or(0) as usize;
-    format!("{}_{}", ADJECTIVES[byte(0) % 16], NOUNS[byte(1) % 16])
+    let name = format!("{}_{}", ADJECTIVES[byte(0) % 16], NOUNS[byte(1) % 16]);
+    match attempt {
+        0 => name,
+        n => format!("{name}{}", n + 1), // jolly_kancil2, jolly_kancil3, ...
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_taken_generated_name_gives_way_to_another_valid_one() {
+        let id = new_id();
+        let names: BTreeSet<String> = (0..100).map(|attempt| random_name(&id, attempt)).collect();
+        assert_eq!(names.len(), 100, "every attempt offers a new name");
+        for name in &names {
+            check_name(name).unwrap();
+        }
+    }
 }
