@@ -24,6 +24,11 @@ enum Command {
     },
 }
 
+/// musl's malloc maps and unmaps memory for small allocations, a cost paid on
+/// every start; dlmalloc keeps what it maps (see .cargo/config.toml).
+#[global_allocator]
+static ALLOCATOR: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {

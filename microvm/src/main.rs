@@ -115,6 +115,11 @@ enum Command {
     },
 }
 
+/// musl's malloc maps and unmaps memory for small allocations, a cost paid on
+/// every start; dlmalloc keeps what it maps (see .cargo/config.toml).
+#[global_allocator]
+static ALLOCATOR: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
+
 fn main() -> ExitCode {
     let timeline = Timeline::start();
     match Cli::parse().command {

@@ -18,10 +18,21 @@ pub enum StopReason {
 /// arrives just before `KVM_RUN` is entered interrupts nothing.
 #[derive(Clone)]
 pub struct Stopper {
-    vcpu_thread: libc::pthread_t,
+    vcpu_thread: ThreadHandle,
     reason: Arc<AtomicU8>,
     finished: Arc<AtomicBool>,
 }
+
+/// The vCPU thread's pthread handle. It is an integer with glibc but a pointer
+/// with musl, and Rust does not let a raw pointer cross threads by itself.
+#[derive(Clone, Copy)]
+struct ThreadHandle(libc::pthread_t);
+
+// SAFETY: a pthread_t is an opaque name for a thread, valid in every thread of
+// the process; it is never dereferenced here, only passed to pthread_kill.
+unsafe impl Send for ThreadHandle {}
+// SAFETY: as above; sharing the name changes nothing about it.
+unsafe impl Sync for ThreadHandle {}
 
 /// A handler that does nothing: its only effect is to make KVM_RUN return.
 extern "C" fn on_kick(_signal: libc::c_int) {}
@@ -43,7 +54,7 @@ impl Stopper {
         }
         Stopper {
             // SAFETY: pthread_self has no preconditions.
-            vcpu_thread: unsafe { libc::pthread_self() },
+            vcpu_thread: ThreadHandle(unsafe { libc::pthread_self() }),
             reason: Arc::new(AtomicU8::new(0)),
             finished: Arc::new(AtomicBool::new(false)),
         }
@@ -64,7 +75,7 @@ impl Stopper {
         while !self.finished.load(Ordering::SeqCst) {
             // SAFETY: the vCPU thread outlives this loop: it sets `finished`
             // before it ends, and the loop stops at that.
-            unsafe { libc::pthread_kill(self.vcpu_thread, kick_signal()) };
+            unsafe { libc::pthread_kill(self.vcpu_thread.0, kick_signal()) };
             std::thread::sleep(Duration::from_millis(5));
         }
     }

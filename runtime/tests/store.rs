@@ -272,11 +272,15 @@ fn import_makes_a_one_layer_image_from_a_plain_or_gzipped_tarball() {
         (plain.to_string(), zipped.to_string()),
         ("mine:1".into(), "mine:2".into())
     );
-    let (manifest, config) = store.image("mine:1").unwrap();
+    let image = store.image("mine:1").unwrap();
+    let (manifest, config) = (image.manifest, image.config);
     assert_eq!(manifest.layers().len(), 1);
     assert!(config.config().as_ref().unwrap().env().as_ref().unwrap()[0].starts_with("PATH="));
     // The same content imported twice is the same layer, stored once.
-    assert_eq!(store.image("mine:2").unwrap().0.layers(), manifest.layers());
+    assert_eq!(
+        store.image("mine:2").unwrap().manifest.layers(),
+        manifest.layers()
+    );
     let unpacked = store.layer_path(config.rootfs().diff_ids()[0].as_str());
     assert_eq!(fs::read(unpacked.join("etc/motd")).unwrap(), b"hi");
 

@@ -18,6 +18,7 @@ use runtime::container::spec::{self, ContainerSpec, NetworkMode, Volume};
 use runtime::container::state::{Container, Status};
 use runtime::container::trace::{Trace, TraceEvent, Tracer};
 use runtime::container::tty;
+use runtime::image::store::StoredImage;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -69,13 +70,11 @@ pub struct ExecArgs {
 
 /// Combines the image's config with the command line.
 fn build_spec(
-    ctx: &Context,
-    image: &str,
+    image: &StoredImage,
     o: &ContainerOptions,
     command: &[String],
 ) -> Result<ContainerSpec, CliError> {
-    let (_, config) = ctx.images.image(image)?;
-    let config = config.config().clone().unwrap_or_default();
+    let config = image.config.config().clone().unwrap_or_default();
     let strings = |v: &Option<Vec<String>>| v.clone().unwrap_or_default();
     let args = spec::command_line(
         &strings(config.entrypoint()),
@@ -172,11 +171,13 @@ fn create_container(
     command: &[String],
     starting_now: bool,
 ) -> Result<Container, CliError> {
-    let spec = build_spec(ctx, image, o, command)?;
+    let stored = ctx.images.image(image)?;
+    let spec = build_spec(&stored, o, command)?;
     Ok(lifecycle::create(
         &ctx.images,
         &ctx.containers,
         image,
+        &stored,
         o.name.as_deref(),
         spec,
         starting_now,

@@ -17,7 +17,7 @@ pub fn load(store: &Store, input: &std::path::Path) -> Result<(), CliError> {
 /// digest of its config.
 pub fn import(store: &Store, file: &std::path::Path, reference: &str) -> Result<(), CliError> {
     let reference = store.import_rootfs(file, reference)?;
-    let (manifest, _) = store.image(&reference.to_string())?;
+    let manifest = store.image(&reference.to_string())?.manifest;
     println!("{}", manifest.config().digest());
     Ok(())
 }

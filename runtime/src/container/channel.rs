@@ -12,8 +12,8 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
 use nix::sys::socket::{
-    AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType, recvmsg,
-    sendmsg, socketpair,
+    AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType, recv,
+    recvmsg, sendmsg, socketpair,
 };
 use serde::{Deserialize, Serialize};
 
@@ -79,9 +79,26 @@ impl Channel {
         Ok(())
     }
 
+    /// The length of the next message, which stays queued. On a SOCK_SEQPACKET
+    /// socket, MSG_TRUNC makes recv report a message's whole length whatever the
+    /// buffer, so the message buffer can be just big enough: a buffer sized for
+    /// the largest message would be mostly pages the allocator zeroes for nothing.
+    fn next_len(&self) -> Result<usize, ChannelError> {
+        loop {
+            match recv(
+                self.0.as_raw_fd(),
+                &mut [0u8; 1],
+                MsgFlags::MSG_PEEK | MsgFlags::MSG_TRUNC,
+            ) {
+                Err(Errno::EINTR) => continue,
+                other => return Ok(other?),
+            }
+        }
+    }
+
     /// Receives the next message and any descriptor with it; `None` at EOF.
     pub fn receive(&self) -> Result<Option<(Message, Option<OwnedFd>)>, ChannelError> {
-        let mut buffer = vec![0u8; MAX_MESSAGE];
+        let mut buffer = vec![0u8; self.next_len()?.min(MAX_MESSAGE)];
         let mut space = nix::cmsg_space!([RawFd; 1]);
         let (len, fd) = loop {
             let mut iov = [IoSliceMut::new(&mut buffer)];

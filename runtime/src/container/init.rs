@@ -3,14 +3,15 @@
 //! `clone(2)` has just made it inside a new PID namespace, where it is pid 1. It
 //! still shares everything else with peti. Before running the user's program it:
 //! 1. unshares mount, UTS and IPC namespaces, and builds the root file system
-//!    ([`super::rootfs`]) in its private copy of the host's mount table. Meanwhile
+//!    ([`super::rootfs`]) in its private copy of the host's mount table, and
+//!    covers runc's masked and read-only paths in /proc. Meanwhile
 //!    peti, on the other core, makes the network namespace ([`super::network`])
 //!    and the cgroup, and writes the record;
 //! 2. waits for peti's go-ahead, which carries the network namespace; joins it
 //!    (unless `--network host`) and the cgroup, then unshares a cgroup
 //!    namespace, so that it sees its cgroup as the root;
-//! 3. mounts /sys, which must come after the network namespace, and pivots into
-//!    the root file system;
+//! 3. mounts /sys, which must come after the network namespace, covers its
+//!    masked paths, and pivots into the root file system;
 //! 4. sets the hostname, inside its own UTS namespace;
 //! 5. hands over to [`super::process`] for stdio, user, privileges and exec.
 
@@ -75,6 +76,7 @@ fn set_up(plan: &InitPlan, channel: &Channel, tracer: &mut Tracer) -> Result<(),
     // Device nodes and mount points get exactly the modes we ask for.
     umask(Mode::empty());
     rootfs::build(&plan.rootfs, tracer).map_err(Failure::runtime)?;
+    rootfs::protect_kernel_paths(&plan.rootfs, "/proc/", tracer).map_err(Failure::runtime)?;
     let proceed = tracer.step(
         "wait",
         "for peti: network namespace, cgroup, record",
@@ -114,8 +116,9 @@ fn set_up(plan: &InitPlan, channel: &Channel, tracer: &mut Tracer) -> Result<(),
         .map_err(|e| Failure::runtime(format!("unshare(CLONE_NEWCGROUP): {e}")))?;
     // sysfs shows the network devices of the namespace it is mounted from.
     rootfs::mount_sysfs(&plan.rootfs, tracer).map_err(Failure::runtime)?;
+    rootfs::protect_kernel_paths(&plan.rootfs, "/sys/", tracer).map_err(Failure::runtime)?;
     rootfs::pivot(&plan.rootfs.merged(), tracer).map_err(Failure::runtime)?;
-    rootfs::protect(plan.read_only_root, tracer).map_err(Failure::runtime)?;
+    rootfs::protect_root(plan.read_only_root, tracer).map_err(Failure::runtime)?;
     tracer
         .step("sethostname", plan.hostname, || {
             nix::unistd::sethostname(plan.hostname)

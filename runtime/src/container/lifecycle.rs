@@ -17,7 +17,7 @@ use super::state::{
     Container, ContainerStore, ExitRecord, ProcessId, State, StateError, Status, new_id,
     now_rfc3339, random_name,
 };
-use crate::image::store::{Store, StoreError};
+use crate::image::store::{Store, StoreError, StoredImage};
 
 /// What can go wrong in a lifecycle command.
 #[derive(Debug, thiserror::Error)]
@@ -51,11 +51,12 @@ pub fn create(
     images: &Store,
     containers: &ContainerStore,
     image: &str,
+    stored: &StoredImage,
     name: Option<&str>,
     spec: ContainerSpec,
     starting_now: bool,
 ) -> Result<Container, LifecycleError> {
-    let (manifest, config) = images.image(image)?;
+    let (manifest, config) = (&stored.manifest, &stored.config);
     let layers_dir = images.layer_path("");
     let init_layer =
         super::rootfs::ensure_init_layer(&layers_dir).map_err(|source| LifecycleError::Io {
@@ -83,7 +84,7 @@ pub fn create(
         created: now_rfc3339(),
         image: image.to_string(),
         image_id: manifest.config().digest().to_string(),
-        manifest_digest: images.resolve(image)?,
+        manifest_digest: stored.manifest_digest.clone(),
         lower_dirs,
         spec,
         state: State {

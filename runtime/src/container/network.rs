@@ -75,12 +75,24 @@ fn bring_up_loopback() -> Result<(), NetworkError> {
     }
     // SAFETY: SIOCGIFFLAGS reads the NUL-terminated name in `request` and writes
     // the flags into it; `request` is a live, writable ifreq.
-    let got = unsafe { libc::ioctl(socket.as_raw_fd(), libc::SIOCGIFFLAGS, &mut request) };
+    let got = unsafe {
+        libc::ioctl(
+            socket.as_raw_fd(),
+            libc::SIOCGIFFLAGS as libc::Ioctl,
+            &mut request,
+        )
+    };
     Errno::result(got).map_err(fail("SIOCGIFFLAGS lo"))?;
     // SAFETY: SIOCGIFFLAGS filled the flags member of the union.
     unsafe { request.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short };
     // SAFETY: SIOCSIFFLAGS only reads `request`, which is still valid.
-    let set = unsafe { libc::ioctl(socket.as_raw_fd(), libc::SIOCSIFFLAGS, &request) };
+    let set = unsafe {
+        libc::ioctl(
+            socket.as_raw_fd(),
+            libc::SIOCSIFFLAGS as libc::Ioctl,
+            &request,
+        )
+    };
     Errno::result(set)
         .map(drop)
         .map_err(fail("SIOCSIFFLAGS lo"))

@@ -12,10 +12,10 @@
 //! 4. /proc, /sys (read-only), /dev (a tmpfs with a few device nodes), /dev/pts,
 //!    /dev/shm, /dev/mqueue, the generated /etc files and the volumes are mounted
 //!    on it;
-//! 5. `pivot_root` makes the overlay `/`, and the old root is detached: unlike
-//!    `chroot`, no path leads back to the host's files;
-//! 6. runc's masked paths (kernel details a container should not read) and
-//!    read-only paths are covered.
+//! 5. runc's masked paths (kernel details a container should not read) and
+//!    read-only paths are covered, each as soon as its /proc or /sys is there;
+//! 6. `pivot_root` makes the overlay `/`, and the old root is detached: unlike
+//!    `chroot`, no path leads back to the host's files.
 //!
 //! Every mount point inside the image is resolved with `openat2(RESOLVE_IN_ROOT)`,
 //! so a hostile image whose `/proc` or `/data` is a symlink to `../../etc` cannot
@@ -146,6 +146,17 @@ impl RootfsPlan<'_> {
     pub fn merged(&self) -> PathBuf {
         self.scratch.join("rootfs")
     }
+
+    /// The new root, opened for `resolve_in_root` and its kin.
+    fn open_merged(&self) -> Result<OwnedFd, RootfsError> {
+        let merged = self.merged();
+        open(
+            &merged,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(fail("open", &merged))
+    }
 }
 
 /// Steps 1 to 4: everything mounted at `plan.merged()`, still seen from the host root.
@@ -161,13 +172,7 @@ pub fn build(plan: &RootfsPlan, tracer: &mut Tracer) -> Result<(), RootfsError> 
         || write_scratch(plan),
     )?;
     mount_overlay(plan, tracer)?;
-    let merged = plan.merged();
-    let root = open(
-        &merged,
-        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(fail("open", &merged))?;
+    let root = plan.open_merged()?;
     let root = root.as_fd();
     let nosuid_noexec_nodev = MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC | MsFlags::MS_NODEV;
     let kernel_mounts: [(&str, &str, MsFlags, Option<&str>); 5] = [
@@ -352,14 +357,8 @@ fn bind(
 /// /sys/class/net lists the devices of the namespace sysfs was mounted from, so
 /// mounted earlier it would show the host's.
 pub fn mount_sysfs(plan: &RootfsPlan, tracer: &mut Tracer) -> Result<(), RootfsError> {
-    let merged = plan.merged();
     tracer.step("mount", "sysfs on /sys", || {
-        let root = open(
-            &merged,
-            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(fail("open", &merged))?;
+        let root = plan.open_merged()?;
         let at = resolve_in_root(root.as_fd(), Path::new("/sys"), Kind::Dir)?;
         let flags =
             MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC | MsFlags::MS_NODEV | MsFlags::MS_RDONLY;
@@ -384,32 +383,39 @@ pub fn pivot(merged: &Path, tracer: &mut Tracer) -> Result<(), RootfsError> {
     )
 }
 
-/// Step 5, after `pivot`: masked paths, read-only paths, and `--read-only`.
-pub fn protect(read_only_root: bool, tracer: &mut Tracer) -> Result<(), RootfsError> {
-    tracer.step("mount", "mask runc's masked paths", || {
-        MASKED_PATHS.iter().try_for_each(|p| mask(Path::new(p)))
-    })?;
-    tracer.step("mount", "bind runc's read-only paths read-only", || {
-        READONLY_PATHS.iter().try_for_each(|p| {
-            let path = Path::new(p);
-            let none: Option<&str> = None;
-            match mount(
-                Some(path),
-                path,
-                none,
-                MsFlags::MS_BIND | MsFlags::MS_REC,
-                none,
-            ) {
-                Err(Errno::ENOENT) => Ok(()),
-                other => other.map_err(fail("bind", path)),
-            }?;
-            if path.exists() {
-                remount_read_only(path)
-            } else {
-                Ok(())
-            }
-        })
-    })?;
+/// runc's masked and read-only paths under one kernel file system (`prefix` is
+/// "/proc/" or "/sys/"), before `pivot`, through the descriptor of the new root.
+/// Each file system's paths are done as soon as it is mounted: /proc's while
+/// peti still makes the network namespace, /sys's once sysfs can be mounted.
+/// Paths are resolved in the root as openat2 sees it, so an image whose /proc
+/// is a symlink cannot point these mounts outside the container.
+pub fn protect_kernel_paths(
+    plan: &RootfsPlan,
+    prefix: &str,
+    tracer: &mut Tracer,
+) -> Result<(), RootfsError> {
+    let root = plan.open_merged()?;
+    let root = root.as_fd();
+    let under = |paths: &'static [&'static str]| {
+        paths
+            .iter()
+            .map(Path::new)
+            .filter(move |p| p.starts_with(prefix))
+    };
+    tracer.step(
+        "mount",
+        &format!("mask runc's masked paths in {prefix}"),
+        || under(MASKED_PATHS).try_for_each(|p| mask(root, p)),
+    )?;
+    tracer.step(
+        "mount",
+        &format!("bind runc's read-only paths in {prefix} read-only"),
+        || under(READONLY_PATHS).try_for_each(|p| bind_read_only_in_place(root, p)),
+    )
+}
+
+/// After `pivot`: `--read-only` makes the root itself read-only.
+pub fn protect_root(read_only_root: bool, tracer: &mut Tracer) -> Result<(), RootfsError> {
     if read_only_root {
         tracer.step("mount", "/ read-only (--read-only)", || {
             remount_read_only(Path::new("/"))
@@ -418,17 +424,64 @@ pub fn protect(read_only_root: bool, tracer: &mut Tracer) -> Result<(), RootfsEr
     Ok(())
 }
 
-fn mask(path: &Path) -> Result<(), RootfsError> {
-    let none: Option<&str> = None;
-    let result = if path.is_dir() {
-        mount(Some("tmpfs"), path, Some("tmpfs"), MsFlags::MS_RDONLY, none)
-    } else {
-        mount(Some("/dev/null"), path, none, MsFlags::MS_BIND, none)
-    };
-    match result {
-        Err(Errno::ENOENT) => Ok(()),
-        other => other.map_err(fail("mask", path)),
+/// Opens a kernel path in the new root; `None` if this kernel does not have it.
+fn open_kernel_path(root: BorrowedFd, path: &Path) -> Result<Option<OwnedFd>, RootfsError> {
+    let relative = path.strip_prefix("/").unwrap_or(path);
+    match openat2_in_root(root, relative) {
+        Err(Errno::ENOENT) => Ok(None),
+        other => other.map(Some).map_err(fail("open", path)),
     }
+}
+
+/// Hides a directory under an empty read-only tmpfs, a file under /dev/null.
+/// Runs after /dev is populated.
+fn mask(root: BorrowedFd, path: &Path) -> Result<(), RootfsError> {
+    let Some(at) = open_kernel_path(root, path)? else {
+        return Ok(());
+    };
+    let is_dir = nix::sys::stat::fstat(at.as_fd())
+        .map(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR)
+        .map_err(fail("stat", path))?;
+    let none: Option<&str> = None;
+    let target = fd_path(&at);
+    if is_dir {
+        mount(
+            Some("tmpfs"),
+            &target,
+            Some("tmpfs"),
+            MsFlags::MS_RDONLY,
+            none,
+        )
+    } else {
+        // The container's own /dev/null, as runc binds it after pivot_root.
+        let null = open_kernel_path(root, Path::new("/dev/null"))?
+            .ok_or_else(|| fail("open", Path::new("/dev/null"))(Errno::ENOENT))?;
+        mount(Some(&fd_path(&null)), &target, none, MsFlags::MS_BIND, none)
+    }
+    .map_err(fail("mask", path))
+}
+
+/// Binds a path onto itself and makes that bind read-only.
+fn bind_read_only_in_place(root: BorrowedFd, path: &Path) -> Result<(), RootfsError> {
+    let Some(at) = open_kernel_path(root, path)? else {
+        return Ok(());
+    };
+    let none: Option<&str> = None;
+    let target = fd_path(&at);
+    mount(
+        Some(&target),
+        &target,
+        none,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        none,
+    )
+    .map_err(fail("bind", path))?;
+    // The descriptor still names the path under the new mount: open it again to
+    // reach the bind mount itself, then remount that.
+    let Some(mounted) = open_kernel_path(root, path)? else {
+        return Ok(());
+    };
+    remount_read_only(&fd_path(&mounted))
 }
 
 /// Remounts a bind mount read-only, keeping its other flags: a remount sets all of

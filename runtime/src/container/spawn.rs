@@ -238,7 +238,7 @@ fn clone_init(
     // `network`), so that none of these costs is paid before peti can go on.
     let flags = CloneFlags::CLONE_NEWPID;
     let mut plan = Some(plan);
-    let mut stack = vec![0u8; 1 << 20];
+    let mut stack = ChildStack::new(1 << 20).map_err(Failure::runtime)?;
     let pid = tracer.step("clone", &format!("{flags:?}"), || {
         let child = Box::new(|| match plan.take() {
             Some(plan) => init::run(plan, &child_end),
@@ -247,7 +247,7 @@ fn clone_init(
         // SAFETY: peti is single-threaded here, so the child's copy of our memory
         // holds no lock another thread owned; the child only runs `init::run`,
         // which ends in execve or in returning its exit status.
-        unsafe { nix::sched::clone(child, &mut stack, flags, Some(libc::SIGCHLD)) }
+        unsafe { nix::sched::clone(child, stack.usable(), flags, Some(libc::SIGCHLD)) }
     });
     let pid = pid.map_err(|e| Failure::runtime(format!("clone({flags:?}): {e}")))?;
     drop(child_end);
@@ -300,6 +300,59 @@ fn clone_init(
         super::trace::monotonic_nanos(),
     );
     Ok((pid, pty_master, output, child_trace))
+}
+
+/// The stack the child starts on. clone(2) without CLONE_VM gives the child a
+/// copy of our memory, so this only has to exist at the moment of the clone; the
+/// child's copy is its own. It is mapped, not allocated: the lowest page is a
+/// guard, so a child that overflows it faults at once instead of writing over
+/// whatever the allocator put below, and no page is touched (or zeroed) until
+/// the child uses it, as a big zeroed Vec might be.
+struct ChildStack {
+    base: std::ptr::NonNull<libc::c_void>,
+    len: usize,
+}
+
+impl ChildStack {
+    const GUARD: usize = 4096;
+
+    fn new(usable: usize) -> Result<Self, nix::errno::Errno> {
+        use nix::sys::mman::{MapFlags, ProtFlags, mmap_anonymous, mprotect};
+        let len = usable + Self::GUARD;
+        let size = std::num::NonZeroUsize::new(len).expect("a stack has a size");
+        // SAFETY: a fresh anonymous mapping aliases nothing.
+        let base = unsafe {
+            mmap_anonymous(
+                None,
+                size,
+                ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
+                MapFlags::MAP_PRIVATE | MapFlags::MAP_STACK,
+            )?
+        };
+        let stack = ChildStack { base, len };
+        // SAFETY: the guard page is the first page of the mapping made above.
+        unsafe { mprotect(base, Self::GUARD, ProtFlags::PROT_NONE)? };
+        Ok(stack)
+    }
+
+    /// The usable part, above the guard page.
+    fn usable(&mut self) -> &mut [u8] {
+        // SAFETY: the mapping is `len` bytes long, readable and writable above the
+        // guard page, and lives as long as `self`, which this borrow ties it to.
+        unsafe {
+            std::slice::from_raw_parts_mut(
+                self.base.as_ptr().cast::<u8>().add(Self::GUARD),
+                self.len - Self::GUARD,
+            )
+        }
+    }
+}
+
+impl Drop for ChildStack {
+    fn drop(&mut self) {
+        // SAFETY: the mapping came from mmap in `new`, and nothing borrows it now.
+        let _ = unsafe { nix::sys::mman::munmap(self.base, self.len) };
+    }
 }
 
 /// The contents of /etc/hostname, /etc/hosts and /etc/resolv.conf.

@@ -127,6 +127,15 @@ pub struct ImageSummary {
     pub size: u64,
 }
 
+/// An image in the store, as a reference names it.
+#[derive(Debug, Clone)]
+pub struct StoredImage {
+    /// The digest of its manifest, which is what a reference points at.
+    pub manifest_digest: String,
+    pub manifest: ImageManifest,
+    pub config: ImageConfiguration,
+}
+
 /// The image store at a root directory.
 pub struct Store {
     root: PathBuf,
@@ -416,18 +425,20 @@ impl Store {
             .ok_or_else(|| StoreError::UnknownImage(reference.to_string()))
     }
 
-    /// The manifest and config of an image.
-    pub fn image(
-        &self,
-        reference: &str,
-    ) -> Result<(ImageManifest, ImageConfiguration), StoreError> {
+    /// The manifest and config of an image, read once for all a command needs.
+    pub fn image(&self, reference: &str) -> Result<StoredImage, StoreError> {
+        let manifest_digest = self.resolve(reference)?;
         let manifest: ImageManifest =
-            self.read_blob_json(&self.resolve(reference)?, "a valid OCI image manifest")?;
+            self.read_blob_json(&manifest_digest, "a valid OCI image manifest")?;
         let config = self.read_blob_json(
             manifest.config().digest().as_ref(),
             "a valid OCI image config",
         )?;
-        Ok((manifest, config))
+        Ok(StoredImage {
+            manifest_digest,
+            manifest,
+            config,
+        })
     }
 
     /// `peti tag SOURCE TARGET`.
