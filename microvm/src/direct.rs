@@ -91,10 +91,12 @@ pub struct DirectReport {
     pub syscalls: u64,
 }
 
-/// A run that failed still has its timeline.
+/// A run that failed still has its timeline, and, if the VM got to run, what
+/// it held in memory when it was stopped (at --timeout, say).
 pub struct DirectFailed {
     pub error: DirectRunError,
     pub timeline: Timeline,
+    pub memory: Option<MemoryUse>,
 }
 
 /// Runs the program until it exits.
@@ -102,7 +104,8 @@ pub fn run_elf(
     config: &ElfConfig,
     mut timeline: Timeline,
 ) -> Result<DirectReport, Box<DirectFailed>> {
-    match boot_and_run(config, &mut timeline) {
+    let mut memory_at_end = None;
+    match boot_and_run(config, &mut timeline, &mut memory_at_end) {
         Ok((exit_code, layout, memory, syscalls)) => Ok(DirectReport {
             exit_code,
             timeline,
@@ -114,7 +117,11 @@ pub fn run_elf(
             if !timeline.phases.iter().any(|p| p.name == "exit") {
                 timeline.mark("exit");
             }
-            Err(Box::new(DirectFailed { error, timeline }))
+            Err(Box::new(DirectFailed {
+                error,
+                timeline,
+                memory: memory_at_end,
+            }))
         }
     }
 }
@@ -122,6 +129,7 @@ pub fn run_elf(
 fn boot_and_run(
     config: &ElfConfig,
     timeline: &mut Timeline,
+    memory_at_end: &mut Option<MemoryUse>,
 ) -> Result<(i32, DirectLayout, MemoryUse, u64), DirectRunError> {
     let program = elf::read(&config.program)?;
     let mut vm = Vm::create()?;
@@ -165,8 +173,10 @@ fn boot_and_run(
         timeline.mark_at("workload READY", ready);
     }
     timeline.mark_at("exit", ended);
+    let memory = memory_use::measure(&vm.memory);
+    *memory_at_end = Some(memory);
     let code = result?;
-    Ok((code, layout, memory_use::measure(&vm.memory), kernel.calls))
+    Ok((code, layout, memory, kernel.calls))
 }
 
 fn random_bytes() -> [u8; 16] {
@@ -204,6 +214,11 @@ fn run_vcpu(
         if port == SYSCALL_PORT {
             if let Next::Exit(code) = system_call(vcpu, memory, kernel) {
                 return Ok(code & 0xff);
+            }
+            // A system call that blocked in the VMM (a sleep, an accept) was
+            // interrupted by the stopper's kick, not KVM_RUN: look at why here.
+            if stop.reason() == Some(StopReason::Timeout) {
+                return Err(DirectRunError::Timeout(timeout.map_or(0, |t| t.as_secs())));
             }
         } else if (FAULT_PORT_BASE..FAULT_PORT_BASE + 32).contains(&port) {
             return Err(crash(vcpu, memory, (port - FAULT_PORT_BASE) as u8));

@@ -19,6 +19,7 @@ use microvm::boot::initramfs;
 use microvm::direct::{self, ElfConfig};
 use microvm::host;
 use microvm::layout::{MAX_MEM_MIB, MIN_MEM_MIB};
+use microvm::memory_use::MemoryUse;
 use microvm::run::{self, Console, RunConfig};
 use microvm::syscalls::Grant;
 use microvm::timeline::Timeline;
@@ -194,7 +195,12 @@ fn run_program(config: &ElfConfig, timeline: Timeline, show: bool, json: bool) -
     let shown = Shown { show, json };
     match direct::run_elf(config, timeline) {
         Ok(report) => shown.ended(&report.timeline, &report, report.exit_code as u8),
-        Err(failed) => shown.failed(&failed.timeline, &failed.error, failed.error.exit_code()),
+        Err(failed) => shown.failed_with(
+            &failed.timeline,
+            &failed.error,
+            failed.error.exit_code(),
+            failed.memory.as_ref(),
+        ),
     }
 }
 
@@ -225,7 +231,21 @@ impl Shown {
     }
 
     fn failed(&self, timeline: &Timeline, error: &dyn std::fmt::Display, code: u8) -> ExitCode {
-        let report = serde_json::json!({ "error": error.to_string(), "timeline": timeline });
+        self.failed_with(timeline, error, code, None)
+    }
+
+    /// A failed run's report, with the memory the VM held when it ended, if known.
+    fn failed_with(
+        &self,
+        timeline: &Timeline,
+        error: &dyn std::fmt::Display,
+        code: u8,
+        memory: Option<&MemoryUse>,
+    ) -> ExitCode {
+        let mut report = serde_json::json!({ "error": error.to_string(), "timeline": timeline });
+        if let Some(memory) = memory {
+            report["memory"] = serde_json::json!(memory);
+        }
         self.ended(timeline, &report, code);
         eprintln!("microvm: error: {error}");
         ExitCode::from(code)

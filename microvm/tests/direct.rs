@@ -201,6 +201,36 @@ fn the_timeline_and_the_trace_show_what_happened() {
 }
 
 #[test]
+fn a_guest_asleep_past_the_timeout_is_stopped_and_its_memory_reported() {
+    needs_kvm!("a_guest_asleep_past_the_timeout_is_stopped_and_its_memory_reported");
+    // memtouch touches 16 MiB, then sleeps for an hour in nanosleep, which the
+    // VMM serves by sleeping itself: --timeout must cut that sleep short.
+    let started = std::time::Instant::now();
+    let output = microvm(&[
+        "run",
+        "--elf",
+        program("memtouch").to_str().unwrap(),
+        "--timeout",
+        "1",
+        "--timeline",
+        "--json",
+        "--",
+        "16",
+        "3600",
+    ]);
+    assert_eq!(output.status.code(), Some(124), "{}", stderr(&output));
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "stopped after {:?}",
+        started.elapsed()
+    );
+    let report = report(&output);
+    assert!(report["error"].as_str().unwrap().contains("--timeout 1 s"));
+    let touched = report["memory"]["guest_touched_kib"].as_u64().unwrap();
+    assert!(touched >= 16 * 1024, "the guest held {touched} KiB");
+}
+
+#[test]
 fn bad_elf_files_are_refused_with_a_reason() {
     needs_kvm!("bad_elf_files_are_refused_with_a_reason");
     let tmp = tempfile::tempdir().unwrap();

@@ -31,6 +31,7 @@ const PAGE: u64 = 4096;
 
 const EPERM: i64 = 1;
 const ENOENT: i64 = 2;
+const EINTR: i64 = 4;
 const EBADF: i64 = 9;
 const ENOMEM: i64 = 12;
 const EACCES: i64 = 13;
@@ -466,7 +467,19 @@ impl Kernel {
         if seconds < 0 || !(0..1_000_000_000).contains(&nanos) {
             return Err(EINVAL);
         }
-        std::thread::sleep(std::time::Duration::new(seconds as u64, nanos as u32));
+        // Not std::thread::sleep, which sleeps again after a signal: the signal
+        // that interrupts this sleep is the VMM's own kick (see `stop`), sent to
+        // end the VM at --timeout, and a guest asleep for an hour must not hold
+        // the VM up until it wakes.
+        let wanted = libc::timespec {
+            tv_sec: seconds,
+            tv_nsec: nanos,
+        };
+        // SAFETY: nanosleep reads `wanted` and writes nothing (no remainder
+        // pointer); `wanted` outlives the call.
+        if unsafe { libc::nanosleep(&wanted, std::ptr::null_mut()) } != 0 {
+            return Err(EINTR);
+        }
         Ok(0)
     }
 
