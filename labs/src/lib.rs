@@ -4,9 +4,26 @@
 //! - [`workloads`]: the small static programs every lab runs, built with musl-gcc.
 //! - [`images`]: the OCI images and rootfs tarballs made from them, reproducibly.
 //! - [`prepare`]: `labs prepare`, which builds both into one output directory.
+//! - [`ways`]: the three ways to run a workload (container, direct VM, Linux VM).
+//! - [`experiments`]: the labs themselves (hello-both-ways, boot-time, memory,
+//!   disk, resources, isolation).
+//! - [`compare`]: `labs compare`, ours against runc, docker, podman and QEMU.
+//! - [`simulate`]: `labs simulate`, measured costs extrapolated to a fleet host.
+//! - [`results`]: the versioned results files, and their summaries.
+//! - [`machine`]: the machine a result was measured on.
+//! - [`charts`]: the SVG charts.
+//! - [`check`]: `labs check`, which verifies a reader's own run of a lab.
 //! - [`progress`]: progress output for long work, on a terminal or in a CI log.
 
+pub mod charts;
+pub mod check;
+pub mod compare;
+pub mod experiments;
 pub mod images;
+pub mod machine;
 pub mod prepare;
 pub mod progress;
+pub mod results;
+pub mod simulate;
+pub mod ways;
 pub mod workloads;

@@ -1,10 +1,15 @@
 //! `labs`: the command line of the lab experiments.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use labs::experiments::{self, LABS, LabContext, LabError};
+use labs::machine::Machine;
 use labs::prepare::{DEFAULT_OUT, Prepared, prepare};
+use labs::results::LabResults;
+use labs::simulate::{self, Fleet};
+use labs::ways::Tools;
 
 /// Run the same workload as a container and as a VM, and measure both.
 #[derive(Parser)]
@@ -22,6 +27,68 @@ enum Command {
         #[arg(long, value_name = "DIR", default_value = DEFAULT_OUT)]
         out: PathBuf,
     },
+    /// List the labs.
+    List,
+    /// Run labs (or `all`), write their results and charts.
+    Run {
+        /// Lab names from `labs list`, or `all`.
+        #[arg(required = true)]
+        labs: Vec<String>,
+        #[command(flatten)]
+        options: RunOptions,
+        /// Instance counts for the memory lab's density part.
+        #[arg(long, value_delimiter = ',', default_value = "1,10,50,100")]
+        density: Vec<u32>,
+    },
+    /// Redraw the charts of every results file in DIR.
+    Chart {
+        /// A results folder (default: this machine's, under bench-results/).
+        dir: Option<PathBuf>,
+    },
+    /// Check a results file from your own run of a lab.
+    Check {
+        lab: String,
+        /// Where the results are (default: this machine's folder under bench-results/).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Compare peti and microvm with runc, docker, podman and QEMU.
+    Compare {
+        #[command(flatten)]
+        options: RunOptions,
+    },
+    /// Extrapolate this machine's measured costs to a bigger host.
+    Simulate {
+        /// The host's memory, like 64G.
+        #[arg(long, default_value = "64G")]
+        host_mem: String,
+        #[arg(long, default_value_t = 32)]
+        cores: u32,
+        /// How many instances to fit and to start.
+        #[arg(long, default_value_t = 1000)]
+        instances: u64,
+        /// The results folder whose memory and boot-time results give the costs.
+        #[arg(long)]
+        from: Option<PathBuf>,
+        /// Where to write simulate.json and its charts (default: FROM).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Print the JSON Schema of results files.
+    Schema,
+}
+
+#[derive(clap::Args)]
+struct RunOptions {
+    /// Measured runs per way (warm-up runs come on top).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=10000))]
+    runs: u32,
+    /// Where results and charts go (default: bench-results/<machine-id>).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// What `labs prepare` wrote.
+    #[arg(long, default_value = DEFAULT_OUT)]
+    lab_dir: PathBuf,
 }
 
 /// musl's malloc maps and unmaps memory for small allocations, a cost paid on
@@ -32,7 +99,33 @@ static ALLOCATOR: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Prepare { out } => prepare(&out).map(|prepared| print_prepared(&prepared)),
+        Command::Prepare { out } => prepare(&out)
+            .map(|prepared| print_prepared(&prepared))
+            .map_err(|e| e.to_string()),
+        Command::List => {
+            list();
+            Ok(())
+        }
+        Command::Run {
+            labs,
+            options,
+            density,
+        } => run(&labs, &options, density),
+        Command::Chart { dir } => chart(dir),
+        Command::Check { lab, dir } => return check(&lab, dir),
+        Command::Compare { options } => compare(&options),
+        Command::Simulate {
+            host_mem,
+            cores,
+            instances,
+            from,
+            out,
+        } => run_simulate(&host_mem, cores, instances, from, out),
+        Command::Schema => {
+            let schema = labs::results::json_schema();
+            println!("{}", serde_json::to_string_pretty(&schema).expect("JSON"));
+            Ok(())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -41,6 +134,224 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn list() {
+    println!("{:<16} WHAT IT MEASURES", "LAB");
+    for lab in &LABS {
+        println!("{:<16} {}", lab.name, lab.summary);
+    }
+    println!(
+        "{:<16} ours against runc, docker, podman and QEMU (labs compare)",
+        "compare"
+    );
+    println!(
+        "{:<16} this machine's costs on a bigger host (labs simulate)",
+        "simulate"
+    );
+}
+
+fn default_dir(machine: &Machine) -> PathBuf {
+    Path::new("bench-results").join(&machine.id)
+}
+
+/// Writes machine.json beside the results, and a results file's charts.
+fn write_results(results: &LabResults, dir: &Path, machine: &Machine) -> Result<(), String> {
+    write_machine(machine, dir)?;
+    let path = results.write(dir).map_err(|e| e.to_string())?;
+    let charts = results
+        .data
+        .charts(results, dir)
+        .map_err(|e| e.to_string())?;
+    println!("{}: wrote {}", results.lab(), path.display());
+    for chart in charts {
+        println!("{}: drew {}", results.lab(), chart.display());
+    }
+    Ok(())
+}
+
+fn write_machine(machine: &Machine, dir: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let path = dir.join("machine.json");
+    let mut bytes = serde_json::to_vec_pretty(machine).expect("JSON");
+    bytes.push(b'\n');
+    runtime::fsutil::write_atomically(&path, &bytes, 0o644)
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn context(
+    options: &RunOptions,
+    density: Vec<u32>,
+) -> Result<(LabContext, PathBuf, tempfile::TempDir), String> {
+    let machine = Machine::this();
+    let tools = Tools::find(&options.lab_dir).map_err(|e| e.to_string())?;
+    let scratch = tempfile::Builder::new()
+        .prefix("labs-")
+        .tempdir()
+        .map_err(|e| format!("a scratch folder: {e}"))?;
+    let out = options.out.clone().unwrap_or_else(|| default_dir(&machine));
+    let ctx = LabContext {
+        tools,
+        machine,
+        runs: options.runs,
+        density,
+        scratch: scratch.path().to_path_buf(),
+        progress: None,
+    };
+    Ok((ctx, out, scratch))
+}
+
+fn run(names: &[String], options: &RunOptions, density: Vec<u32>) -> Result<(), String> {
+    let chosen: Vec<&experiments::Lab> = if names.iter().any(|n| n == "all") {
+        LABS.iter().collect()
+    } else {
+        names
+            .iter()
+            .map(|n| experiments::find(n).ok_or_else(|| LabError::Unknown(n.clone()).to_string()))
+            .collect::<Result<_, _>>()?
+    };
+    let (mut ctx, out, _scratch) = context(options, density)?;
+    for lab in chosen {
+        let results = experiments::run_lab(lab, &mut ctx);
+        ctx.end();
+        let results = results.map_err(|e| format!("{}: {e}", lab.name))?;
+        write_results(&results, &out, &ctx.machine)?;
+        for problem in results.data.problems() {
+            eprintln!("{}: note: {problem}", lab.name);
+        }
+    }
+    Ok(())
+}
+
+fn compare(options: &RunOptions) -> Result<(), String> {
+    let (mut ctx, out, _scratch) = context(options, Vec::new())?;
+    let (data, commands) = labs::compare::run(&mut ctx).map_err(|e| e.to_string())?;
+    ctx.end();
+    let results = LabResults {
+        schema: labs::results::SCHEMA.into(),
+        machine: ctx.machine.id.clone(),
+        date: labs::results::now_rfc3339(),
+        runs: ctx.runs,
+        commands,
+        data,
+    };
+    write_results(&results, &out, &ctx.machine)
+}
+
+fn chart(dir: Option<PathBuf>) -> Result<(), String> {
+    let dir = dir.unwrap_or_else(|| default_dir(&Machine::this()));
+    let entries = std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut drawn = 0;
+    let mut files: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+    files.sort();
+    for path in files {
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        if !name.ends_with(".json") || name == "machine.json" {
+            continue;
+        }
+        let results = LabResults::read(&path).map_err(|e| e.to_string())?;
+        for chart in results
+            .data
+            .charts(&results, &dir)
+            .map_err(|e| e.to_string())?
+        {
+            println!("drew {}", chart.display());
+            drawn += 1;
+        }
+    }
+    if drawn == 0 {
+        return Err(format!(
+            "no results files in {}: run `labs run all` first",
+            dir.display()
+        ));
+    }
+    Ok(())
+}
+
+fn check(lab: &str, dir: Option<PathBuf>) -> ExitCode {
+    let machine = Machine::this();
+    let dir = dir.unwrap_or_else(|| default_dir(&machine));
+    let verdict = labs::check::check(lab, &dir, &machine);
+    if verdict.passed() {
+        let r = verdict
+            .results
+            .as_ref()
+            .expect("a passed check read its results");
+        println!(
+            "labs check {lab}: ok: {} (N={}, measured {} on {})",
+            verdict.path.display(),
+            r.runs,
+            r.date,
+            r.machine
+        );
+        ExitCode::SUCCESS
+    } else {
+        println!("labs check {lab}: FAILED: {}", verdict.path.display());
+        for problem in &verdict.problems {
+            println!("  - {problem}");
+        }
+        ExitCode::FAILURE
+    }
+}
+
+fn run_simulate(
+    host_mem: &str,
+    cores: u32,
+    instances: u64,
+    from: Option<PathBuf>,
+    out: Option<PathBuf>,
+) -> Result<(), String> {
+    let machine = Machine::this();
+    let from = from.unwrap_or_else(|| default_dir(&machine));
+    let fleet = Fleet {
+        host_mem_mib: simulate::parse_mib(host_mem)?,
+        cores: if cores == 0 {
+            return Err("--cores must be at least 1".into());
+        } else {
+            cores
+        },
+        instances,
+    };
+    let costs = simulate::costs_from(&from)
+        .map_err(|e| format!("{e}: run `labs run memory boot-time` first, or give --from DIR"))?;
+    let data = simulate::data(fleet, &costs, &from.display().to_string());
+    println!(
+        "{:.0} GiB, {} cores, {} instances (from {})",
+        fleet.host_mem_mib / 1024.0,
+        fleet.cores,
+        fleet.instances,
+        from.display()
+    );
+    println!(
+        "{:<30} {:>12} {:>10} {:>10} {:>14}",
+        "WAY", "MIB/INSTANCE", "START MS", "FIT", "STORM"
+    );
+    for w in &data.ways {
+        println!(
+            "{:<30} {:>12.2} {:>10.2} {:>10} {:>12.2} s",
+            w.cost.way.label(),
+            w.cost.memory_mib,
+            w.cost.start_ms,
+            w.fit,
+            w.storm_ms / 1000.0
+        );
+    }
+    println!("assumptions:");
+    for a in &data.assumptions {
+        println!("  - {a}");
+    }
+    let out = out.unwrap_or(from);
+    let results = LabResults {
+        schema: labs::results::SCHEMA.into(),
+        machine: machine.id.clone(),
+        date: labs::results::now_rfc3339(),
+        runs: 1,
+        commands: vec![format!(
+            "labs simulate --host-mem {host_mem} --cores {cores} --instances {instances}"
+        )],
+        data: experiments::LabData::Simulate(data),
+    };
+    write_results(&results, &out, &machine)
 }
 
 fn print_prepared(prepared: &Prepared) {

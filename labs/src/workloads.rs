@@ -24,7 +24,7 @@ pub struct Workload {
 }
 
 /// Every lab workload, in the order listings show them.
-pub const WORKLOADS: [Workload; 5] = [
+pub const WORKLOADS: [Workload; 6] = [
     Workload {
         name: "hello",
         summary: "prints what it sees (kernel, host name, pid) and exits 0",
@@ -54,6 +54,12 @@ pub const WORKLOADS: [Workload; 5] = [
         summary: "serve PORT [COUNT]: a tiny HTTP server",
         source: include_str!("../workloads/serve.c"),
         default_args: &["8080"],
+    },
+    Workload {
+        name: "observe",
+        summary: "counts what it can see: processes, mounts, network interfaces, kernel",
+        source: include_str!("../workloads/observe.c"),
+        default_args: &[],
     },
 ];
 

@@ -1,0 +1,506 @@
+//! memory: what one instance of a workload costs the host, each way, and what
+//! K instances cost together.
+//!
+//! Per instance, each way is counted by what it really holds:
+//! - a container: its cgroup's memory (what the kernel charged to it: the
+//!   process's pages and the page cache it brought in) plus the resident set of
+//!   its monitor, the one peti process that stays with it;
+//! - a direct VM: the VMM's own resident memory outside the guest, plus the
+//!   guest pages the program actually touched (microvm reports both at exit).
+//!
+//! `hello` is measured at its peak (the cgroup's peak; the VM at exit), and
+//! `memtouch 64` while it holds its 64 MiB. hello's monitor is gone by the time
+//! hello has run, so its monitor is counted at what the held memtouch
+//! container's monitor used: the same program, doing the same work. Density starts K held instances
+//! of each way and reads the host's used memory (MemTotal - MemAvailable)
+//! before and after: everything counted, kernel structures included.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{LabContext, LabData, LabError, Skipped};
+use crate::charts::{self, ChartError};
+use crate::machine::memory_kib;
+use crate::results::{LabResults, Series};
+use crate::ways::{Tools, Way, WayError, checked, microvm_report};
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MemoryData {
+    pub footprints: Vec<Footprint>,
+    pub density: Vec<DensityPoint>,
+    pub skipped: Vec<Skipped>,
+}
+
+/// One workload's cost, one way, measured `samples` times.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Footprint {
+    pub way: Way,
+    pub workload: String,
+    /// The parts that add up to the total, in KiB.
+    pub parts: Vec<Part>,
+    pub total_kib: Series,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Part {
+    pub name: String,
+    pub kib: Series,
+}
+
+/// Memory in use with K instances of one way running.
+///
+/// Two readings: the host's used memory over the baseline taken just before
+/// (MemTotal - MemAvailable: kernel structures included, but also anything
+/// else the machine did meanwhile), and the sum of what the instances' own
+/// accounting says (containers: cgroup memory and monitor RSS; VMs: each
+/// microvm's RSS), which nothing else disturbs.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DensityPoint {
+    pub way: Way,
+    pub instances: u32,
+    pub host_used_mib: f64,
+    pub accounted_mib: f64,
+    /// accounted_mib / instances, in KiB.
+    pub per_instance_kib: f64,
+}
+
+/// The workloads measured, as (name, image, arguments while measured). The held
+/// one comes first, so that its monitor's size is known when hello runs.
+const WORKLOADS: [(&str, &str, &[&str]); 2] = [
+    ("memtouch 64", "memtouch", &["64", "600"]),
+    ("hello", "hello", &[]),
+];
+
+pub fn run(ctx: &mut LabContext) -> Result<(LabData, Vec<String>), LabError> {
+    let tools = ctx.tools.clone();
+    let (runnable, mut skipped) = ctx.runnable_ways();
+    let samples = ctx.runs.clamp(1, 5);
+    let measured_ways: Vec<Way> = runnable
+        .iter()
+        .copied()
+        .filter(|w| *w != Way::LinuxVm)
+        .collect();
+    ctx.begin(
+        "memory",
+        measured_ways.len() as u64 * (2 * u64::from(samples) + ctx.density.len() as u64),
+    );
+    for image in ["hello", "memtouch"] {
+        tools.load_image(image)?;
+    }
+    let mut footprints = Vec::new();
+    let mut commands = Vec::new();
+    for way in runnable {
+        if way == Way::LinuxVm {
+            // A Linux VM's footprint is its guest's whole kernel and page cache,
+            // counted the same way as the direct VM's; the lab runs it where it
+            // can boot (see the Linux VM way in `ways`).
+            skipped.push(Skipped {
+                way,
+                reason: "the memory lab measures containers and direct VMs".into(),
+            });
+            continue;
+        }
+        let mut monitor_kib = 0.0;
+        for (workload, image, args) in WORKLOADS {
+            let mut measured: Vec<Vec<(String, f64)>> = Vec::new();
+            for k in 1..=samples {
+                ctx.step(format!(
+                    "{workload} as a {}: sample {k} of {samples}",
+                    way.label()
+                ));
+                let (command, parts) = match way {
+                    Way::Container => container_footprint(&tools, image, args, &mut monitor_kib)?,
+                    _ => vm_footprint(&tools, image, args)?,
+                };
+                if k == 1 {
+                    commands.push(command);
+                }
+                measured.push(parts);
+            }
+            footprints.push(footprint(way, workload, &measured));
+        }
+    }
+    let mut density = Vec::new();
+    for way in measured_ways {
+        for &k in &ctx.density.clone() {
+            ctx.step(format!(
+                "density: {k} held instance(s) as a {}",
+                way.label()
+            ));
+            let (host_used_mib, accounted_mib) = held_instances(&tools, way, k)?;
+            density.push(DensityPoint {
+                way,
+                instances: k,
+                host_used_mib,
+                accounted_mib,
+                per_instance_kib: accounted_mib * 1024.0 / f64::from(k.max(1)),
+            });
+        }
+    }
+    commands.push("peti run -d memtouch 1 600   (K times)".into());
+    commands.push("microvm run --elf memtouch -- 1 600 &   (K times)".into());
+    let data = MemoryData {
+        footprints,
+        density,
+        skipped,
+    };
+    Ok((LabData::Memory(data), commands))
+}
+
+fn footprint(way: Way, workload: &str, measured: &[Vec<(String, f64)>]) -> Footprint {
+    let names: Vec<String> = measured[0].iter().map(|(n, _)| n.clone()).collect();
+    let parts = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| Part {
+            name: name.clone(),
+            kib: Series::new("KiB", measured.iter().map(|m| m[i].1).collect()),
+        })
+        .collect();
+    Footprint {
+        way,
+        workload: workload.to_string(),
+        parts,
+        total_kib: Series::new(
+            "KiB",
+            measured
+                .iter()
+                .map(|m| m.iter().map(|(_, v)| v).sum())
+                .collect(),
+        ),
+    }
+}
+
+/// A detached container, held until its workload is READY (or, for hello,
+/// until it has exited), then measured and removed.
+fn container_footprint(
+    tools: &Tools,
+    image: &str,
+    args: &[&str],
+    monitor_kib: &mut f64,
+) -> Result<(String, Vec<(String, f64)>), WayError> {
+    let name = format!("labs-memory-{}", std::process::id());
+    let mut line = vec!["run", "-d", "--name", &name, image];
+    line.extend(args);
+    let command = format!("peti run -d {image} {}", args.join(" "));
+    checked(&mut tools.peti(&line), &command)?;
+    let measured = (|| {
+        let held = !args.is_empty();
+        if let Some(kib) = wait_for_ready(tools, &name, held)? {
+            *monitor_kib = kib;
+        }
+        // memtouch says READY, touches its memory, then says INFO.
+        wait_for_log(tools, &name, "INFO")?;
+        let stats = checked(
+            &mut tools.peti(&["stats", "--no-stream", "--format", "json", &name]),
+            "peti stats",
+        )?;
+        let stats: serde_json::Value =
+            serde_json::from_str(stats.stdout.trim()).map_err(|e| WayError::Report {
+                what: "peti stats".into(),
+                reason: e.to_string(),
+            })?;
+        let cgroup = if args.is_empty() {
+            stats["MemoryPeakBytes"].as_f64()
+        } else {
+            stats["MemoryBytes"].as_f64()
+        };
+        Ok(vec![
+            ("cgroup memory".to_string(), cgroup.unwrap_or(0.0) / 1024.0),
+            ("peti-monitor RSS".to_string(), *monitor_kib),
+        ])
+    })();
+    let _ = tools.peti(&["rm", "-f", &name]).output();
+    measured.map(|parts| (command, parts))
+}
+
+/// Waits until a detached container's workload has said READY. For a held
+/// workload it also waits for its monitor to be there, and returns the
+/// monitor's resident memory (KiB).
+fn wait_for_ready(tools: &Tools, name: &str, held: bool) -> Result<Option<f64>, WayError> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let inspect = checked(&mut tools.peti(&["inspect", name]), "peti inspect")?;
+        let record: serde_json::Value =
+            serde_json::from_str(&inspect.stdout).unwrap_or(serde_json::Value::Null);
+        let monitor = record[0]["Peti"]["MonitorPid"].as_i64().and_then(rss_kib);
+        let ready = checked(&mut tools.peti(&["logs", name]), "peti logs")?
+            .stdout
+            .contains("READY");
+        match (ready, held, monitor) {
+            (true, false, _) => return Ok(None),
+            (true, true, Some(kib)) => return Ok(Some(kib)),
+            _ => {}
+        }
+        if Instant::now() > deadline {
+            return Err(WayError::Report {
+                what: format!("container {name}"),
+                reason: "its workload did not say READY within 30 s".into(),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waits until a container's log holds `text`.
+fn wait_for_log(tools: &Tools, name: &str, text: &str) -> Result<(), WayError> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !checked(&mut tools.peti(&["logs", name]), "peti logs")?
+        .stdout
+        .contains(text)
+    {
+        if Instant::now() > deadline {
+            return Err(WayError::Report {
+                what: format!("container {name}"),
+                reason: format!("no {text:?} in its log within 30 s"),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
+}
+
+/// VmRSS of a process, in KiB.
+fn rss_kib(pid: i64) -> Option<f64> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// A direct VM's footprint, from microvm's own report at exit: the guest's
+/// pages are still mapped then, so the RSS includes them.
+fn vm_footprint(
+    tools: &Tools,
+    image: &str,
+    args: &[&str],
+) -> Result<(String, Vec<(String, f64)>), WayError> {
+    // A held workload is stopped by --timeout once it has touched its memory;
+    // microvm reports what the VM held at that moment. (Measured at a normal
+    // exit instead, memtouch's pages would be gone: its free() unmaps them, and
+    // the VMM gives unmapped guest pages back to the host.)
+    let extra: &[&str] = if args.len() > 1 {
+        &["--timeout", "2"]
+    } else {
+        &[]
+    };
+    let run = tools.direct_vm(image, extra, args)?;
+    let report = microvm_report(&run)?;
+    let memory = &report["memory"];
+    let kib = |k: &str| memory[k].as_f64().unwrap_or(0.0);
+    Ok((
+        run.command.clone(),
+        vec![
+            ("VMM outside the guest".to_string(), kib("vmm_overhead_kib")),
+            ("guest pages touched".to_string(), kib("guest_touched_kib")),
+        ],
+    ))
+}
+
+/// Starts `k` instances of `memtouch 1 600` one way, waits until all hold their
+/// memory, reads the host's used memory and the instances' own accounting, and
+/// stops them all. Returns (host MiB over the baseline, accounted MiB).
+fn held_instances(tools: &Tools, way: Way, k: u32) -> Result<(f64, f64), WayError> {
+    let used = || (memory_kib("MemTotal:") - memory_kib("MemAvailable:")) as f64 / 1024.0;
+    let baseline = used();
+    let mut held = Held {
+        tools,
+        names: Vec::new(),
+        children: Vec::new(),
+    };
+    for i in 0..k {
+        match way {
+            Way::Container => {
+                let name = format!("labs-density-{}-{i}", std::process::id());
+                checked(
+                    &mut tools.peti(&["run", "-d", "--name", &name, "memtouch", "1", "600"]),
+                    "peti run -d memtouch 1 600",
+                )?;
+                held.names.push(name);
+            }
+            _ => {
+                let mut child = Command::new(&tools.microvm)
+                    .args(["run", "--elf"])
+                    .arg(tools.binary("memtouch"))
+                    .args(["--", "1", "600"])
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .map_err(|source| WayError::Spawn {
+                        program: "microvm".into(),
+                        source,
+                    })?;
+                let stdout = child.stdout.take();
+                held.children.push(child);
+                // memtouch says READY, touches its memory, then says INFO.
+                if let Some(stdout) = stdout {
+                    let mut reader = BufReader::new(stdout);
+                    let mut line = String::new();
+                    while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
+                        if line.starts_with("INFO") {
+                            break;
+                        }
+                        line.clear();
+                    }
+                }
+            }
+        }
+    }
+    let mut accounted_kib = 0.0;
+    for name in &held.names {
+        let monitor = wait_for_ready(tools, name, true)?.unwrap_or(0.0);
+        wait_for_log(tools, name, "INFO")?;
+        accounted_kib += monitor + cgroup_kib(tools, name)?;
+    }
+    for child in &held.children {
+        accounted_kib += rss_kib(i64::from(child.id())).unwrap_or(0.0);
+    }
+    let after = used();
+    drop(held);
+    Ok(((after - baseline).max(0.0), accounted_kib / 1024.0))
+}
+
+/// What a container's cgroup holds now, in KiB.
+fn cgroup_kib(tools: &Tools, name: &str) -> Result<f64, WayError> {
+    let stats = checked(
+        &mut tools.peti(&["stats", "--no-stream", "--format", "json", name]),
+        "peti stats",
+    )?;
+    let stats: serde_json::Value =
+        serde_json::from_str(stats.stdout.trim()).map_err(|e| WayError::Report {
+            what: "peti stats".into(),
+            reason: e.to_string(),
+        })?;
+    Ok(stats["MemoryBytes"].as_f64().unwrap_or(0.0) / 1024.0)
+}
+
+/// Instances started for the density count, stopped when dropped, whatever
+/// happened: a failed lab leaves no container or VM running.
+struct Held<'a> {
+    tools: &'a Tools,
+    names: Vec<String>,
+    children: Vec<Child>,
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        if !self.names.is_empty() {
+            let mut args = vec!["rm", "-f"];
+            args.extend(self.names.iter().map(String::as_str));
+            let _ = self.tools.peti(&args).output();
+        }
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+pub fn charts(
+    data: &MemoryData,
+    results: &LabResults,
+    dir: &Path,
+) -> Result<Vec<PathBuf>, ChartError> {
+    let footprint = dir.join("memory-footprint.svg");
+    let rows: Vec<(String, Vec<(String, f64)>)> = data
+        .footprints
+        .iter()
+        .map(|f| {
+            (
+                format!("{}: {}", f.way, f.workload),
+                f.parts
+                    .iter()
+                    .map(|p| (p.name.clone(), p.kib.summary.median / 1024.0))
+                    .collect(),
+            )
+        })
+        .collect();
+    let n = data.footprints.first().map_or(0, |f| f.total_kib.summary.n);
+    charts::stacked_bars(
+        &footprint,
+        &format!(
+            "Memory per instance, by part (medians of N={n}, {})",
+            results.machine
+        ),
+        "resident memory (MiB)",
+        &rows,
+    )?;
+    let density = dir.join("memory-density.svg");
+    // Accounted first, so each way's own colour marks its own accounting; the
+    // host-wide readings follow in the next colours.
+    let mut series: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
+    for (reading, value) in [
+        (
+            "accounted",
+            (|d: &DensityPoint| d.accounted_mib) as fn(&DensityPoint) -> f64,
+        ),
+        ("host-wide", |d: &DensityPoint| d.host_used_mib),
+    ] {
+        for way in [Way::Container, Way::DirectVm] {
+            let points: Vec<(f64, f64)> = data
+                .density
+                .iter()
+                .filter(|d| d.way == way)
+                .map(|d| (f64::from(d.instances), value(d)))
+                .collect();
+            if !points.is_empty() {
+                series.push((format!("{}: {reading}", way.label()), points));
+            }
+        }
+    }
+    charts::lines(
+        &density,
+        "Memory used by K held instances of memtouch 1 (one sample per K)",
+        "instances running (K)",
+        "memory used (MiB)",
+        &series,
+    )?;
+    Ok(vec![footprint, density])
+}
+
+pub fn problems(data: &MemoryData) -> Vec<String> {
+    let mut problems = Vec::new();
+    for f in &data.footprints {
+        if !f.total_kib.is_consistent() || f.parts.iter().any(|p| !p.kib.is_consistent()) {
+            problems.push(format!(
+                "{} {}: a summary does not match its samples",
+                f.way, f.workload
+            ));
+        }
+        for (i, total) in f.total_kib.samples.iter().enumerate() {
+            let sum: f64 = f.parts.iter().filter_map(|p| p.kib.samples.get(i)).sum();
+            if (sum - total).abs() > 0.5 {
+                problems.push(format!(
+                    "{} {}: parts do not add up to the total",
+                    f.way, f.workload
+                ));
+                break;
+            }
+        }
+        // memtouch 64 touches 64 MiB: each way must account for at least that.
+        if f.workload.starts_with("memtouch") && f.total_kib.summary.median < 64.0 * 1024.0 {
+            problems.push(format!(
+                "{} memtouch 64: only {:.0} KiB counted, less than the 64 MiB it touched",
+                f.way, f.total_kib.summary.median
+            ));
+        }
+    }
+    if data.footprints.is_empty() {
+        problems.push("no footprint measured".into());
+    }
+    problems
+}

@@ -1,0 +1,195 @@
+//! Results files: what every lab writes, versioned, with the machine, the date,
+//! N and the commands that produced the numbers.
+//!
+//! A file is `<out>/<lab>.json`, an envelope around the lab's own data. The
+//! raw samples are kept next to the summaries computed from them, so that a
+//! chart can be redrawn and `labs check` can recompute every summary: a result
+//! whose median does not follow from its samples was edited by hand.
+//!
+//! The JSON Schema of these files is generated from the types here
+//! (`labs schema`), and the tests validate every lab's output against it.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::experiments::LabData;
+
+/// The version of the results format. Bump it when a field changes meaning.
+pub const SCHEMA: &str = "peti-labs/results/v1";
+
+/// What can go wrong reading or writing results.
+#[derive(Debug, thiserror::Error)]
+pub enum ResultsError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: not a results file of this version ({SCHEMA}): {reason}")]
+    Format { path: PathBuf, reason: String },
+}
+
+/// One lab's results. (Not `deny_unknown_fields`, which serde cannot combine
+/// with the flattened lab data; the lab's own structs deny unknown fields.)
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct LabResults {
+    /// Always [`SCHEMA`].
+    pub schema: String,
+    /// The machine id (its description is machine.json in the same folder).
+    pub machine: String,
+    /// When the lab ran, RFC 3339, UTC.
+    pub date: String,
+    /// How many measured runs per way (warm-up runs not counted).
+    pub runs: u32,
+    /// The commands whose behaviour was measured, as a reader would type them.
+    pub commands: Vec<String>,
+    /// The lab's name and its own data.
+    #[serde(flatten)]
+    pub data: LabData,
+}
+
+impl LabResults {
+    pub fn lab(&self) -> &'static str {
+        self.data.lab()
+    }
+
+    /// Writes `<dir>/<lab>.json` atomically: a reader of the folder never sees
+    /// half a file, even if the lab is interrupted.
+    pub fn write(&self, dir: &Path) -> Result<PathBuf, ResultsError> {
+        let path = dir.join(format!("{}.json", self.lab()));
+        let io = |source| ResultsError::Io {
+            path: path.clone(),
+            source,
+        };
+        fs::create_dir_all(dir).map_err(io)?;
+        let mut bytes = serde_json::to_vec_pretty(self).expect("results serialise");
+        bytes.push(b'\n');
+        runtime::fsutil::write_atomically(&path, &bytes, 0o644).map_err(io)?;
+        Ok(path)
+    }
+
+    pub fn read(path: &Path) -> Result<LabResults, ResultsError> {
+        let bytes = fs::read(path).map_err(|source| ResultsError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let format = |reason: String| ResultsError::Format {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let results: LabResults =
+            serde_json::from_slice(&bytes).map_err(|e| format(e.to_string()))?;
+        if results.schema != SCHEMA {
+            return Err(format(format!("schema is {:?}", results.schema)));
+        }
+        Ok(results)
+    }
+}
+
+/// Median and spread of a set of samples. The samples themselves are kept in
+/// the results file too; this is what charts and text show.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Summary {
+    pub n: u32,
+    pub median: f64,
+    pub p10: f64,
+    pub p90: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+impl Summary {
+    /// Nearest-rank percentiles of the samples (which need not be sorted).
+    pub fn of(samples: &[f64]) -> Summary {
+        let mut sorted = samples.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        let at = |q: f64| {
+            if sorted.is_empty() {
+                return f64::NAN;
+            }
+            sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+        };
+        Summary {
+            n: sorted.len() as u32,
+            median: at(0.5),
+            p10: at(0.1),
+            p90: at(0.9),
+            min: at(0.0),
+            max: at(1.0),
+        }
+    }
+
+    /// Whether `self` is what [`Summary::of`] gives for `samples`, up to the
+    /// rounding that a JSON round trip may add.
+    pub fn matches(&self, samples: &[f64]) -> bool {
+        let fresh = Summary::of(samples);
+        let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0);
+        self.n == fresh.n
+            && close(self.median, fresh.median)
+            && close(self.p10, fresh.p10)
+            && close(self.p90, fresh.p90)
+            && close(self.min, fresh.min)
+            && close(self.max, fresh.max)
+    }
+}
+
+/// Samples with their summary, in one unit.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Series {
+    pub unit: String,
+    pub samples: Vec<f64>,
+    pub summary: Summary,
+}
+
+impl Series {
+    pub fn new(unit: &str, samples: Vec<f64>) -> Series {
+        Series {
+            unit: unit.to_string(),
+            summary: Summary::of(&samples),
+            samples,
+        }
+    }
+
+    pub fn is_consistent(&self) -> bool {
+        self.summary.matches(&self.samples)
+    }
+}
+
+/// Now, as RFC 3339 in UTC, to the second.
+pub fn now_rfc3339() -> String {
+    runtime::container::state::now_rfc3339()
+}
+
+/// The JSON Schema of results files, as `labs schema` prints it.
+pub fn json_schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(LabResults)).expect("a schema serialises")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let s = Summary::of(&[5.0, 1.0, 4.0, 2.0, 3.0]);
+        assert_eq!((s.n, s.median, s.min, s.max), (5, 3.0, 1.0, 5.0));
+        let ten: Vec<f64> = (1..=11).map(f64::from).collect();
+        let s = Summary::of(&ten);
+        assert_eq!((s.p10, s.median, s.p90), (2.0, 6.0, 10.0));
+        assert!(s.matches(&ten));
+        assert!(!s.matches(&ten[1..]));
+    }
+
+    #[test]
+    fn an_edited_median_no_longer_matches_its_samples() {
+        let mut series = Series::new("ms", vec![1.0, 2.0, 3.0]);
+        assert!(series.is_consistent());
+        series.summary.median = 1.5;
+        assert!(!series.is_consistent());
+    }
+}
