@@ -76,6 +76,8 @@ enum Command {
     },
     /// Print the JSON Schema of results files.
     Schema,
+    /// Print this machine's id: the folder under bench-results/ its results go to.
+    MachineId,
 }
 
 #[derive(clap::Args)]
@@ -121,6 +123,10 @@ fn main() -> ExitCode {
             from,
             out,
         } => run_simulate(&host_mem, cores, instances, from, out),
+        Command::MachineId => {
+            println!("{}", Machine::this().id);
+            Ok(())
+        }
         Command::Schema => {
             let schema = labs::results::json_schema();
             println!("{}", serde_json::to_string_pretty(&schema).expect("JSON"));
