@@ -465,7 +465,7 @@ pub fn lines(
         .margin(16)
         .x_label_area_size(48)
         .y_label_area_size(72)
-        .build_cartesian_2d(0f64..(x_max * 1.05).max(1.0), 0f64..(y_max * 1.15).max(1.0))
+        .build_cartesian_2d(0f64..(x_max * 1.05).max(1.0), 0f64..(y_max * 1.4).max(1.0))
         .map_err(|e| fail(path)(e.to_string()))?;
     ctx.configure_mesh()
         .x_desc(x_label)
