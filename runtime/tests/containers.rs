@@ -293,6 +293,90 @@ fn limits_are_written_to_the_cgroup_and_enforced() {
 }
 
 #[test]
+fn update_changes_limits_while_the_container_runs() {
+    needs_containers!("update_changes_limits_while_the_container_runs");
+    let sandbox = Sandbox::new();
+    // dd holds a 24 MiB buffer it has written; sleep keeps the container up.
+    let id = sandbox.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "grow",
+        "-m",
+        "64m",
+        "bb",
+        "sh",
+        "-c",
+        "dd if=/dev/zero bs=24M count=1 | sleep 60",
+    ]);
+    let id = id.trim();
+    let cgroup = sandbox.inspect(id)["Peti"]["Cgroup"].clone();
+    let limit_file = match cgroup["version"].as_str() {
+        Some("v1") => format!(
+            "{}/memory.limit_in_bytes",
+            cgroup["memory"].as_str().unwrap()
+        ),
+        _ => format!("{}/memory.max", cgroup["dir"].as_str().unwrap()),
+    };
+    let limit = || fs::read_to_string(&limit_file).unwrap().trim().to_string();
+    assert_eq!(
+        sandbox.ok(&["update", "--memory", "128m", "grow"]).trim(),
+        "grow"
+    );
+    assert_eq!(limit(), "134217728");
+    assert_eq!(sandbox.inspect("grow")["HostConfig"]["Memory"], 134217728);
+    assert_eq!(sandbox.inspect("grow")["State"]["Running"], true);
+    sandbox.ok(&["update", "-m", "48m", "grow"]);
+    assert_eq!(limit(), "50331648");
+    // Below what it uses: cgroup v1 refuses (EBUSY), v2 takes it and OOM-kills.
+    let lowered = sandbox.peti(&["update", "--memory", "8m", "grow"]);
+    if cgroup["version"] == "v1" {
+        assert_eq!(code(&lowered), 125);
+        assert!(
+            stderr(&lowered).contains("uses more"),
+            "{}",
+            stderr(&lowered)
+        );
+        assert_eq!(limit(), "50331648", "a refused limit is not recorded");
+        assert_eq!(sandbox.inspect("grow")["HostConfig"]["Memory"], 50331648);
+    } else {
+        assert_eq!(code(&lowered), 0, "{}", stderr(&lowered));
+        assert!(eventually(Duration::from_secs(10), || {
+            sandbox.inspect("grow")["State"]["OOMKilled"] == true
+        }));
+    }
+    // Bad input names what was wrong.
+    let none = sandbox.peti(&["update", "grow"]);
+    assert_eq!(code(&none), 125);
+    assert!(
+        stderr(&none).contains("one or more flags"),
+        "{}",
+        stderr(&none)
+    );
+    let bad = sandbox.peti(&["update", "--memory", "lots", "grow"]);
+    assert_eq!(code(&bad), 125);
+    assert!(
+        stderr(&bad).contains("invalid --memory"),
+        "{}",
+        stderr(&bad)
+    );
+    let missing = sandbox.peti(&["update", "--memory", "8m", "no-such-container"]);
+    assert_eq!(code(&missing), 125);
+    assert!(
+        stderr(&missing).contains("No such container"),
+        "{}",
+        stderr(&missing)
+    );
+    if cgroup["version"] == "v1" {
+        // No cpu limit at start: no cgroup in the v1 cpu hierarchy to change.
+        let cpus = sandbox.peti(&["update", "--cpus", "0.5", "grow"]);
+        assert_eq!(code(&cpus), 125);
+        assert!(stderr(&cpus).contains("--cpus"), "{}", stderr(&cpus));
+    }
+    sandbox.ok(&["rm", "-f", "grow"]);
+}
+
+#[test]
 fn an_out_of_memory_kill_shows_in_inspect() {
     needs_containers!("an_out_of_memory_kill_shows_in_inspect");
     let sandbox = Sandbox::new();

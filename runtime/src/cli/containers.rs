@@ -68,6 +68,40 @@ pub struct ExecArgs {
     command: Vec<String>,
 }
 
+/// `peti update`: new limits, printed container by container as Docker does.
+pub fn update(
+    ctx: &Context,
+    names: &[String],
+    memory: Option<String>,
+    cpus: Option<String>,
+    pids_limit: Option<String>,
+) -> Result<(), CliError> {
+    if memory.is_none() && cpus.is_none() && pids_limit.is_none() {
+        return Err(CliError::Other(
+            "you must provide one or more flags when using this command".into(),
+        ));
+    }
+    let host_cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let limits = Limits {
+        memory_bytes: memory.as_deref().map(spec::parse_memory).transpose()?,
+        cpu_quota_us: cpus
+            .as_deref()
+            .map(|c| spec::parse_cpus(c, host_cpus))
+            .transpose()?,
+        pids: pids_limit
+            .as_deref()
+            .map(spec::parse_pids_limit)
+            .transpose()?
+            .flatten(),
+    };
+    for name in names {
+        let container = ctx.containers.find(name)?;
+        lifecycle::update(&ctx.containers, &container, &limits)?;
+        println!("{name}");
+    }
+    Ok(())
+}
+
 /// Combines the image's config with the command line.
 fn build_spec(
     image: &StoredImage,

@@ -129,6 +129,20 @@ enum Command {
         #[arg(required = true, value_name = "CONTAINER")]
         containers: Vec<String>,
     },
+    /// Change the resource limits of containers, while they run.
+    Update {
+        /// Memory limit (like 64m or 1g).
+        #[arg(short, long)]
+        memory: Option<String>,
+        /// CPUs (like 0.5).
+        #[arg(long)]
+        cpus: Option<String>,
+        /// Processes and threads.
+        #[arg(long, allow_hyphen_values = true)]
+        pids_limit: Option<String>,
+        #[arg(required = true, value_name = "CONTAINER")]
+        containers: Vec<String>,
+    },
     /// Show containers' resource usage (memory now and peak, CPU time).
     Stats {
         /// One snapshot (the only mode so far; accepted for Docker compatibility).
@@ -276,6 +290,12 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Logs { follow, container } => containers::logs(&ctx, &container, follow)?,
         Command::Inspect { containers } => containers::inspect(&ctx, &containers)?,
         Command::Wait { containers } => containers::wait(&ctx, &containers)?,
+        Command::Update {
+            memory,
+            cpus,
+            pids_limit,
+            containers,
+        } => containers::update(&ctx, &containers, memory, cpus, pids_limit)?,
         Command::Stats {
             no_stream: _,
             format,

@@ -12,6 +12,7 @@ use nix::sys::signal::{SigHandler, Signal, kill, signal};
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::Pid;
 
+use super::cgroups::{CgroupError, Limits};
 use super::spec::ContainerSpec;
 use super::state::{
     Container, ContainerStore, ExitRecord, ProcessId, State, StateError, Status, new_id,
@@ -43,6 +44,15 @@ pub enum LifecycleError {
     Signal { name: String, source: Errno },
     #[error("invalid signal {0:?}: use a name like TERM, SIGKILL or a number")]
     BadSignal(String),
+    #[error(
+        "cannot lower container {name}'s memory limit to {limit} bytes: it uses more, and the kernel (cgroup v1) refuses a limit it cannot reclaim down to; choose a higher limit or stop the container"
+    )]
+    MemoryInUse { name: String, limit: u64 },
+    #[error("updating container {name}: {source}")]
+    Update {
+        name: String,
+        source: super::cgroups::CgroupError,
+    },
 }
 
 /// Creates a container record and its writable layer from an image. With
@@ -228,6 +238,43 @@ pub fn parse_signal(text: &str) -> Result<Signal, LifecycleError> {
         format!("SIG{upper}")
     };
     name.parse().map_err(|_| bad())
+}
+
+/// `peti update`: new limits for a container, applied to its cgroup at once if
+/// it has one (the kernel enforces a lowered memory limit right away, down to
+/// killing the container), and kept in its record for `inspect` and restarts.
+/// Only the limits given change.
+pub fn update(
+    containers: &ContainerStore,
+    container: &Container,
+    limits: &Limits,
+) -> Result<Container, LifecycleError> {
+    let lock = containers.lock()?;
+    // Under the lock: a concurrent update or stop sees this one whole.
+    let mut container = containers.find(&container.id)?;
+    if let Some(cgroup) = &container.cgroup {
+        cgroup.set_limits(limits).map_err(|source| match source {
+            // cgroup v1 answers EBUSY to a memory limit below what the group
+            // uses and cannot reclaim (anonymous memory, no swap); v2 takes the
+            // limit and lets the OOM killer act.
+            CgroupError::Io { source: e, .. } if e.raw_os_error() == Some(libc::EBUSY) => {
+                LifecycleError::MemoryInUse {
+                    name: container.name.clone(),
+                    limit: limits.memory_bytes.unwrap_or(0),
+                }
+            }
+            source => LifecycleError::Update {
+                name: container.name.clone(),
+                source,
+            },
+        })?;
+    }
+    let recorded = &mut container.spec.limits;
+    recorded.memory_bytes = limits.memory_bytes.or(recorded.memory_bytes);
+    recorded.cpu_quota_us = limits.cpu_quota_us.or(recorded.cpu_quota_us);
+    recorded.pids = limits.pids.or(recorded.pids);
+    containers.save(&lock, &container)?;
+    Ok(container)
 }
 
 /// Sends a signal to a running container's first process.

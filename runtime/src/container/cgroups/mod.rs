@@ -46,6 +46,12 @@ pub enum CgroupError {
         "the cgroup v1 controller {0:?} is not mounted: mount it under /sys/fs/cgroup, or drop the option that needs it"
     )]
     MissingController(&'static str),
+    /// `peti update` asked for a limit in a v1 hierarchy the container has no
+    /// cgroup in (peti joins the cpu and pids hierarchies only for a limit).
+    #[error(
+        "the container was started without a {0} limit, so it has no cgroup in the v1 {0} hierarchy: set one with `peti run --{1}` instead"
+    )]
+    NotLimited(&'static str, &'static str),
     /// A cgroup file held something we could not parse.
     #[error("cgroup file {path} holds {text:?}, not a number")]
     Parse { path: PathBuf, text: String },

@@ -149,6 +149,17 @@ impl CgroupV1 {
 
     /// Writes the limits that are set.
     pub fn set_limits(&self, limits: &Limits) -> Result<(), CgroupError> {
+        // Moving a running container's processes into a hierarchy it is not in
+        // is slow and racy (see `Cgroup::join_files`): refuse instead.
+        if limits.cpu_quota_us.is_some() && self.cpu.is_none() {
+            return Err(CgroupError::NotLimited("cpu", "cpus"));
+        }
+        if limits.pids.is_some() && self.pids.is_none() {
+            return Err(CgroupError::NotLimited("pids", "pids-limit"));
+        }
+        if limits.memory_bytes.is_some() && self.memory.is_none() {
+            return Err(CgroupError::MissingController("memory"));
+        }
         if let (Some(dir), Some(bytes)) = (&self.memory, limits.memory_bytes) {
             write_file(dir, "memory.limit_in_bytes", &bytes.to_string())?;
         }
