@@ -249,7 +249,18 @@ pub fn charts(
     dir: &Path,
 ) -> Result<Vec<PathBuf>, ChartError> {
     let draw = |path: &Path, title: &str, steps: &[Step], used: &str| {
-        let categories: Vec<String> = steps.iter().map(|s| s.label.clone()).collect();
+        // What happened, under its name: the bars alone do not say it.
+        let categories: Vec<String> = steps
+            .iter()
+            .map(
+                |s| match (s.outcome.starts_with("refused"), s.oom_killed, s.exit_code) {
+                    (true, _, _) => format!("{} (refused)", s.label),
+                    (_, Some(true), _) => format!("{} (OOM-killed)", s.label),
+                    (_, _, Some(code)) if code != 0 => format!("{} (exit {code})", s.label),
+                    _ => s.label.clone(),
+                },
+            )
+            .collect();
         let bar = |v: Option<f64>| {
             v.map(|value| Bar {
                 value,
