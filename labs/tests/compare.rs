@@ -1,0 +1,106 @@
+//! `labs compare` against the real peers: runc, dockerd (started and stopped by
+//! the lab), podman and QEMU. Each comparison is measured interleaved; a peer
+//! that cannot run is skipped with its reason; and nothing is left behind: no
+//! daemon, no mount, no container of the peers.
+
+mod common;
+
+use std::path::Path;
+
+fn mount_points() -> Vec<String> {
+    let mut points: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .map(|l| l.split_whitespace().nth(4).unwrap_or("").to_string())
+        .collect();
+    points.sort();
+    points
+}
+
+/// Processes whose command line names one of `names`.
+fn processes(names: &[&str]) -> Vec<String> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| {
+            names
+                .iter()
+                .any(|n| c.split(' ').next().is_some_and(|p| p.ends_with(n)))
+        })
+        .collect()
+}
+
+#[test]
+fn compare_measures_the_peers_interleaved_and_leaves_nothing_behind() {
+    let test = "compare_measures_the_peers_interleaved_and_leaves_nothing_behind";
+    if let Some(reason) = common::prepare_unavailable() {
+        return common::skip(test, reason);
+    }
+    if !common::is_root() || !Path::new("/dev/kvm").exists() {
+        return common::skip(test, "compare runs containers (root) and VMs (/dev/kvm)");
+    }
+    let lab = common::prepared();
+    let out = tempfile::tempdir().unwrap();
+    let before = mount_points();
+    let daemons = ["dockerd", "containerd", "conmon", "qemu-system-x86_64"];
+    let running_before = processes(&daemons);
+    let output = common::labs()
+        .args(["compare", "--runs", "2", "--out"])
+        .arg(out.path())
+        .arg("--lab-dir")
+        .arg(lab)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("compare.json")).unwrap())
+            .unwrap();
+    let data = &results["data"];
+    let compared: Vec<&str> = data["comparisons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["peer"]["name"].as_str().unwrap())
+        .collect();
+    let skipped: Vec<&str> = data["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["peer"].as_str().unwrap())
+        .collect();
+    // Every peer is either compared or skipped with a reason.
+    for peer in ["runc", "docker", "podman"] {
+        assert!(
+            compared.contains(&peer) || skipped.contains(&peer),
+            "{peer} neither compared nor skipped: {data}"
+        );
+    }
+    for s in data["skipped"].as_array().unwrap() {
+        assert!(!s["reason"].as_str().unwrap().is_empty(), "{s}");
+    }
+    for c in data["comparisons"].as_array().unwrap() {
+        let median = |m: &serde_json::Value| m["wall"]["summary"]["median"].as_f64().unwrap();
+        assert_eq!(c["ours"]["wall"]["samples"].as_array().unwrap().len(), 2);
+        assert_eq!(c["peer"]["wall"]["samples"].as_array().unwrap().len(), 2);
+        let ratio = median(&c["peer"]) / median(&c["ours"]);
+        assert!((c["ratio"].as_f64().unwrap() - ratio).abs() < 1e-9, "{c}");
+    }
+    // The chart is there.
+    assert!(out.path().join("compare.svg").is_file());
+    let added: Vec<String> = mount_points()
+        .into_iter()
+        .filter(|m| !before.contains(m))
+        .collect();
+    assert!(added.is_empty(), "mounts left behind: {added:?}");
+    let left: Vec<String> = processes(&daemons)
+        .into_iter()
+        .filter(|p| !running_before.contains(p))
+        .collect();
+    assert!(left.is_empty(), "processes left behind: {left:?}");
+}
