@@ -390,6 +390,11 @@ pub fn log_bars(
     rows: &[(String, f64, usize)],
 ) -> Result<(), ChartError> {
     let root = area(path);
+    // Largest at the bottom: the legend, upper right, then covers only the
+    // empty ends of the shortest bars.
+    let mut rows = rows.to_vec();
+    rows.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let rows = &rows[..];
     let positive = |v: f64| v.max(1e-9);
     let low = rows
         .iter()
@@ -399,7 +404,8 @@ pub fn log_bars(
     let (low, high) = if rows.is_empty() {
         (1.0, 10.0)
     } else {
-        (low / 4.0, high * 8.0)
+        // Room on the right, in decades, for the legend.
+        (low / 4.0, high * 40.0)
     };
     let names: Vec<String> = rows.iter().map(|(n, _, _)| n.clone()).collect();
     let mut ctx = ChartBuilder::on(&root)

@@ -13,11 +13,13 @@
 //! - [`machine`]: the machine a result was measured on.
 //! - [`charts`]: the SVG charts.
 //! - [`check`]: `labs check`, which verifies a reader's own run of a lab.
+//! - [`criterion`]: the hot paths' criterion estimates, read back and charted.
 //! - [`progress`]: progress output for long work, on a terminal or in a CI log.
 
 pub mod charts;
 pub mod check;
 pub mod compare;
+pub mod criterion;
 pub mod experiments;
 pub mod images;
 pub mod machine;

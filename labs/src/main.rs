@@ -78,6 +78,15 @@ enum Command {
     Schema,
     /// Print this machine's id: the folder under bench-results/ its results go to.
     MachineId,
+    /// Chart criterion's estimates of the hot paths (after `cargo bench ... --bench hot_paths`).
+    Criterion {
+        /// criterion's output folder.
+        #[arg(long, default_value = "target/criterion")]
+        dir: PathBuf,
+        /// Where criterion.json and criterion.svg go (default: bench-results/<machine-id>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(clap::Args)]
@@ -123,6 +132,7 @@ fn main() -> ExitCode {
             from,
             out,
         } => run_simulate(&host_mem, cores, instances, from, out),
+        Command::Criterion { dir, out } => criterion(&dir, out),
         Command::MachineId => {
             println!("{}", Machine::this().id);
             Ok(())
@@ -271,6 +281,39 @@ fn chart(dir: Option<PathBuf>) -> Result<(), String> {
             dir.display()
         ));
     }
+    Ok(())
+}
+
+fn criterion(dir: &Path, out: Option<PathBuf>) -> Result<(), String> {
+    let machine = Machine::this();
+    let out = out.unwrap_or_else(|| default_dir(&machine));
+    let estimates = labs::criterion::read_estimates(dir).map_err(|e| e.to_string())?;
+    write_machine(&machine, &out)?;
+    let json = serde_json::json!({
+        "machine": machine.id,
+        "date": labs::results::now_rfc3339(),
+        "commands": [
+            "cargo bench -p runtime --bench hot_paths",
+            "cargo bench -p microvm --bench hot_paths"
+        ],
+        "unit": "ns per iteration",
+        "estimates": estimates,
+    });
+    let path = out.join("criterion.json");
+    let mut bytes = serde_json::to_vec_pretty(&json).expect("JSON");
+    bytes.push(b'\n');
+    runtime::fsutil::write_atomically(&path, &bytes, 0o644)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let chart = out.join("criterion.svg");
+    labs::criterion::chart(&estimates, &chart, &machine.id).map_err(|e| e.to_string())?;
+    for e in &estimates {
+        println!("{:<50} median {:>12.2} µs", e.id, e.median_ns / 1000.0);
+    }
+    println!(
+        "criterion: wrote {} and {}",
+        path.display(),
+        chart.display()
+    );
     Ok(())
 }
 
