@@ -199,6 +199,25 @@ impl Tools {
         command
     }
 
+    /// `peti stats --format json NAME`, parsed.
+    pub fn stats(&self, name: &str) -> Result<serde_json::Value, WayError> {
+        self.peti_json(&["stats", "--no-stream", "--format", "json", name])
+    }
+
+    /// `peti inspect NAME`: the container's record.
+    pub fn inspect(&self, name: &str) -> Result<serde_json::Value, WayError> {
+        Ok(self.peti_json(&["inspect", name])?[0].clone())
+    }
+
+    fn peti_json(&self, args: &[&str]) -> Result<serde_json::Value, WayError> {
+        let shown = format!("peti {}", args.join(" "));
+        let ran = checked(&mut self.peti(args), &shown)?;
+        serde_json::from_str(ran.stdout.trim()).map_err(|e| WayError::Report {
+            what: shown,
+            reason: e.to_string(),
+        })
+    }
+
     /// Loads an image into the labs' store (once; loading again is cheap).
     pub fn load_image(&self, image: &str) -> Result<(), WayError> {
         let layout = self.image_layout(image);

@@ -7,16 +7,6 @@ mod common;
 
 use std::path::Path;
 
-fn mount_points() -> Vec<String> {
-    let mut points: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap()
-        .lines()
-        .map(|l| l.split_whitespace().nth(4).unwrap_or("").to_string())
-        .collect();
-    points.sort();
-    points
-}
-
 /// Processes whose command line names one of `names`.
 fn processes(names: &[&str]) -> Vec<String> {
     std::fs::read_dir("/proc")
@@ -43,7 +33,7 @@ fn compare_measures_the_peers_interleaved_and_leaves_nothing_behind() {
     }
     let lab = common::prepared();
     let out = tempfile::tempdir().unwrap();
-    let before = mount_points();
+    let before = common::mount_points();
     let daemons = ["dockerd", "containerd", "conmon", "qemu-system-x86_64"];
     let running_before = processes(&daemons);
     let output = common::labs()
@@ -93,7 +83,7 @@ fn compare_measures_the_peers_interleaved_and_leaves_nothing_behind() {
     }
     // The chart is there.
     assert!(out.path().join("compare.svg").is_file());
-    let added: Vec<String> = mount_points()
+    let added: Vec<String> = common::mount_points()
         .into_iter()
         .filter(|m| !before.contains(m))
         .collect();

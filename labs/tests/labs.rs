@@ -52,17 +52,6 @@ struct Ran {
     lab_dir: PathBuf,
 }
 
-/// Mount points, without the ids that change when the same thing is remounted.
-fn mount_points() -> Vec<String> {
-    let mut points: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap()
-        .lines()
-        .map(|l| l.split_whitespace().nth(4).unwrap_or("").to_string())
-        .collect();
-    points.sort();
-    points
-}
-
 /// `labs run all` once for every test of this binary.
 fn ran() -> &'static Ran {
     static RAN: OnceLock<(tempfile::TempDir, Ran)> = OnceLock::new();
@@ -70,7 +59,7 @@ fn ran() -> &'static Ran {
         let lab_dir = common::prepared().to_path_buf();
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("results");
-        let mounts_before = mount_points();
+        let mounts_before = common::mount_points();
         let output = common::labs()
             .args(["run", "all", "--runs", "2", "--density", "1,2"])
             .arg("--out")
@@ -85,7 +74,7 @@ fn ran() -> &'static Ran {
             common::stdout(&output),
             String::from_utf8_lossy(&output.stderr)
         );
-        let mounts_after = mount_points();
+        let mounts_after = common::mount_points();
         (
             dir,
             Ran {

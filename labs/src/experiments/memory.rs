@@ -202,15 +202,7 @@ fn container_footprint(
         }
         // memtouch says READY, touches its memory, then says INFO.
         wait_for_log(tools, &name, "INFO")?;
-        let stats = checked(
-            &mut tools.peti(&["stats", "--no-stream", "--format", "json", &name]),
-            "peti stats",
-        )?;
-        let stats: serde_json::Value =
-            serde_json::from_str(stats.stdout.trim()).map_err(|e| WayError::Report {
-                what: "peti stats".into(),
-                reason: e.to_string(),
-            })?;
+        let stats = tools.stats(&name)?;
         let cgroup = if args.is_empty() {
             stats["MemoryPeakBytes"].as_f64()
         } else {
@@ -231,10 +223,9 @@ fn container_footprint(
 fn wait_for_ready(tools: &Tools, name: &str, held: bool) -> Result<Option<f64>, WayError> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let inspect = checked(&mut tools.peti(&["inspect", name]), "peti inspect")?;
-        let record: serde_json::Value =
-            serde_json::from_str(&inspect.stdout).unwrap_or(serde_json::Value::Null);
-        let monitor = record[0]["Peti"]["MonitorPid"].as_i64().and_then(rss_kib);
+        let monitor = tools.inspect(name)?["Peti"]["MonitorPid"]
+            .as_i64()
+            .and_then(rss_kib);
         let ready = checked(&mut tools.peti(&["logs", name]), "peti logs")?
             .stdout
             .contains("READY");
@@ -273,10 +264,15 @@ fn wait_for_log(tools: &Tools, name: &str, text: &str) -> Result<(), WayError> {
 
 /// VmRSS of a process, in KiB.
 fn rss_kib(pid: i64) -> Option<f64> {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
+    proc_field(&format!("/proc/{pid}/status"), "VmRSS:")
+}
+
+/// A "Key: value kB" field of a /proc file, as a number.
+fn proc_field(path: &str, key: &str) -> Option<f64> {
+    std::fs::read_to_string(path)
         .ok()?
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .find_map(|l| l.strip_prefix(key))?
         .split_whitespace()
         .next()?
         .parse()
@@ -422,21 +418,12 @@ fn settle() {
 
 /// PSS of a process (its private pages, plus its share of pages it shares), KiB.
 fn pss_kib(pid: i64) -> Option<f64> {
-    std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
-        .ok()?
-        .lines()
-        .find_map(|l| l.strip_prefix("Pss:"))?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
+    proc_field(&format!("/proc/{pid}/smaps_rollup"), "Pss:")
 }
 
 /// The PSS of a container's monitor, in KiB.
 fn monitor_pss_kib(tools: &Tools, name: &str) -> Result<f64, WayError> {
-    let inspect = checked(&mut tools.peti(&["inspect", name]), "peti inspect")?;
-    let record: serde_json::Value = serde_json::from_str(&inspect.stdout).unwrap_or_default();
-    Ok(record[0]["Peti"]["MonitorPid"]
+    Ok(tools.inspect(name)?["Peti"]["MonitorPid"]
         .as_i64()
         .and_then(pss_kib)
         .unwrap_or(0.0))
@@ -444,16 +431,7 @@ fn monitor_pss_kib(tools: &Tools, name: &str) -> Result<f64, WayError> {
 
 /// What a container's cgroup holds now, in KiB.
 fn cgroup_kib(tools: &Tools, name: &str) -> Result<f64, WayError> {
-    let stats = checked(
-        &mut tools.peti(&["stats", "--no-stream", "--format", "json", name]),
-        "peti stats",
-    )?;
-    let stats: serde_json::Value =
-        serde_json::from_str(stats.stdout.trim()).map_err(|e| WayError::Report {
-            what: "peti stats".into(),
-            reason: e.to_string(),
-        })?;
-    Ok(stats["MemoryBytes"].as_f64().unwrap_or(0.0) / 1024.0)
+    Ok(tools.stats(name)?["MemoryBytes"].as_f64().unwrap_or(0.0) / 1024.0)
 }
 
 /// Instances started for the density count, stopped when dropped, whatever

@@ -88,14 +88,9 @@ struct Observed {
 }
 
 fn observe(tools: &Tools, name: &str) -> Result<Observed, WayError> {
-    let stats = checked(
-        &mut tools.peti(&["stats", "--no-stream", "--format", "json", name]),
-        "peti stats",
-    )?;
-    let stats: serde_json::Value = serde_json::from_str(stats.stdout.trim()).unwrap_or_default();
-    let inspect = checked(&mut tools.peti(&["inspect", name]), "peti inspect")?;
-    let record: serde_json::Value = serde_json::from_str(&inspect.stdout).unwrap_or_default();
-    let state = &record[0]["State"];
+    let stats = tools.stats(name)?;
+    let record = tools.inspect(name)?;
+    let state = &record["State"];
     let mib = |v: &serde_json::Value| v.as_f64().map(|b| b / (1024.0 * 1024.0));
     Ok(Observed {
         limit_mib: mib(&stats["MemoryLimitBytes"]),

@@ -107,3 +107,14 @@ pub fn field(text: &str, tag: &str, key: &str) -> String {
         .map(|(_, v)| v)
         .unwrap_or_else(|| panic!("no {key}= on the {tag} line of:\n{text}"))
 }
+
+/// Mount points, without the ids that change when the same thing is remounted.
+pub fn mount_points() -> Vec<String> {
+    let mut points: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .map(|l| l.split_whitespace().nth(4).unwrap_or("").to_string())
+        .collect();
+    points.sort();
+    points
+}
