@@ -137,7 +137,9 @@ pub fn chart(estimates: &[Estimate], path: &Path, machine: &str) -> Result<(), C
         .collect();
     charts::log_bars(
         path,
-        &format!("Hot paths, criterion medians per iteration ({machine})"),
+        &format!(
+            "Hot paths, criterion medians per iteration (N per bench: criterion's samples; {machine})"
+        ),
         "time per iteration (µs, logarithmic)",
         &rows,
     )

@@ -262,7 +262,9 @@ fn chart(dir: Option<PathBuf>) -> Result<(), String> {
     files.sort();
     for path in files {
         let name = path.file_name().unwrap_or_default().to_string_lossy();
-        if !name.ends_with(".json") || name == "machine.json" {
+        // machine.json describes the machine; criterion.json is criterion's
+        // estimates (`labs criterion` draws its chart).
+        if !name.ends_with(".json") || name == "machine.json" || name == "criterion.json" {
             continue;
         }
         let results = LabResults::read(&path).map_err(|e| e.to_string())?;
@@ -389,12 +391,14 @@ fn run_simulate(
     for a in &data.assumptions {
         println!("  - {a}");
     }
+    let from_dir = from.clone();
     let out = out.unwrap_or(from);
     let results = LabResults {
         schema: labs::results::SCHEMA.into(),
         machine: machine.id.clone(),
         date: labs::results::now_rfc3339(),
-        runs: 1,
+        // The N behind the costs: the boot-time lab's runs.
+        runs: LabResults::read(&from_dir.join("boot-time.json")).map_or(1, |r| r.runs),
         commands: vec![format!(
             "labs simulate --host-mem {host_mem} --cores {cores} --instances {instances}"
         )],

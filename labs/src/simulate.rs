@@ -62,7 +62,7 @@ pub struct SimulatedWay {
 
 pub const ASSUMPTIONS: [&str; 4] = [
     "all of the host's memory is available to instances; none is kept for the host itself",
-    "an instance costs what one held instance cost on the measured machine (the memory lab's density at its largest K, or its footprint when no density was measured)",
+    "an instance costs what one held instance cost on the measured machine: the memory lab's accounted memory (cgroup and monitor for a container, the VMM's PSS for a VM) per instance at its largest K, or its hello footprint when no density was measured",
     "a start keeps one core busy for its whole measured median, and starts on different cores do not slow each other: a storm runs in ceil(N / cores) waves",
     "a VM's untouched guest RAM costs nothing, as with Firecracker and microvm (mmap'd, never touched); a VMM that reserves all guest RAM up front costs its --mem per instance instead",
 ];
@@ -170,7 +170,7 @@ pub fn parse_mib(text: &str) -> Result<f64, String> {
 
 pub fn charts(
     data: &SimulateData,
-    _results: &LabResults,
+    results: &LabResults,
     dir: &Path,
 ) -> Result<Vec<PathBuf>, ChartError> {
     let fit = dir.join("simulate-fit.svg");
@@ -192,7 +192,10 @@ pub fn charts(
     charts::grouped_bars(
         &fit,
         &Grouped {
-            title: "Instances that fit in memory (simulated from this machine's costs)",
+            title: &format!(
+                "Instances that fit in memory (simulated from N={} measured runs)",
+                results.runs
+            ),
             y_label: "instances",
             categories: &categories,
             series: &series(&|w| w.fit as f64),
@@ -203,7 +206,10 @@ pub fn charts(
     charts::grouped_bars(
         &storm,
         &Grouped {
-            title: "A storm of starts: time until all have run (simulated)",
+            title: &format!(
+                "A storm of starts: time until all have run (from N={} runs)",
+                results.runs
+            ),
             y_label: "time (s)",
             categories: &categories,
             series: &series(&|w| w.storm_ms / 1000.0),

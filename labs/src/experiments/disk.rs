@@ -212,7 +212,10 @@ pub fn charts(
         .collect();
     charts::log_bars(
         &per_way,
-        &format!("Bytes on disk to run hello, each way ({})", results.machine),
+        &format!(
+            "Bytes on disk to run hello, each way (N=1: file sizes, {})",
+            results.machine
+        ),
         "size (KiB, logarithmic)",
         &rows,
     )?;
@@ -237,7 +240,7 @@ pub fn charts(
     charts::grouped_bars(
         &sharing,
         &Grouped {
-            title: "Two images on one base layer: blob bytes apart and stored",
+            title: "Two images on one base layer: blob bytes apart and stored (N=1)",
             y_label: "compressed blob bytes (KiB)",
             categories: &categories,
             series: &series,

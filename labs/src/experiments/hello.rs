@@ -124,10 +124,7 @@ pub fn charts(
     crate::charts::grouped_bars(
         &path,
         &crate::charts::Grouped {
-            title: &format!(
-                "hello, start to exit, each way (one run, {})",
-                results.machine
-            ),
+            title: &format!("hello, start to exit, each way (N=1, {})", results.machine),
             y_label: "wall time (ms)",
             categories: &categories,
             series: &series,

@@ -136,10 +136,7 @@ pub fn charts(
     charts::grouped_bars_coloured(
         &path,
         &Grouped {
-            title: &format!(
-                "What observe can see, each way (one run, {})",
-                results.machine
-            ),
+            title: &format!("What observe can see, each way (N=1, {})", results.machine),
             y_label: "count visible (0: none)",
             categories: &categories,
             series: &series,

@@ -286,7 +286,7 @@ pub fn charts(
     draw(
         &container,
         &format!(
-            "A container's limit, changed while it runs ({})",
+            "A container's limit, changed while it runs (N=1, {})",
             results.machine
         ),
         &data.container,
@@ -295,7 +295,7 @@ pub fn charts(
     let vm = dir.join("resources-vm.svg");
     draw(
         &vm,
-        "A VM's memory is fixed at boot (--mem 64)",
+        "A VM's memory is fixed at boot (--mem 64; N=1)",
         &data.vm,
         "asked for by the program (MiB)",
     )?;
