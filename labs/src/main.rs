@@ -227,16 +227,30 @@ fn run(names: &[String], options: &RunOptions, density: Vec<u32>) -> Result<(), 
             .collect::<Result<_, _>>()?
     };
     let (mut ctx, out, _scratch) = context(options, density)?;
+    // A lab that cannot run here (the resources lab without root, say) is
+    // reported, and the others still run.
+    let mut failed = Vec::new();
     for lab in chosen {
         let results = experiments::run_lab(lab, &mut ctx);
         ctx.end();
-        let results = results.map_err(|e| format!("{}: {e}", lab.name))?;
+        let results = match results {
+            Ok(results) => results,
+            Err(e) => {
+                eprintln!("labs: error: {}: {e}", lab.name);
+                failed.push(lab.name);
+                continue;
+            }
+        };
         write_results(&results, &out, &ctx.machine)?;
         for problem in results.data.problems() {
             eprintln!("{}: note: {problem}", lab.name);
         }
     }
-    Ok(())
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("these labs did not run: {}", failed.join(", ")))
+    }
 }
 
 fn compare(options: &RunOptions) -> Result<(), String> {

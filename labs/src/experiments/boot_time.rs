@@ -66,7 +66,9 @@ pub fn run(ctx: &mut LabContext) -> Result<(LabData, Vec<String>), LabError> {
         "boot-time",
         u64::from(WARM_UP + ctx.runs) * ways.len() as u64,
     );
-    tools.load_image("hello")?;
+    if ways.contains(&Way::Container) {
+        tools.load_image("hello")?;
+    }
     let mut samples: BTreeMap<Way, Vec<Sample>> = BTreeMap::new();
     let mut commands: BTreeMap<Way, String> = BTreeMap::new();
     let trace = ctx.scratch.join("boot-trace.json");

@@ -70,7 +70,9 @@ pub fn run(ctx: &mut LabContext) -> Result<(LabData, Vec<String>), LabError> {
     let tools = ctx.tools.clone();
     let (runnable, skipped) = ctx.runnable_ways();
     ctx.begin("isolation", 1 + runnable.len() as u64);
-    tools.load_image("observe")?;
+    if runnable.contains(&Way::Container) {
+        tools.load_image("observe")?;
+    }
     ctx.step("observe on the host");
     let host = Observations::from_run(&checked(
         &mut std::process::Command::new(tools.binary("observe")),

@@ -104,8 +104,10 @@ pub fn run(ctx: &mut LabContext) -> Result<(LabData, Vec<String>), LabError> {
         runnable.len() as u64 * 2 * u64::from(samples)
             + dense_ways.len() as u64 * ctx.density.len() as u64,
     );
-    for image in ["hello", "memtouch"] {
-        tools.load_image(image)?;
+    if runnable.contains(&Way::Container) {
+        for image in ["hello", "memtouch"] {
+            tools.load_image(image)?;
+        }
     }
     let mut footprints = Vec::new();
     let mut commands = Vec::new();

@@ -205,13 +205,19 @@ impl LabContext {
 
     /// Why a way cannot run on this machine, if it cannot.
     pub fn skip_reason(&self, way: Way) -> Option<String> {
-        let kvm = Path::new("/dev/kvm").exists();
+        // Opened, not just there: without the kvm group, /dev/kvm exists but
+        // cannot be used.
+        let kvm = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/kvm")
+            .is_ok();
         match way {
             Way::Container if !nix::unistd::geteuid().is_root() => Some(
                 "containers need root (namespaces, mounts, cgroups): run labs with sudo".into(),
             ),
             Way::DirectVm | Way::LinuxVm if !kvm => {
-                Some("no /dev/kvm: this machine cannot run VMs (see `microvm doctor`)".into())
+                Some("/dev/kvm is missing or not ours to open: see `microvm doctor`".into())
             }
             Way::LinuxVm if !self.machine.boots_linux() => Some(format!(
                 "{}: Linux guests cannot boot here (see `microvm doctor`)",
