@@ -12,10 +12,12 @@
 //! - [`results`]: the versioned results files, and their summaries.
 //! - [`machine`]: the machine a result was measured on.
 //! - [`charts`]: the SVG charts.
+//! - [`book`]: `labs book`, which draws the book's charts from the results files.
 //! - [`check`]: `labs check`, which verifies a reader's own run of a lab.
 //! - [`criterion`]: the hot paths' criterion estimates, read back and charted.
 //! - [`progress`]: progress output for long work, on a terminal or in a CI log.
 
+pub mod book;
 pub mod charts;
 pub mod check;
 pub mod compare;

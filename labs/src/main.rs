@@ -78,6 +78,18 @@ enum Command {
     Schema,
     /// Print this machine's id: the folder under bench-results/ its results go to.
     MachineId,
+    /// Draw every machine's charts into the book's source, then build the book.
+    Book {
+        /// The folder of machine folders.
+        #[arg(long, default_value = "bench-results")]
+        results: PathBuf,
+        /// The mdBook's folder.
+        #[arg(long, default_value = "book")]
+        book: PathBuf,
+        /// Only draw the charts; do not run `mdbook build`.
+        #[arg(long)]
+        no_build: bool,
+    },
     /// Chart criterion's estimates of the hot paths (after `cargo bench ... --bench hot_paths`).
     Criterion {
         /// criterion's output folder.
@@ -133,6 +145,11 @@ fn main() -> ExitCode {
             out,
         } => run_simulate(&host_mem, cores, instances, from, out),
         Command::Criterion { dir, out } => criterion(&dir, out),
+        Command::Book {
+            results,
+            book,
+            no_build,
+        } => build_book(&results, &book, no_build),
         Command::MachineId => {
             println!("{}", Machine::this().id);
             Ok(())
@@ -297,6 +314,37 @@ fn chart(dir: Option<PathBuf>) -> Result<(), String> {
             dir.display()
         ));
     }
+    Ok(())
+}
+
+fn build_book(results: &Path, book: &Path, no_build: bool) -> Result<(), String> {
+    let machine = Machine::this();
+    let source = book.join("src");
+    let generated =
+        labs::book::generate(results, &source, &machine.id).map_err(|e| e.to_string())?;
+    for m in &generated.machines {
+        let charts: usize = m.labs.iter().map(|l| l.charts.len()).sum();
+        println!("book: drew {charts} charts of {}", m.machine.id);
+    }
+    if !generated.yours {
+        println!(
+            "book: this machine ({}) has no results yet; its pages say how to get them",
+            machine.id
+        );
+    }
+    if no_build {
+        return Ok(());
+    }
+    let built = std::process::Command::new("mdbook")
+        .arg("build")
+        .arg(book)
+        .status()
+        .map_err(|e| format!("mdbook: {e} (run .ci/setup, which installs mdbook)"))?;
+    if !built.success() {
+        return Err(format!("mdbook build {} failed", book.display()));
+    }
+    let index = book.join("book/index.html");
+    println!("book: built; open {}", index.display());
     Ok(())
 }
 

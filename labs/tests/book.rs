@@ -1,18 +1,24 @@
-//! The book builds, its code blocks pass `mdbook test`, and every link inside it
-//! leads somewhere: each relative link to a file that was built, and each
-//! `#anchor` to an element with that id in its page.
+//! The book builds, its code blocks pass `mdbook test`, every link inside it
+//! leads somewhere (each relative link to a file that was built, each `#anchor`
+//! to an element with that id in its page), and a real browser shows its pages
+//! with every image loaded.
 //!
-//! Needs mdbook (`.ci/setup` installs the pinned version); skips without it.
+//! The book is built the way `labs book` builds it (charts drawn from
+//! bench-results/ into the source first), from a copy in a temp folder, so the
+//! test writes nothing into the repository.
+//!
+//! Needs mdbook (`.ci/setup` installs the pinned version); skips without it. The
+//! browser check needs Debian's `chromium`; it skips without it.
 
 mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::OnceLock;
 
 fn book() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../book")
 }
-
 fn mdbook_unavailable() -> Option<&'static str> {
     let found = Command::new("mdbook")
         .arg("--version")
@@ -24,6 +30,15 @@ fn mdbook_unavailable() -> Option<&'static str> {
 /// Every `href="..."` in an HTML page.
 fn links(html: &str) -> Vec<String> {
     html.split("href=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .map(|l| l.replace("&amp;", "&"))
+        .collect()
+}
+
+/// Every `src="..."` in an HTML page (images, scripts).
+fn sources(html: &str) -> Vec<String> {
+    html.split("src=\"")
         .skip(1)
         .filter_map(|rest| rest.split('"').next())
         .map(|l| l.replace("&amp;", "&"))
@@ -45,27 +60,105 @@ fn html_files(dir: &Path, found: &mut Vec<PathBuf>) {
     }
 }
 
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let (path, name) = (entry.path(), entry.file_name());
+        // The built book and the drawn charts are outputs, not sources.
+        if name == "book" && from == book()
+            || name == "generated"
+            || name.to_string_lossy().starts_with(".generated-")
+        {
+            continue;
+        }
+        if path.is_dir() {
+            copy_tree(&path, &to.join(&name));
+        } else {
+            std::fs::copy(&path, to.join(&name)).unwrap();
+        }
+    }
+}
+
+/// The book, copied, charted by `labs book --no-build` and built by mdbook, once
+/// per test binary: (the copy's folder, the built HTML's folder).
+fn built() -> &'static (tempfile::TempDir, PathBuf) {
+    static BUILT: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let copy = dir.path().join("book");
+        copy_tree(&book(), &copy);
+        let results = book().join("../bench-results");
+        let charted = common::labs()
+            .args(["book", "--no-build", "--results"])
+            .arg(&results)
+            .arg("--book")
+            .arg(&copy)
+            .output()
+            .unwrap();
+        assert!(
+            charted.status.success(),
+            "labs book --no-build failed:\n{}{}",
+            common::stdout(&charted),
+            String::from_utf8_lossy(&charted.stderr)
+        );
+        let html = dir.path().join("html");
+        let output = Command::new("mdbook")
+            .arg("build")
+            .arg(&copy)
+            .arg("--dest-dir")
+            .arg(&html)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "mdbook build failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        (dir, html)
+    })
+}
+
+/// What is wrong with one link of `page`: a missing file or a missing anchor.
+fn broken_link(out: &Path, page: &Path, link: &str) -> Option<String> {
+    let (file, anchor) = link.split_once('#').unwrap_or((link, ""));
+    let mut target = if file.is_empty() {
+        page.to_path_buf()
+    } else if let Some(from_root) = file.strip_prefix('/') {
+        // The 404 page links from the site's root.
+        out.join(from_root)
+    } else {
+        page.parent().unwrap().join(file)
+    };
+    if target.is_dir() {
+        target = target.join("index.html");
+    }
+    if !target.is_file() {
+        return Some(format!("{}: {link}: no such file", page.display()));
+    }
+    if !anchor.is_empty() && target.extension().is_some_and(|e| e == "html") {
+        let text = std::fs::read_to_string(&target).unwrap();
+        if !has_id(&text, anchor) {
+            return Some(format!("{}: {link}: no id {anchor:?}", page.display()));
+        }
+    }
+    None
+}
+
+fn is_external(link: &str) -> bool {
+    ["http://", "https://", "mailto:", "javascript:", "data:"]
+        .iter()
+        .any(|p| link.starts_with(p))
+}
+
 #[test]
 fn the_book_builds_and_every_internal_link_and_anchor_resolves() {
     let test = "the_book_builds_and_every_internal_link_and_anchor_resolves";
     if let Some(reason) = mdbook_unavailable() {
         return common::skip(test, reason);
     }
-    let out = tempfile::tempdir().unwrap();
-    let built = Command::new("mdbook")
-        .arg("build")
-        .arg(book())
-        .arg("--dest-dir")
-        .arg(out.path())
-        .output()
-        .unwrap();
-    assert!(
-        built.status.success(),
-        "mdbook build failed:\n{}",
-        String::from_utf8_lossy(&built.stderr)
-    );
+    let (dir, out) = built();
     let mut pages = Vec::new();
-    html_files(out.path(), &mut pages);
+    html_files(out, &mut pages);
     assert!(
         pages.iter().any(|p| p.ends_with("what-docker-is.html")),
         "a chapter is missing from {pages:?}"
@@ -73,43 +166,18 @@ fn the_book_builds_and_every_internal_link_and_anchor_resolves() {
     let mut broken = Vec::new();
     for page in &pages {
         let html = std::fs::read_to_string(page).unwrap();
-        for link in links(&html) {
-            let external = ["http://", "https://", "mailto:", "javascript:", "data:"]
-                .iter()
-                .any(|p| link.starts_with(p));
-            // mdbook's theme links back to a page's own source for editing; a
-            // book with no edit URL has none, and there is nothing else remote.
-            if external || link.is_empty() {
+        // Images too: a chart the page names must have been drawn.
+        for link in links(&html).into_iter().chain(sources(&html)) {
+            if is_external(&link) || link.is_empty() {
                 continue;
             }
-            let (file, anchor) = link.split_once('#').unwrap_or((&link, ""));
-            let mut target = if file.is_empty() {
-                page.clone()
-            } else if let Some(from_root) = file.strip_prefix('/') {
-                // The 404 page links from the site's root.
-                out.path().join(from_root)
-            } else {
-                page.parent().unwrap().join(file)
-            };
-            if target.is_dir() {
-                target = target.join("index.html");
-            }
-            if !target.is_file() {
-                broken.push(format!("{}: {link}: no such file", page.display()));
-                continue;
-            }
-            if !anchor.is_empty() && target.extension().is_some_and(|e| e == "html") {
-                let text = std::fs::read_to_string(&target).unwrap();
-                if !has_id(&text, anchor) {
-                    broken.push(format!("{}: {link}: no id {anchor:?}", page.display()));
-                }
-            }
+            broken.extend(broken_link(out, page, &link));
         }
     }
     assert!(broken.is_empty(), "broken links:\n{}", broken.join("\n"));
     let tested = Command::new("mdbook")
         .arg("test")
-        .arg(book())
+        .arg(dir.path().join("book"))
         .output()
         .unwrap();
     assert!(
@@ -131,4 +199,167 @@ fn the_link_check_finds_a_broken_link_and_a_missing_anchor() {
     );
     assert!(has_id(html, "here"));
     assert!(!has_id(html, "there"));
+}
+
+/// What a page reported from inside the browser, once everything had loaded.
+#[derive(Debug, Default)]
+struct BrowserReport {
+    /// (src, loaded, natural width) of every image.
+    images: Vec<(String, bool, u32)>,
+    /// Every link's resolved URL.
+    links: Vec<String>,
+}
+
+/// The script put at the end of a copy of the page: on `load` (after every image
+/// has loaded or failed) it writes what it found into a `<pre>` that
+/// `--dump-dom` prints.
+const REPORTER: &str = r#"<script>
+window.addEventListener('load', function () {
+  setTimeout(function () {
+    var out = [];
+    document.querySelectorAll('img').forEach(function (img) {
+      var ok = img.complete && img.naturalWidth > 0;
+      out.push('IMG ' + (ok ? 'ok' : 'broken') + ' ' + img.naturalWidth + ' ' + img.getAttribute('src'));
+    });
+    document.querySelectorAll('a[href]').forEach(function (a) { out.push('A ' + a.href); });
+    var pre = document.createElement('pre');
+    pre.id = 'browser-check';
+    pre.textContent = out.join('\n') + '\nDONE';
+    document.body.appendChild(pre);
+  }, 300);
+});
+</script>"#;
+
+fn chromium(args: &[&str]) -> std::process::Output {
+    let profile = tempfile::tempdir().unwrap();
+    Command::new("timeout")
+        .arg("120")
+        .arg("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox", // we are root; Chromium's sandbox refuses to run as root
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--hide-scrollbars",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn open_in_browser(page: &Path, screenshot: &Path) -> BrowserReport {
+    let html = std::fs::read_to_string(page).unwrap();
+    // Beside the page, so that its relative links and images resolve the same.
+    let probe = page.with_file_name(format!(
+        ".browser-check-{}",
+        page.file_name().unwrap().to_string_lossy()
+    ));
+    std::fs::write(
+        &probe,
+        html.replace("</body>", &format!("{REPORTER}</body>")),
+    )
+    .unwrap();
+    let url = format!("file://{}", probe.display());
+    let dumped = chromium(&["--virtual-time-budget=10000", "--dump-dom", &url]);
+    let dom = String::from_utf8_lossy(&dumped.stdout);
+    let report = dom
+        .split("<pre id=\"browser-check\">")
+        .nth(1)
+        .and_then(|rest| rest.split("</pre>").next())
+        .unwrap_or_else(|| {
+            panic!(
+                "{}: the page's report did not come back; chromium said:\n{}",
+                page.display(),
+                String::from_utf8_lossy(&dumped.stderr)
+            )
+        });
+    assert!(report.ends_with("DONE"), "a cut report: {report}");
+    let mut found = BrowserReport::default();
+    for line in report.lines() {
+        let line = line.replace("&amp;", "&");
+        if let Some(image) = line.strip_prefix("IMG ") {
+            let mut parts = image.splitn(3, ' ');
+            let (state, width, src) = (parts.next(), parts.next(), parts.next());
+            found.images.push((
+                src.unwrap_or("").to_string(),
+                state == Some("ok"),
+                width.and_then(|w| w.parse().ok()).unwrap_or(0),
+            ));
+        } else if let Some(link) = line.strip_prefix("A ") {
+            found.links.push(link.to_string());
+        }
+    }
+    std::fs::remove_file(&probe).unwrap();
+    // A picture of the page as a reader sees it, to look at by hand.
+    std::fs::create_dir_all(screenshot.parent().unwrap()).unwrap();
+    let shot = chromium(&[
+        "--window-size=1280,2600",
+        "--virtual-time-budget=5000",
+        &format!("--screenshot={}", screenshot.display()),
+        &format!("file://{}", page.display()),
+    ]);
+    assert!(
+        screenshot.is_file(),
+        "no screenshot of {}: {}",
+        page.display(),
+        String::from_utf8_lossy(&shot.stderr)
+    );
+    found
+}
+
+#[test]
+fn a_browser_shows_a_lab_page_and_the_commands_page_with_every_image_and_link() {
+    let test = "a_browser_shows_a_lab_page_and_the_commands_page_with_every_image_and_link";
+    if let Some(reason) = mdbook_unavailable() {
+        return common::skip(test, reason);
+    }
+    if !common::have("chromium") {
+        return common::skip(
+            test,
+            "chromium is not installed (Debian's `chromium`; .ci/setup installs it where it can)",
+        );
+    }
+    let (_, out) = built();
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/book-screenshots");
+    for (page, min_images) in [("labs/boot-time.html", 2), ("commands.html", 0)] {
+        let path = out.join(page);
+        let report = open_in_browser(&path, &shots.join(page.replace('/', "-") + ".png"));
+        let broken: Vec<_> = report.images.iter().filter(|(_, ok, _)| !ok).collect();
+        assert!(
+            broken.is_empty(),
+            "{page}: images that did not load: {broken:?}"
+        );
+        assert!(
+            report.images.len() >= min_images,
+            "{page}: {} images, expected at least {min_images} charts",
+            report.images.len()
+        );
+        assert!(!report.links.is_empty(), "{page}: no links at all");
+        let dead: Vec<String> = report
+            .links
+            .iter()
+            .filter_map(|link| link.strip_prefix("file://"))
+            .filter_map(|file| {
+                broken_link(
+                    out,
+                    &path,
+                    &format!(
+                        "/{}",
+                        file.trim_start_matches(&*out.to_string_lossy())
+                            .trim_start_matches('/')
+                    ),
+                )
+            })
+            .collect();
+        assert!(dead.is_empty(), "{page}: dead links:\n{}", dead.join("\n"));
+        eprintln!(
+            "{page}: {} images loaded, {} links, screenshot in {}",
+            report.images.len(),
+            report.links.len(),
+            shots.display()
+        );
+    }
 }
