@@ -213,6 +213,14 @@ pub fn short_number(value: f64) -> String {
     }
 }
 
+/// The first and third quartiles of samples (nearest rank).
+fn quartiles(samples: &[f64]) -> (f64, f64) {
+    let mut sorted = samples.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let at = |p: f64| sorted[((sorted.len() - 1) as f64 * p).round() as usize];
+    (at(0.25), at(0.75))
+}
+
 /// Box plots of samples, one box per group, on a shared value axis.
 pub fn box_plots(
     path: &Path,
@@ -221,12 +229,21 @@ pub fn box_plots(
     groups: &[(String, Vec<f64>)],
 ) -> Result<(), ChartError> {
     let root = area(path);
+    // The axis ends a little above the highest sample that is not an outlier
+    // (Tukey's far fence, three interquartile ranges above the third quartile),
+    // so that one 120 ms stall does not squash thirty 6 ms boxes into a line.
+    // Samples above it are drawn on the top edge and counted in the legend.
     let top = groups
         .iter()
-        .flat_map(|(_, s)| s.iter().copied())
+        .filter(|(_, s)| !s.is_empty())
+        .map(|(_, s)| {
+            let (q1, q3) = quartiles(s);
+            let highest = s.iter().copied().fold(0.0f64, f64::max);
+            highest.min(q3 + 3.0 * (q3 - q1))
+        })
         .fold(0.0f64, f64::max)
         .max(f64::MIN_POSITIVE)
-        * 1.1;
+        * 1.15;
     let names: Vec<String> = groups.iter().map(|(n, _)| n.clone()).collect();
     let mut ctx = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 22))
@@ -246,12 +263,8 @@ pub fn box_plots(
             continue;
         }
         let q = crate::results::Summary::of(samples);
-        let quartiles = {
-            let mut sorted = samples.clone();
-            sorted.sort_by(f64::total_cmp);
-            let at = |p: f64| sorted[((sorted.len() - 1) as f64 * p).round() as usize];
-            (at(0.25), at(0.75))
-        };
+        let quartiles = quartiles(samples);
+        let above = samples.iter().filter(|v| **v > top).count();
         let colour = colour(g);
         let (left, right, mid) = (g as f64 + 0.3, g as f64 + 0.7, g as f64 + 0.5);
         let shapes: Vec<PathElement<(f64, f64)>> = vec![
@@ -291,14 +304,26 @@ pub fn box_plots(
         let legend_colour = colour;
         ctx.draw_series(shapes)
             .map_err(|e| fail(path)(e.to_string()))?
-            .label(format!("{name}: median {:.2}", q.median))
+            .label(if above == 0 {
+                format!("{name}: median {:.2}", q.median)
+            } else {
+                format!(
+                    "{name}: median {:.2}; {above} above {}, on the top edge",
+                    q.median,
+                    short_number(top)
+                )
+            })
             .legend(move |(x, y)| {
                 Rectangle::new([(x, y - 6), (x + 14, y + 6)], legend_colour.filled())
             });
         // Every sample as a dot beside its box: the reader sees the outliers.
         ctx.draw_series(samples.iter().enumerate().map(|(i, v)| {
             let jitter = ((i * 37) % 11) as f64 / 11.0 * 0.12;
-            Circle::new((right + 0.05 + jitter, *v), 2, colour.mix(0.5).filled())
+            Circle::new(
+                (right + 0.05 + jitter, v.min(top)),
+                2,
+                colour.mix(0.5).filled(),
+            )
         }))
         .map_err(|e| fail(path)(e.to_string()))?;
     }
