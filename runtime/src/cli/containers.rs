@@ -545,10 +545,12 @@ pub fn rm(ctx: &Context, names: &[String], force: bool) -> Result<(), CliError> 
 /// After `rmi -f` untagged an image a container used, its layers were kept for
 /// that container; once no container needs them, they go.
 fn prune_if_untagged(ctx: &Context, container: &Container) {
-    if let (Ok(false), Ok(in_use)) = (
-        ctx.images.is_tagged(&container.manifest_digest),
-        ctx.containers.images_in_use(),
-    ) {
+    // Only an untagged image needs the (costlier) look at every container's
+    // record: the common case, a tagged image, stops at repositories.json.
+    if !matches!(ctx.images.is_tagged(&container.manifest_digest), Ok(false)) {
+        return;
+    }
+    if let Ok(in_use) = ctx.containers.images_in_use() {
         let _ = ctx.images.prune(&in_use);
     }
 }
