@@ -289,7 +289,12 @@ fn open_in_browser(page: &Path, screenshot: &Path) -> BrowserReport {
                 width.and_then(|w| w.parse().ok()).unwrap_or(0),
             ));
         } else if let Some(link) = line.strip_prefix("A ") {
-            found.links.push(link.to_string());
+            // The page's own anchors resolve against the probe's name: give
+            // them back the page's.
+            found.links.push(link.replace(
+                &*probe.file_name().unwrap().to_string_lossy(),
+                &page.file_name().unwrap().to_string_lossy(),
+            ));
         }
     }
     std::fs::remove_file(&probe).unwrap();

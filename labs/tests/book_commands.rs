@@ -22,7 +22,10 @@
 //! - a shown line `...` stands for any number of lines.
 //!
 //! More attributes after `runnable` say what a block needs: `kvm` (a usable
-//! /dev/kvm), `cgroup-v1` or `cgroup-v2` (a block showing that mode's files). A block that cannot run here is skipped with the reason.
+//! /dev/kvm), `nested-pvm` (a block showing what a nested-PVM host says),
+//! `debian-kernel` (a block reading Debian's cloud kernel in /boot), `cgroup-v1`
+//! or `cgroup-v2` (a block showing that mode's files). A block that cannot run
+//! here is skipped with the reason.
 //!
 //! A page's commands share their shell variables, as if typed into one
 //! terminal. The pages share nothing: each page runs in a scratch folder of its
@@ -221,6 +224,20 @@ fn unmet(needs: &[String]) -> Option<String> {
                     return Some("needs a usable /dev/kvm".into());
                 }
             }
+            // A page that shows what this kind of host says (`microvm doctor`'s
+            // verdict, a refused Linux kernel) cannot match a host with VT-x.
+            "nested-pvm" => {
+                if !Path::new("/sys/module/kvm_pvm").exists() {
+                    return Some("shows a nested-PVM host's output; this host is not one".into());
+                }
+            }
+            "debian-kernel" => {
+                if debian_cloud_kernel().is_none() {
+                    return Some(
+                        "reads Debian's /boot/vmlinuz-*-cloud-amd64; this host has none".into(),
+                    );
+                }
+            }
             "cgroup-v1" | "cgroup-v2" => {
                 let v2 = nix::sys::statfs::statfs("/sys/fs/cgroup")
                     .is_ok_and(|fs| fs.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC);
@@ -233,6 +250,19 @@ fn unmet(needs: &[String]) -> Option<String> {
         }
     }
     None
+}
+
+/// Debian's cloud kernel in /boot, if this host has one.
+fn debian_cloud_kernel() -> Option<PathBuf> {
+    std::fs::read_dir("/boot")
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("vmlinuz-") && n.ends_with("-cloud-amd64"))
+        })
 }
 
 /// What a page's commands share, as in one terminal: variables set by one
