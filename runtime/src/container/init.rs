@@ -77,11 +77,9 @@ fn set_up(plan: &InitPlan, channel: &Channel, tracer: &mut Tracer) -> Result<(),
     umask(Mode::empty());
     rootfs::build(&plan.rootfs, tracer).map_err(Failure::runtime)?;
     rootfs::protect_kernel_paths(&plan.rootfs, "/proc/", tracer).map_err(Failure::runtime)?;
-    let proceed = tracer.step(
-        "wait",
-        "for peti: network namespace, cgroup, record",
-        || channel.receive(),
-    );
+    let proceed = tracer.step("wait", "for peti: network namespace and cgroup", || {
+        channel.receive()
+    });
     let network = match proceed {
         Ok(Some((Message::Proceed, network))) => network,
         _ => {

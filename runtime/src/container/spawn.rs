@@ -65,10 +65,10 @@ pub fn start(
     }
     let cgroup = Cgroup::plan(&container.id, &container.spec.limits).map_err(Failure::runtime)?;
     let snapshot = container.clone();
-    // Runs in peti while the child builds the root file system.
-    // Returns the network namespace the child is to join, if it gets its own.
-    let mut in_parallel = |pid: Pid, tracer: &mut Tracer| -> Result<Option<OwnedFd>, Failure> {
-        let network = match container.spec.network {
+    // What the child waits for, made while it builds its root file system: the
+    // network namespace it is to join (if it gets its own) and its cgroup.
+    let mut before_proceed = |tracer: &mut Tracer| -> Result<Option<OwnedFd>, Failure> {
+        let network = match snapshot.spec.network {
             NetworkMode::None => Some(
                 tracer
                     .step("netns", "make a network namespace, lo up", || {
@@ -79,14 +79,22 @@ pub fn start(
             NetworkMode::Host => None,
         };
         tracer
-            .step("cgroup", &cgroup_detail(&container), || {
-                cgroup.create(&container.spec.limits)
+            .step("cgroup", &cgroup_detail(&snapshot), || {
+                cgroup.create(&snapshot.spec.limits)
             })
             .map_err(Failure::runtime)?;
+        Ok(network)
+    };
+    // What the child does not wait for: the record, written while the child
+    // finishes (joins, pivot_root, capabilities, exec) rather than before.
+    let mut after_proceed = |pid: Pid, tracer: &mut Tracer| -> Result<(), Failure> {
         tracer.step("state", "record running", || {
             record_running(store, &mut container, pid, &cgroup)
-        })?;
-        Ok(network)
+        })
+    };
+    let mut in_parallel = InParallel {
+        before_proceed: &mut before_proceed,
+        after_proceed: &mut after_proceed,
     };
     let result = clone_init(store, &snapshot, &cgroup, attach, tracer, &mut in_parallel);
     match result {
@@ -166,9 +174,13 @@ type Cloned = (
     Vec<TraceEvent>,
 );
 
-/// What peti does while the child builds its root file system. It returns the
-/// network namespace for the child to join, if the child gets one of its own.
-type InParallel<'a> = dyn FnMut(Pid, &mut Tracer) -> Result<Option<OwnedFd>, Failure> + 'a;
+/// What peti does while the child works, in two parts: what the child waits for
+/// before it goes on (returning the network namespace for it to join, if it gets
+/// one of its own), and what can be done while the child finishes.
+struct InParallel<'a> {
+    before_proceed: &'a mut dyn FnMut(&mut Tracer) -> Result<Option<OwnedFd>, Failure>,
+    after_proceed: &'a mut dyn FnMut(Pid, &mut Tracer) -> Result<(), Failure>,
+}
 
 fn clone_init(
     store: &ContainerStore,
@@ -252,7 +264,7 @@ fn clone_init(
     let pid = pid.map_err(|e| Failure::runtime(format!("clone({flags:?}): {e}")))?;
     drop(child_end);
     drop(plan);
-    let network = match in_parallel(pid, tracer) {
+    let network = match (in_parallel.before_proceed)(tracer) {
         Ok(network) => network,
         Err(failure) => {
             // Closing our end makes the child give up; reap it.
@@ -268,6 +280,12 @@ fn clone_init(
     let undelivered = parent_end.send(&Message::Proceed, network_fd).err();
     // The container holds the namespace now, by being in it.
     drop(network);
+    if let Err(failure) = (in_parallel.after_proceed)(pid, tracer) {
+        // The child was told to go on: stop it before anything runs unrecorded.
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+        let _ = waitpid(pid, None);
+        return Err(failure);
+    }
     let waiting_at = super::trace::monotonic_nanos();
     let mut child_trace = Vec::new();
     let mut pty_master = None;
