@@ -267,6 +267,28 @@ fn limits_are_written_to_the_cgroup_and_enforced() {
         assert_eq!(read(dir("cpu") + "/cpu.cfs_quota_us").trim(), "50000");
         assert_eq!(read(dir("cpu") + "/cpu.cfs_period_us").trim(), "100000");
         assert_eq!(read(dir("pids") + "/pids.max").trim(), "20");
+        // Every device is denied but the few a container needs, as runc does.
+        if cgroup["devices"].is_string() {
+            let listed = read(dir("devices") + "/devices.list");
+            let mut rules: Vec<&str> = listed.lines().collect();
+            rules.sort_unstable();
+            assert_eq!(
+                rules,
+                [
+                    "b *:* m",
+                    "c *:* m",
+                    "c 136:* rwm",
+                    "c 1:3 rwm",
+                    "c 1:5 rwm",
+                    "c 1:7 rwm",
+                    "c 1:8 rwm",
+                    "c 1:9 rwm",
+                    "c 5:0 rwm",
+                    "c 5:1 rwm",
+                    "c 5:2 rwm",
+                ]
+            );
+        }
     } else {
         let dir = cgroup["dir"].as_str().unwrap().to_string();
         assert_eq!(read(dir.clone() + "/memory.max").trim(), "33554432");

@@ -5,6 +5,8 @@
 //! hosts differ (`cpu,cpuacct` are co-mounted on most, separate on ours).
 
 use std::collections::BTreeSet;
+use std::fs;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -178,9 +180,23 @@ impl CgroupV1 {
             return Ok(());
         };
         write_file(dir, "devices.deny", "a")?;
-        ALLOWED_DEVICES
-            .iter()
-            .try_for_each(|rule| write_file(dir, "devices.allow", rule))
+        // The kernel reads one rule per write(2), so one open file takes them
+        // all: eleven opens of a cgroup file cost more than the writes.
+        let path = dir.join("devices.allow");
+        let mut allow = fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .map_err(io_at(&path))?;
+        ALLOWED_DEVICES.iter().try_for_each(|rule| {
+            // A rule is a few bytes: one write takes it whole, or fails.
+            match allow.write(rule.as_bytes()) {
+                Ok(n) if n == rule.len() => Ok(()),
+                Ok(_) => Err(io_at(&path)(std::io::Error::other(format!(
+                    "the kernel took part of the rule {rule:?}"
+                )))),
+                Err(e) => Err(io_at(&path)(e)),
+            }
+        })
     }
 
     /// Memory now and at its peak, CPU time, and OOM kills.
