@@ -24,18 +24,14 @@ use crate::results::{LabResults, ResultsError};
 /// The folder under the book's source that this module owns.
 pub const GENERATED: &str = "generated";
 
-/// The labs whose pages include a `generated/yours/<lab>.md` piece.
-pub const PAGES: [&str; 9] = [
-    "hello-both-ways",
-    "boot-time",
-    "memory",
-    "disk",
-    "resources",
-    "isolation",
-    "compare",
-    "simulate",
-    "criterion",
-];
+/// The labs whose pages include a `generated/yours/<lab>.md` piece: every lab
+/// `labs run all` runs, then the three with commands of their own.
+fn pages() -> impl Iterator<Item = &'static str> {
+    crate::experiments::LABS
+        .iter()
+        .map(|lab| lab.name)
+        .chain(["compare", "simulate", "criterion"])
+}
 
 /// What can go wrong drawing the book's charts.
 #[derive(Debug, thiserror::Error)]
@@ -178,7 +174,7 @@ pub fn generate(
     let yours = machines.iter().find(|m| m.machine.id == this_machine);
     let pieces = staging.path().join("yours");
     std::fs::create_dir_all(&pieces).map_err(io(&pieces))?;
-    for lab in PAGES {
+    for lab in pages() {
         let piece = pieces.join(format!("{lab}.md"));
         let text = your_piece(lab, this_machine, yours, staging.path());
         std::fs::write(&piece, text).map_err(io(&piece))?;

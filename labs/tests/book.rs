@@ -88,31 +88,20 @@ fn built() -> &'static (tempfile::TempDir, PathBuf) {
         let copy = dir.path().join("book");
         copy_tree(&book(), &copy);
         let results = book().join("../bench-results");
-        let charted = common::labs()
-            .args(["book", "--no-build", "--results"])
-            .arg(&results)
-            .arg("--book")
-            .arg(&copy)
-            .output()
-            .unwrap();
-        assert!(
-            charted.status.success(),
-            "labs book --no-build failed:\n{}{}",
-            common::stdout(&charted),
-            String::from_utf8_lossy(&charted.stderr)
+        common::succeeded(
+            common::labs()
+                .args(["book", "--no-build", "--results"])
+                .arg(&results)
+                .arg("--book")
+                .arg(&copy),
         );
         let html = dir.path().join("html");
-        let output = Command::new("mdbook")
-            .arg("build")
-            .arg(&copy)
-            .arg("--dest-dir")
-            .arg(&html)
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "mdbook build failed:\n{}",
-            String::from_utf8_lossy(&output.stderr)
+        common::succeeded(
+            Command::new("mdbook")
+                .arg("build")
+                .arg(&copy)
+                .arg("--dest-dir")
+                .arg(&html),
         );
         (dir, html)
     })

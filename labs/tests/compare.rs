@@ -36,17 +36,12 @@ fn compare_measures_the_peers_interleaved_and_leaves_nothing_behind() {
     let before = common::mount_points();
     let daemons = ["dockerd", "containerd", "conmon", "qemu-system-x86_64"];
     let running_before = processes(&daemons);
-    let output = common::labs()
-        .args(["compare", "--runs", "2", "--out"])
-        .arg(out.path())
-        .arg("--lab-dir")
-        .arg(lab)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    common::succeeded(
+        common::labs()
+            .args(["compare", "--runs", "2", "--out"])
+            .arg(out.path())
+            .arg("--lab-dir")
+            .arg(lab),
     );
     let results: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.path().join("compare.json")).unwrap())

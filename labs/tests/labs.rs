@@ -60,19 +60,13 @@ fn ran() -> &'static Ran {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("results");
         let mounts_before = common::mount_points();
-        let output = common::labs()
-            .args(["run", "all", "--runs", "2", "--density", "1,2"])
-            .arg("--out")
-            .arg(&out)
-            .arg("--lab-dir")
-            .arg(&lab_dir)
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "labs run all failed:\n{}\n{}",
-            common::stdout(&output),
-            String::from_utf8_lossy(&output.stderr)
+        common::succeeded(
+            common::labs()
+                .args(["run", "all", "--runs", "2", "--density", "1,2"])
+                .arg("--out")
+                .arg(&out)
+                .arg("--lab-dir")
+                .arg(&lab_dir),
         );
         let mounts_after = common::mount_points();
         (

@@ -149,15 +149,7 @@ fn skopeo_inspects_the_lab_layout() {
         );
     }
     let target = format!("oci:{}:latest", prepared().join("images/lab").display());
-    let output = Command::new("skopeo")
-        .args(["inspect", &target])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "skopeo: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let output = common::succeeded(Command::new("skopeo").args(["inspect", &target]));
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(report["Architecture"], "amd64");
     assert_eq!(report["Os"], "linux");

@@ -79,6 +79,20 @@ pub fn prepared() -> &'static Path {
     out
 }
 
+/// Runs `command` and returns its output, failing the test, with what the
+/// command printed, unless it exited 0.
+pub fn succeeded(command: &mut Command) -> Output {
+    let output = command.output().unwrap();
+    assert!(
+        output.status.success(),
+        "{command:?} failed ({}):\n{}{}",
+        output.status,
+        stdout(&output),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
 /// stdout as text.
 pub fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
