@@ -2,11 +2,16 @@
 //!
 //! `cargo bench -p runtime --bench start` (as root, after `labs prepare`).
 //!
-//! Three ways to start the same tiny static program are timed round by round, in a
+//! Four ways to start the same tiny static program are timed round by round, in a
 //! shuffled order each round, so that drift in the machine (other load, caches,
-//! frequency) hits all three alike:
+//! frequency) hits all of them alike:
 //! - the floor: `unshare -mupif --mount-proc /bin/true`, namespaces and nothing else;
-//! - `peti run --rm hello`: namespaces, cgroup, overlay, pivot_root, cleanup;
+//! - `peti run --rm hello`: namespaces, cgroup, overlay, pivot_root, cleanup, with
+//!   peti's store in a temporary directory beside the others (on disk);
+//! - the same with the store on a tmpfs (`/dev/shm`), when there is one. Every
+//!   container makes and removes six directories of its own (its record's, upper/
+//!   and work/, and overlayfs's three inside work/); this way shows what the
+//!   file system under the store costs, apart from peti's own work;
 //! - `runc run` + `runc delete` of a bundle made from the same image.
 //!
 //! It also measures the resident memory of a detached container's monitor. The
@@ -30,6 +35,48 @@ fn workspace() -> PathBuf {
         .to_path_buf()
 }
 
+/// A peti store (`PETI_ROOT` and `PETI_RUN`) under `dir`, with the lab images.
+struct PetiStore {
+    root: PathBuf,
+    run: PathBuf,
+}
+
+impl PetiStore {
+    fn new(dir: &Path, lab: &Path) -> Result<Self, String> {
+        let store = PetiStore {
+            root: dir.join("root"),
+            run: dir.join("run"),
+        };
+        for image in ["hello", "busybox"] {
+            let path = lab.join("images").join(image);
+            check(
+                store
+                    .command(&["load", "-i", path.to_str().unwrap()])
+                    .output(),
+                "peti load",
+            )?;
+        }
+        Ok(store)
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_peti"));
+        c.env("PETI_ROOT", &self.root)
+            .env("PETI_RUN", &self.run)
+            .args(args);
+        c
+    }
+}
+
+/// One way of starting the program, and its timings.
+struct Way {
+    /// Its name in peti-start.json.
+    key: &'static str,
+    label: &'static str,
+    start: Box<dyn Fn(usize) -> bool>,
+    ms: Vec<f64>,
+}
+
 fn run() -> Result<(), String> {
     if !nix::unistd::geteuid().is_root() {
         return Err("needs root (namespaces, cgroups, mounts)".into());
@@ -46,120 +93,162 @@ fn run() -> Result<(), String> {
         .and_then(|r| r.parse().ok())
         .unwrap_or(200);
     let temp = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let peti = env!("CARGO_BIN_EXE_peti");
-    let root = temp.path().join("root");
-    let run_root = temp.path().join("run");
-    let peti_cmd = |args: &[&str]| {
-        let mut c = Command::new(peti);
-        c.env("PETI_ROOT", &root)
-            .env("PETI_RUN", &run_root)
-            .args(args);
-        c
+    let on_disk = std::rc::Rc::new(PetiStore::new(temp.path(), &lab)?);
+    let shm = tmpfs_dir()?;
+    let on_tmpfs = match &shm {
+        Some(dir) => Some(PetiStore::new(dir.path(), &lab)?),
+        None => None,
     };
-    for image in ["hello", "busybox"] {
-        let path = lab.join("images").join(image);
-        check(
-            peti_cmd(&["load", "-i", path.to_str().unwrap()]).output(),
-            "peti load",
-        )?;
-    }
     let bundle = make_runc_bundle(temp.path(), &lab)?;
-    let have_runc = bundle.is_some();
     // Unpacking the images and the bundle left megabytes of dirty pages. Their
     // writeback would land in the middle of the measurement and slow whichever
     // way touches the disk (peti writes its record and upper directory): on our
     // host it doubled peti's median. Flush it first.
     nix::unistd::sync();
 
-    let mut floor = Vec::new();
-    let mut ours = Vec::new();
-    let mut runc = Vec::new();
+    let mut ways = vec![
+        Way {
+            key: "floor",
+            label: "unshare -mupif --mount-proc /bin/true",
+            start: Box::new(|_| {
+                quiet(Command::new("unshare").args(["-mupif", "--mount-proc", "/bin/true"]))
+            }),
+            ms: Vec::new(),
+        },
+        Way {
+            key: "peti",
+            label: "peti run --rm hello",
+            start: Box::new({
+                let store = on_disk.clone();
+                move |_| quiet(&mut store.command(&["run", "--rm", "hello"]))
+            }),
+            ms: Vec::new(),
+        },
+    ];
+    if let Some(store) = on_tmpfs {
+        ways.push(Way {
+            key: "peti_tmpfs",
+            label: "peti run --rm hello, store on tmpfs",
+            start: Box::new(move |_| quiet(&mut store.command(&["run", "--rm", "hello"]))),
+            ms: Vec::new(),
+        });
+    }
+    if let Some(bundle) = bundle.clone() {
+        ways.push(Way {
+            key: "runc",
+            label: "runc run + runc delete",
+            start: Box::new(move |round| {
+                let id = format!("bench-{round}");
+                let ran = quiet(
+                    Command::new("runc")
+                        .args(["run", "--bundle"])
+                        .arg(&bundle)
+                        .arg(&id),
+                );
+                quiet(Command::new("runc").args(["delete", "--force", &id]));
+                ran
+            }),
+            ms: Vec::new(),
+        });
+    }
     for round in 0..runs + 5 {
-        let mut order = [0usize, 1, 2];
+        let mut order: Vec<usize> = (0..ways.len()).collect();
         shuffle(&mut order, round as u64);
-        for way in order {
+        for i in order {
+            let way = &mut ways[i];
             let start = Instant::now();
-            let ok = match way {
-                0 => quiet(Command::new("unshare").args(["-mupif", "--mount-proc", "/bin/true"])),
-                1 => quiet(&mut peti_cmd(&["run", "--rm", "hello"])),
-                _ => match &bundle {
-                    Some(b) => {
-                        let id = format!("bench-{round}");
-                        let ran = quiet(
-                            Command::new("runc")
-                                .args(["run", "--bundle"])
-                                .arg(b)
-                                .arg(&id),
-                        );
-                        quiet(Command::new("runc").args(["delete", "--force", &id]));
-                        ran
-                    }
-                    None => true,
-                },
-            };
+            let ok = (way.start)(round);
             let ms = start.elapsed().as_secs_f64() * 1000.0;
             if !ok {
-                return Err(format!("way {way} failed in round {round}"));
+                return Err(format!("{} failed in round {round}", way.label));
             }
             // The first rounds warm caches and are discarded.
             if round >= 5 {
-                [&mut floor, &mut ours, &mut runc][way].push(ms);
+                way.ms.push(ms);
             }
         }
     }
-    let monitor_rss_kib = monitor_rss(&peti_cmd)?;
-    let stats = |v: &mut Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        let at = |q: f64| {
-            v.get(((v.len() as f64 - 1.0) * q).round() as usize)
-                .copied()
-                .unwrap_or(f64::NAN)
-        };
-        (at(0.5), at(0.1), at(0.9))
+    let monitor_rss_kib = monitor_rss(&on_disk)?;
+    report(
+        runs,
+        &mut ways,
+        bundle.is_some(),
+        shm.is_some(),
+        monitor_rss_kib,
+    )
+}
+
+/// A temporary directory on a tmpfs, if `/dev/shm` is one.
+fn tmpfs_dir() -> Result<Option<tempfile::TempDir>, String> {
+    const TMPFS_MAGIC: i64 = 0x0102_1994;
+    let on_tmpfs = nix::sys::statfs::statfs("/dev/shm")
+        .is_ok_and(|fs| fs.filesystem_type().0 as i64 == TMPFS_MAGIC);
+    if !on_tmpfs {
+        return Ok(None);
+    }
+    tempfile::tempdir_in("/dev/shm")
+        .map(Some)
+        .map_err(|e| e.to_string())
+}
+
+/// (median, p10, p90) of some timings.
+fn stats(v: &mut [f64]) -> (f64, f64, f64) {
+    v.sort_by(f64::total_cmp);
+    let at = |q: f64| {
+        v.get(((v.len() as f64 - 1.0) * q).round() as usize)
+            .copied()
+            .unwrap_or(f64::NAN)
     };
-    let (f, o, r) = (stats(&mut floor), stats(&mut ours), stats(&mut runc));
+    (at(0.5), at(0.1), at(0.9))
+}
+
+fn report(
+    runs: usize,
+    ways: &mut [Way],
+    have_runc: bool,
+    have_tmpfs: bool,
+    monitor_rss_kib: u64,
+) -> Result<(), String> {
     println!("{runs} rounds, interleaved, 5 warm-up rounds discarded; milliseconds");
     println!("{:<44} {:>8} {:>8} {:>8}", "", "median", "p10", "p90");
-    println!(
-        "{:<44} {:>8.2} {:>8.2} {:>8.2}",
-        "unshare -mupif --mount-proc /bin/true", f.0, f.1, f.2
-    );
-    println!(
-        "{:<44} {:>8.2} {:>8.2} {:>8.2}",
-        "peti run --rm hello", o.0, o.1, o.2
-    );
-    if have_runc {
-        println!(
-            "{:<44} {:>8.2} {:>8.2} {:>8.2}",
-            "runc run + runc delete", r.0, r.1, r.2
-        );
-    } else {
+    let mut medians = std::collections::BTreeMap::new();
+    let mut json = serde_json::json!({"runs": runs, "unit": "ms"});
+    for way in ways.iter_mut() {
+        let key = way.key;
+        let (median, p10, p90) = stats(&mut way.ms);
+        println!("{:<44} {median:>8.2} {p10:>8.2} {p90:>8.2}", way.label);
+        json[key] =
+            serde_json::json!({"command": way.label, "median": median, "p10": p10, "p90": p90});
+        medians.insert(key, median);
+    }
+    if !have_runc {
         println!("runc: skipped (not installed)");
     }
+    if !have_tmpfs {
+        println!("store on tmpfs: skipped (/dev/shm is not a tmpfs)");
+    }
+    let ratio = |a: &str, b: &str| match (medians.get(a), medians.get(b)) {
+        (Some(x), Some(y)) => x / y,
+        _ => f64::NAN,
+    };
     println!(
-        "peti / floor: {:.2}x   runc / peti: {:.2}x",
-        o.0 / f.0,
-        r.0 / o.0
+        "peti / floor: {:.2}x   runc / peti: {:.2}x   runc / peti with the store on tmpfs: {:.2}x",
+        ratio("peti", "floor"),
+        ratio("runc", "peti"),
+        ratio("runc", "peti_tmpfs"),
     );
     println!("monitor resident memory: {monitor_rss_kib} KiB");
-    let json = serde_json::json!({
-        "runs": runs,
-        "unit": "ms",
-        "floor": {"command": "unshare -mupif --mount-proc /bin/true", "median": f.0, "p10": f.1, "p90": f.2},
-        "peti": {"command": "peti run --rm hello", "median": o.0, "p10": o.1, "p90": o.2},
-        "runc": if have_runc { serde_json::json!({"command": "runc run --bundle B ID; runc delete --force ID", "median": r.0, "p10": r.1, "p90": r.2}) } else { serde_json::Value::Null },
-        "peti_over_floor": o.0 / f.0,
-        "runc_over_peti": r.0 / o.0,
-        "monitor_rss_kib": monitor_rss_kib,
-    });
+    json["peti_over_floor"] = ratio("peti", "floor").into();
+    json["runc_over_peti"] = ratio("runc", "peti").into();
+    json["runc_over_peti_tmpfs"] = ratio("runc", "peti_tmpfs").into();
+    json["monitor_rss_kib"] = monitor_rss_kib.into();
     let out = workspace().join("target/bench");
     std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
     std::fs::write(
         out.join("peti-start.json"),
         serde_json::to_vec_pretty(&json).unwrap(),
     )
-    .map_err(|e| e.to_string())?;
-    Ok(())
+    .map_err(|e| e.to_string())
 }
 
 fn quiet(command: &mut Command) -> bool {
@@ -179,7 +268,7 @@ fn check(output: std::io::Result<std::process::Output>, what: &str) -> Result<()
 }
 
 /// A small deterministic shuffle (xorshift), so each round has its own order.
-fn shuffle(order: &mut [usize; 3], seed: u64) {
+fn shuffle(order: &mut [usize], seed: u64) {
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     for i in (1..order.len()).rev() {
         x ^= x << 13;
@@ -244,7 +333,8 @@ fn read_json(path: &Path) -> Result<serde_json::Value, String> {
 }
 
 /// Starts a detached container and reads its monitor's VmRSS.
-fn monitor_rss(peti_cmd: &dyn Fn(&[&str]) -> Command) -> Result<u64, String> {
+fn monitor_rss(store: &PetiStore) -> Result<u64, String> {
+    let peti_cmd = |args: &[&str]| store.command(args);
     let out = peti_cmd(&["run", "-d", "--name", "rss", "busybox", "sleep", "30"])
         .output()
         .map_err(|e| e.to_string())?;
