@@ -24,7 +24,10 @@ use serde_json::json;
 
 use super::{CliError, ContainerOptions, Context, Format, ProcessOptions};
 
-/// `peti run`.
+// `peti run`. (Plain comments, not doc comments, on the CLI's Args structs:
+// clap reads a doc comment as the command's description, and with the
+// subcommands' arguments deferred (see `Command` in cli/mod.rs) it would
+// replace the description written on the subcommand.)
 #[derive(Args)]
 pub struct RunArgs {
     /// Run in the background and print the container ID.
@@ -40,7 +43,7 @@ pub struct RunArgs {
     container: CreateArgs,
 }
 
-/// `peti create`, and the part of `peti run` that says what to run.
+// `peti create`, and the part of `peti run` that says what to run.
 #[derive(Args)]
 pub struct CreateArgs {
     #[command(flatten)]
@@ -52,7 +55,7 @@ pub struct CreateArgs {
     command: Vec<String>,
 }
 
-/// `peti exec`.
+// `peti exec`.
 #[derive(Args)]
 pub struct ExecArgs {
     /// Keep stdin open.
