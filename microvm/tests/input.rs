@@ -62,6 +62,28 @@ fn sizes_that_do_not_fit_are_refused() {
         ],
         "does not fit in guest memory",
     );
+    // A bzImage decompresses itself from its load address (1 MiB) up to
+    // init_size bytes further. Our test kernel claims 64 KiB; the same kernel
+    // claiming 6.5 MiB leaves no room for a 1 MiB initrd in 8 MiB, although
+    // the compressed image itself ends below 1.1 MiB.
+    let mut claiming = std::fs::read(kernel).unwrap();
+    let init_size = 0x260; // the setup header's init_size, boot protocol 2.10+
+    claiming[init_size..init_size + 4].copy_from_slice(&(13u32 << 19).to_le_bytes());
+    let claiming_path = dir.path().join("claiming.bzImage");
+    std::fs::write(&claiming_path, &claiming).unwrap();
+    let one_mib = dir.path().join("1mib.initrd");
+    std::fs::write(&one_mib, vec![0u8; 1 << 20]).unwrap();
+    refused(
+        &[
+            "--kernel",
+            claiming_path.to_str().unwrap(),
+            "--initrd",
+            one_mib.to_str().unwrap(),
+            "--mem",
+            "8",
+        ],
+        "does not fit in guest memory",
+    );
     let long = "x".repeat(3000);
     refused(
         &["--kernel", kernel, "--cmdline", &long],

@@ -311,7 +311,13 @@ pub fn load(
     let loaded = load_kernel(memory, path, &mut file, &format, mem_end)?;
     let kernel_end = loaded.kernel_end;
     let initrd = match config.initrd {
-        Some(initrd) => Some(load_initrd(memory, initrd, &format, kernel_end, mem_end)?),
+        Some(initrd) => Some(load_initrd(
+            memory,
+            initrd,
+            &format,
+            loaded.claimed_end,
+            mem_end,
+        )?),
         None => None,
     };
     let mut cmdline = config.cmdline.as_bytes().to_vec();
@@ -380,6 +386,10 @@ pub fn load(
 struct Loaded {
     kernel_load: GuestAddress,
     kernel_end: u64,
+    /// The end of the memory the kernel claims: for a bzImage its load address
+    /// plus `init_size`, where it decompresses itself, which reaches well past
+    /// the compressed image that `kernel_end` ends.
+    claimed_end: u64,
     setup_header: Option<setup_header>,
     pvh_boot_cap: PvhBootCapability,
 }
@@ -391,6 +401,7 @@ fn load_kernel(
     format: &Format,
     mem_end: u64,
 ) -> Result<Loaded, BootError> {
+    let mut claimed_end = 0;
     if let Format::BzImage(h) = format {
         if h.version < 0x0206 || h.xloadflags & XLF_KERNEL_64 == 0 {
             return Err(BootError::No64BitEntry {
@@ -401,6 +412,7 @@ fn load_kernel(
         }
         // The kernel decompresses itself in place and needs init_size bytes.
         let needed = u64::from(h.code32_start.max(HIMEM_START as u32)) + u64::from(h.init_size);
+        claimed_end = needed;
         if needed > mem_end {
             return Err(BootError::KernelTooBig {
                 path: path.to_path_buf(),
@@ -428,20 +440,21 @@ fn load_kernel(
     Ok(Loaded {
         kernel_load: result.kernel_load,
         kernel_end: result.kernel_end,
+        claimed_end: claimed_end.max(result.kernel_end),
         setup_header: result.setup_header,
         pvh_boot_cap: result.pvh_boot_cap,
     })
 }
 
 /// Puts the initrd as high as it may go, page-aligned: below the kernel's
-/// `initrd_addr_max` and the end of RAM, above the kernel. High, so that the
-/// kernel's own early allocations, which grow up from the kernel, do not meet
-/// it.
+/// `initrd_addr_max` and the end of RAM, above all the memory the kernel claims
+/// (`claimed_end`). High, so that the kernel's own early allocations, which
+/// grow up from the kernel, do not meet it.
 fn load_initrd(
     memory: &GuestMemoryMmap,
     path: &Path,
     format: &Format,
-    kernel_end: u64,
+    claimed_end: u64,
     mem_end: u64,
 ) -> Result<InitrdPlacement, BootError> {
     let mut file = open(path)?;
@@ -457,7 +470,8 @@ fn load_initrd(
         size,
     };
     let addr = limit.checked_sub(size).ok_or_else(too_big)? & !0xfff;
-    if addr < kernel_end.next_multiple_of(0x1000) {
+    // Below `claimed_end`, the kernel's decompression would overwrite it.
+    if addr < claimed_end.next_multiple_of(0x1000) {
         return Err(too_big());
     }
     memory
