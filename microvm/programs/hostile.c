@@ -33,6 +33,7 @@ static void check(const char *name, long got, long want) {
 #define ENOENT_ 2
 #define ENAMETOOLONG_ 36
 #define ENOSYS_ 38
+#define ERANGE_ 34
 
 static char long_path[5000];
 
@@ -70,6 +71,23 @@ int main(void) {
     check("nanosleep-bad-nsec", raw(35, (long)bad_sleep, 0, 0, 0, 0), -EINVAL_);
     check("getrandom", raw(318, (long)buf, 16, 0, 0, 0), 16);
     check("getpid", raw(39, 0, 0, 0, 0, 0), 1);
+    check("getuid", raw(102, 0, 0, 0, 0, 0), 0);
+    check("getegid", raw(108, 0, 0, 0, 0, 0), 0);
+    char cwd[16];
+    check("getcwd", raw(79, (long)cwd, sizeof cwd, 0, 0, 0), 2);
+    check("getcwd-is-root", strcmp(cwd, "/") == 0, 1);
+    check("getcwd-small-buffer", raw(79, (long)cwd, 1, 0, 0, 0), -ERANGE_);
+    check("getcwd-wild", raw(79, 0xdead00000000L, 16, 0, 0, 0), -EFAULT_);
+    long tv[2] = {0, -1}, ts[2] = {0, 0}, stored = 0;
+    check("gettimeofday", raw(96, (long)tv, 0, 0, 0, 0), 0);
+    check("gettimeofday-usec", tv[1] >= 0 && tv[1] < 1000000, 1);
+    check("gettimeofday-wild", raw(96, 0xdead00000000L, 0, 0, 0, 0), -EFAULT_);
+    raw(228, 0, (long)ts, 0, 0, 0); /* CLOCK_REALTIME */
+    long now = raw(201, (long)&stored, 0, 0, 0, 0);
+    check("time-agrees-with-clock-gettime", now - ts[0] >= 0 && now - ts[0] <= 1, 1);
+    check("time-agrees-with-gettimeofday", now - tv[0] >= 0 && now - tv[0] <= 1, 1);
+    check("time-stored", stored == now, 1);
+    check("time-wild", raw(201, 0xdead00000000L, 0, 0, 0, 0), -EFAULT_);
     raw(1, 1, (long)"HOSTILE done\n", 13, 0, 0);
     return 0;
 }

@@ -39,6 +39,7 @@ const EFAULT: i64 = 14;
 const EINVAL: i64 = 22;
 const ENOTTY: i64 = 25;
 const ESPIPE: i64 = 29;
+const ERANGE: i64 = 34;
 const ENAMETOOLONG: i64 = 36;
 const ENOSYS: i64 = 38;
 
@@ -171,6 +172,12 @@ impl Kernel {
                 return Next::Exit(args[0] as i32);
             }
             63 => self.uname(&guest, args[0]),
+            79 => getcwd(&guest, args[0], args[1]),
+            96 => gettimeofday(&guest, args[0], args[1]),
+            // getuid, getgid, geteuid, getegid: root, as the only process of its
+            // VM (its calls are served with what microvm itself was granted).
+            102 | 104 | 107 | 108 => Ok(0),
+            201 => time(&guest, args[0]),
             87 => self.unlink(&guest, args[0]),
             158 => self.arch_prctl(&guest, sregs, args[0], args[1]),
             218 => Ok(1), // set_tid_address: our thread id
@@ -522,6 +529,44 @@ impl Kernel {
     }
 }
 
+/// getcwd(2): the guest's working directory is always `/`. Linux's system call
+/// returns the length written, NUL included.
+fn getcwd(guest: &Guest, buf: u64, size: u64) -> Result<i64, i64> {
+    if size < 2 {
+        return Err(ERANGE);
+    }
+    guest.write(buf, b"/\0")?;
+    Ok(2)
+}
+
+/// gettimeofday(2): the host's wall clock, as seconds and microseconds. The
+/// obsolete timezone, if asked for, is UTC with no daylight saving.
+fn gettimeofday(guest: &Guest, timeval: u64, timezone: u64) -> Result<i64, i64> {
+    let now = wall_clock()?;
+    if timeval != 0 {
+        let mut bytes = now.tv_sec().to_le_bytes().to_vec();
+        bytes.extend((now.tv_nsec() / 1000).to_le_bytes());
+        guest.write(timeval, &bytes)?;
+    }
+    if timezone != 0 {
+        guest.write(timezone, &[0; 8])?;
+    }
+    Ok(0)
+}
+
+/// time(2): the host's wall clock in seconds, also stored at `out` if given.
+fn time(guest: &Guest, out: u64) -> Result<i64, i64> {
+    let seconds = wall_clock()?.tv_sec();
+    if out != 0 {
+        guest.write(out, &seconds.to_le_bytes())?;
+    }
+    Ok(seconds)
+}
+
+fn wall_clock() -> Result<nix::sys::time::TimeSpec, i64> {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_REALTIME).map_err(|e| e as i64)
+}
+
 /// The guest's memory as a system call sees it: only user memory, only
 /// through vm-memory, every range checked.
 struct Guest<'a> {
@@ -688,9 +733,12 @@ pub fn syscall_name(nr: u64) -> String {
         (96, "gettimeofday"),
         (102, "getuid"),
         (104, "getgid"),
+        (105, "setuid"),
+        (106, "setgid"),
         (107, "geteuid"),
         (108, "getegid"),
         (110, "getppid"),
+        (157, "prctl"),
         (158, "arch_prctl"),
         (186, "gettid"),
         (201, "time"),
@@ -703,6 +751,7 @@ pub fn syscall_name(nr: u64) -> String {
         (262, "newfstatat"),
         (263, "unlinkat"),
         (273, "set_robust_list"),
+        (293, "pipe2"),
         (302, "prlimit64"),
         (318, "getrandom"),
         (332, "statx"),
