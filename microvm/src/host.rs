@@ -17,38 +17,60 @@ use std::path::Path;
 use kvm_ioctls::{Cap, Kvm};
 use serde::Serialize;
 
-/// The capabilities microvm relies on, with what each is for.
-pub const NEEDED_CAPABILITIES: [(Cap, &str, &str); 7] = [
+/// Which kind of guest needs a capability.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NeededBy {
+    Both,
+    /// `run --kernel`: a Linux guest, with interrupts, a timer and a serial port.
+    Linux,
+    /// `run --elf`: a program at user level, whose system calls microvm serves.
+    Direct,
+}
+
+/// The capabilities microvm relies on, who needs each, and what for.
+pub const NEEDED_CAPABILITIES: [(Cap, &str, NeededBy, &str); 7] = [
     (
         Cap::UserMemory,
         "KVM_CAP_USER_MEMORY",
+        NeededBy::Both,
         "guest RAM from our own mmap",
-    ),
-    (
-        Cap::Irqchip,
-        "KVM_CAP_IRQCHIP",
-        "in-kernel PIC, IOAPIC and LAPIC",
-    ),
-    (Cap::Pit2, "KVM_CAP_PIT2", "in-kernel timer (PIT)"),
-    (
-        Cap::Irqfd,
-        "KVM_CAP_IRQFD",
-        "the serial port raises IRQ 4 through an eventfd",
-    ),
-    (
-        Cap::SetTssAddr,
-        "KVM_CAP_SET_TSS_ADDR",
-        "a TSS address, required on Intel",
     ),
     (
         Cap::ExtCpuid,
         "KVM_CAP_EXT_CPUID",
+        NeededBy::Both,
         "KVM_GET_SUPPORTED_CPUID",
     ),
     (
-        Cap::ImmediateExit,
-        "KVM_CAP_IMMEDIATE_EXIT",
-        "stopping a vCPU for --timeout",
+        Cap::Irqchip,
+        "KVM_CAP_IRQCHIP",
+        NeededBy::Linux,
+        "Linux guests: in-kernel PIC, IOAPIC and LAPIC",
+    ),
+    (
+        Cap::Pit2,
+        "KVM_CAP_PIT2",
+        NeededBy::Linux,
+        "Linux guests: in-kernel timer (PIT)",
+    ),
+    (
+        Cap::Irqfd,
+        "KVM_CAP_IRQFD",
+        NeededBy::Linux,
+        "Linux guests: the serial port raises IRQ 4 through an eventfd",
+    ),
+    (
+        Cap::SetTssAddr,
+        "KVM_CAP_SET_TSS_ADDR",
+        NeededBy::Linux,
+        "Linux guests: a TSS address, required on Intel",
+    ),
+    (
+        Cap::SyncRegs,
+        "KVM_CAP_SYNC_REGS",
+        NeededBy::Direct,
+        "direct guests: registers on the shared run page, at each system call",
     ),
 ];
 
@@ -127,6 +149,7 @@ pub struct DeviceReport {
 #[derive(Debug, Serialize)]
 pub struct CapabilityReport {
     pub name: &'static str,
+    pub needed_by: NeededBy,
     pub purpose: &'static str,
     pub present: bool,
 }
@@ -148,44 +171,147 @@ pub fn report() -> Report {
     };
     let capabilities: Vec<CapabilityReport> = NEEDED_CAPABILITIES
         .iter()
-        .map(|(cap, name, purpose)| CapabilityReport {
+        .map(|(cap, name, needed_by, purpose)| CapabilityReport {
             name,
+            needed_by: *needed_by,
             purpose,
             present: kvm.as_ref().is_ok_and(|k| k.check_extension(*cap)),
         })
         .collect();
-    let virtualisation = virtualisation();
-    let usable = device.openable && capabilities.iter().all(|c| c.present);
-    let runs_linux = usable && virtualisation.boots_linux();
-    let verdict = match (device.exists, device.openable, usable, virtualisation) {
-        (false, ..) => "no /dev/kvm: load the kvm_intel or kvm_amd module, or enable \
-                        virtualisation in the firmware or the cloud VM's settings; nothing can run"
-            .to_string(),
-        (true, false, ..) => format!(
-            "/dev/kvm cannot be opened ({}): run as root or join the kvm group; nothing can run",
-            device.error.as_deref().unwrap_or("unknown error")
-        ),
-        (true, true, false, _) => {
-            "KVM lacks capabilities microvm needs (see the list); nothing can run".to_string()
-        }
-        (_, _, true, Virtualisation::NestedPvm) => "nested PVM: Linux guests cannot boot here \
-            (their kernel code is emulated, and the emulator fails on it); direct ELF guests \
-            can (their user-level code runs natively)"
-            .to_string(),
-        (_, _, true, Virtualisation::Hardware) => {
-            "hardware virtualisation: Linux guests and direct ELF guests can run".to_string()
-        }
-        (_, _, true, Virtualisation::Unknown) => "no vmx/svm CPU flag and no kvm_pvm module: \
-            assuming hardware virtualisation; Linux guests and direct ELF guests should run"
-            .to_string(),
+    let has_all_for = |who: NeededBy| {
+        device.openable
+            && capabilities
+                .iter()
+                .filter(|c| c.needed_by == who || c.needed_by == NeededBy::Both)
+                .all(|c| c.present)
     };
+    let runs_direct = has_all_for(NeededBy::Direct);
+    let linux_capable = has_all_for(NeededBy::Linux);
+    let virtualisation = virtualisation();
+    let runs_linux = linux_capable && virtualisation.boots_linux();
+    let verdict = verdict(&device, virtualisation, linux_capable, runs_direct);
     Report {
         api_version: kvm.as_ref().ok().map(Kvm::get_api_version),
         kvm_device: device,
         capabilities,
         virtualisation,
         verdict,
-        runs_direct: usable,
+        runs_direct,
         runs_linux,
+    }
+}
+
+/// What can run here, in a sentence.
+fn verdict(
+    device: &DeviceReport,
+    virtualisation: Virtualisation,
+    linux_capable: bool,
+    runs_direct: bool,
+) -> String {
+    const LACKS: &str = "KVM lacks capabilities they need (see the list)";
+    if !device.exists {
+        return "no /dev/kvm: load the kvm_intel or kvm_amd module, or enable \
+                virtualisation in the firmware or the cloud VM's settings; nothing can run"
+            .to_string();
+    }
+    if !device.openable {
+        return format!(
+            "/dev/kvm cannot be opened ({}): run as root or join the kvm group; nothing can run",
+            device.error.as_deref().unwrap_or("unknown error")
+        );
+    }
+    let direct = if runs_direct {
+        "direct ELF guests can (their user-level code runs natively)".to_string()
+    } else {
+        format!("direct ELF guests cannot either: {LACKS}")
+    };
+    match (virtualisation, linux_capable, runs_direct) {
+        (_, false, false) => {
+            "KVM lacks capabilities microvm needs (see the list); nothing can run".to_string()
+        }
+        (Virtualisation::NestedPvm, ..) => format!(
+            "nested PVM: Linux guests cannot boot here (their kernel code is emulated, and \
+             the emulator fails on it); {direct}"
+        ),
+        (kind, linux, direct) => {
+            let kind = match kind {
+                Virtualisation::Unknown => {
+                    "no vmx/svm CPU flag and no kvm_pvm module, so assuming hardware virtualisation"
+                }
+                _ => "hardware virtualisation",
+            };
+            match (linux, direct) {
+                (true, true) => format!("{kind}: Linux guests and direct ELF guests can run"),
+                (true, false) => {
+                    format!("{kind}: Linux guests can run; direct ELF guests cannot: {LACKS}")
+                }
+                _ => format!("{kind}: direct ELF guests can run; Linux guests cannot: {LACKS}"),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn device(exists: bool, openable: bool) -> DeviceReport {
+        DeviceReport {
+            exists,
+            mode: None,
+            uid: None,
+            gid: None,
+            openable,
+            error: (!openable).then(|| "Permission denied".to_string()),
+        }
+    }
+
+    #[test]
+    fn the_verdict_names_what_can_run_and_why_not() {
+        let ok = device(true, true);
+        let say = |kind, linux, direct| verdict(&ok, kind, linux, direct);
+        assert!(
+            verdict(&device(false, false), Virtualisation::Hardware, true, true)
+                .starts_with("no /dev/kvm")
+        );
+        assert!(
+            verdict(&device(true, false), Virtualisation::Hardware, true, true)
+                .contains("run as root or join the kvm group")
+        );
+        assert_eq!(
+            say(Virtualisation::Hardware, true, true),
+            "hardware virtualisation: Linux guests and direct ELF guests can run"
+        );
+        assert!(
+            say(Virtualisation::Hardware, true, false)
+                .contains("Linux guests can run; direct ELF guests cannot")
+        );
+        assert!(
+            say(Virtualisation::Hardware, false, true)
+                .contains("direct ELF guests can run; Linux guests cannot")
+        );
+        assert!(say(Virtualisation::Hardware, false, false).ends_with("nothing can run"));
+        assert!(
+            say(Virtualisation::NestedPvm, true, true)
+                .ends_with("direct ELF guests can (their user-level code runs natively)")
+        );
+        assert!(say(Virtualisation::NestedPvm, true, false).ends_with(
+            "direct ELF guests cannot either: KVM lacks capabilities they need (see the list)"
+        ));
+        assert!(say(Virtualisation::Unknown, true, true).contains("assuming hardware"));
+    }
+
+    #[test]
+    fn each_kind_of_guest_has_its_own_capabilities() {
+        let for_kind = |who| {
+            NEEDED_CAPABILITIES
+                .iter()
+                .filter(|c| c.2 == who)
+                .map(|c| c.1)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(for_kind(NeededBy::Direct), ["KVM_CAP_SYNC_REGS"]);
+        assert!(for_kind(NeededBy::Linux).contains(&"KVM_CAP_IRQCHIP"));
+        assert!(for_kind(NeededBy::Both).contains(&"KVM_CAP_USER_MEMORY"));
     }
 }

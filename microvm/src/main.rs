@@ -310,7 +310,7 @@ fn doctor(json: bool) -> ExitCode {
     } else {
         print!("{}", render_doctor(&report));
     }
-    if report.runs_direct {
+    if report.runs_direct || report.runs_linux {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
