@@ -10,11 +10,12 @@
 //! would have: RIP from RCX, RFLAGS from R11, CS and SS at CPL3.
 //!
 //! On hardware KVM the stub runs at CPL0, as `syscall` promises. On a
-//! nested-PVM host it runs with the program's own user privileges (we found CS
-//! still 0x1b there), so two things the stub touches must be open to user
-//! level: its page, and its port. The first 2 MiB, which hold this small
-//! "kernel", are therefore mapped user-readable but read-only, and the TSS's
-//! I/O bitmap allows the VMM's ports, 0xc0 to 0xff, and no other. The program
+//! nested-PVM host it runs with the program's own user privileges (at its exit
+//! we found CS still 0x23, the user code selector, at DPL 3), so two things the
+//! stub touches must be open to user level: its page, and its port. The first
+//! 2 MiB, which hold this small "kernel", are therefore mapped user-readable
+//! but read-only, and the TSS's I/O bitmap allows the VMM's ports, 0xc0 to
+//! 0xff, and no other. The program
 //! can read its GDT but not change it, and the VMM still treats every pointer
 //! below 2 MiB as not the program's: a system call given one gets EFAULT.
 //!
@@ -238,9 +239,9 @@ pub fn write_machine(memory: &GuestMemoryMmap, mem_end: u64) -> Result<(), Direc
     // The TSS holds RSP0, the stack an exception from CPL3 switches to, and an
     // I/O permission bitmap. On hardware KVM the stubs run at CPL0, where ports
     // are always allowed. On nested PVM, `syscall` and exceptions reach them
-    // with user privileges (we measured CS still 0x1b there), so their `out`
-    // is checked against this bitmap: it allows our ports, 0xc0 to 0xff, and
-    // denies every other. The program may reach these ports itself; they are
+    // with user privileges (we measured CS still 0x23, DPL 3, there), so their
+    // `out` is checked against this bitmap: it allows our ports, 0xc0 to 0xff,
+    // and denies every other. The program may reach these ports itself; they are
     // exits to the VMM, which treats them the same.
     memory.write_obj(KERNEL_STACK_TOP, GuestAddress(TSS_START + 4))?;
     memory.write_obj(IO_BITMAP_OFFSET as u16, GuestAddress(TSS_START + 102))?;
