@@ -15,9 +15,9 @@
 //! stub touches must be open to user level: its page, and its port. The first
 //! 2 MiB, which hold this small "kernel", are therefore mapped user-readable
 //! but read-only, and the TSS's I/O bitmap allows the VMM's ports, 0xc0 to
-//! 0xff, and no other. The program
-//! can read its GDT but not change it, and the VMM still treats every pointer
-//! below 2 MiB as not the program's: a system call given one gets EFAULT.
+//! 0xff, and no other. The program can read its GDT but not change it, and the
+//! VMM still treats every pointer below 2 MiB as not the program's: a system
+//! call given one gets EFAULT.
 //!
 //! Guest physical addresses are the guest's virtual addresses (one identity
 //! map).
