@@ -60,6 +60,10 @@ fn exit_codes_follow_docker() {
     let bad_memory = sandbox.peti(&["run", "--rm", "-m", "12q", "bb", "true"]);
     assert_eq!(code(&bad_memory), 125);
     assert!(stderr(&bad_memory).contains("invalid --memory \"12q\""));
+    // Too large to be a limit: refused, not quietly run with no limit.
+    let huge_memory = sandbox.peti(&["run", "--rm", "-m", "99999999999999999999g", "bb", "true"]);
+    assert_eq!(code(&huge_memory), 125);
+    assert!(stderr(&huge_memory).contains("is too large"));
 
     let wrong_flag = sandbox.peti(&["run", "--no-such-flag", "bb", "true"]);
     assert_eq!(code(&wrong_flag), 125, "{}", stderr(&wrong_flag));

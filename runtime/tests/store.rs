@@ -239,7 +239,14 @@ fn peti_cli_loads_lists_and_fails_with_125() {
             "/nonexistent does not exist",
         ),
         (&["load", "-i", "/etc"][..], "is not an OCI image layout"),
+        // An archive is named in its error, not the temporary directory it was
+        // unpacked into.
+        (
+            &["load", "-i", "/dev/null"][..],
+            "/dev/null is not an OCI archive",
+        ),
         (&["tag", "demo", "Bad Name"][..], "invalid reference format"),
+        (&["tag", "demo", "a:b:c"][..], "invalid reference format"),
         (&["images", "--bogus"][..], "unexpected argument '--bogus'"),
     ] {
         let out = peti(args);

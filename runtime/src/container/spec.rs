@@ -20,6 +20,11 @@ pub enum SpecError {
     /// `--memory` is below what a container can start in.
     #[error("--memory {0:?} is too small: the minimum is 6m, as in Docker")]
     MemoryTooSmall(String),
+    /// `--memory` is more than a cgroup can be given.
+    #[error(
+        "--memory {0:?} is too large: a cgroup takes less than 8 EiB (8388608t); leave --memory out for no limit"
+    )]
+    MemoryTooLarge(String),
     /// `--cpus` is not a positive number within the host's CPUs.
     #[error(
         "invalid --cpus {given:?}: give a number from 0.01 to {max} (this host has {max} CPUs)"
@@ -146,7 +151,13 @@ pub fn parse_memory(text: &str) -> Result<u64, SpecError> {
     if !number.is_finite() || number <= 0.0 {
         return Err(bad());
     }
-    let bytes = (number * multiplier as f64) as u64;
+    // A float cast saturates: without this check, 1e30 would quietly become
+    // u64::MAX, which the kernel reads as no limit at all.
+    let bytes = number * multiplier as f64;
+    if bytes >= i64::MAX as f64 {
+        return Err(SpecError::MemoryTooLarge(text.to_string()));
+    }
+    let bytes = bytes as u64;
     if bytes < 6 << 20 {
         return Err(SpecError::MemoryTooSmall(text.to_string()));
     }
@@ -285,6 +296,13 @@ mod tests {
             parse_memory("4m"),
             Err(SpecError::MemoryTooSmall(_))
         ));
+        for huge in ["99999999999999999999g", "8388608t", "1e30"] {
+            assert!(
+                matches!(parse_memory(huge), Err(SpecError::MemoryTooLarge(_))),
+                "{huge}"
+            );
+        }
+        assert_eq!(parse_memory("8388607t").unwrap(), 8388607 << 40);
     }
 
     #[test]

@@ -41,6 +41,10 @@ pub enum StoreError {
         "{path} is not an OCI image layout (no index.json or oci-layout): give a directory written by `labs prepare`, skopeo or umoci"
     )]
     NotALayout { path: PathBuf },
+    #[error(
+        "{path} is not an OCI archive (it holds no index.json or oci-layout): give a tar of an OCI image layout, as `skopeo copy ... oci-archive:` writes it"
+    )]
+    NotAnArchive { path: PathBuf },
     #[error("{path} is not {what}: {detail}")]
     BadDocument {
         path: PathBuf,
@@ -85,16 +89,13 @@ impl Reference {
             Some(i) if !text[i..].contains('/') => (&text[..i], &text[i + 1..]),
             _ => (text, "latest"),
         };
-        let name_ok = !name.is_empty()
-            && name
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-/:".contains(c));
         let tag_ok = !tag.is_empty()
             && tag.len() <= 128
+            && !tag.starts_with(['.', '-'])
             && tag
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
-        if !name_ok || !tag_ok {
+        if !name_is_valid(name) || !tag_ok {
             return Err(bad());
         }
         Ok(Reference {
@@ -102,6 +103,51 @@ impl Reference {
             tag: tag.to_string(),
         })
     }
+}
+
+/// Docker's grammar for a repository name: an optional registry host (it has a
+/// `.` or a `:port`, or is `localhost`), then path components of lowercase
+/// letters and digits, joined inside a component by `.`, `_`, `__` or dashes.
+/// `a:b` is no name: the text before the tag's `:` holds a second `:` with no
+/// registry port behind it.
+fn name_is_valid(name: &str) -> bool {
+    let mut components: Vec<&str> = name.split('/').collect();
+    let first = components[0];
+    if components.len() > 1
+        && (first.contains(['.', ':']) || first == "localhost")
+        && host_is_valid(first)
+    {
+        components.remove(0);
+    }
+    components.iter().all(|c| path_component_is_valid(c))
+}
+
+/// `host` or `host:port`, the host made of letters, digits, dashes and dots.
+fn host_is_valid(host: &str) -> bool {
+    let (host, port) = match host.split_once(':') {
+        Some((host, port)) => (host, Some(port)),
+        None => (host, None),
+    };
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    };
+    host.split('.').all(label_ok)
+        && port.is_none_or(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+}
+
+/// `[a-z0-9]+` runs joined by one `.`, one or two `_`, or any number of `-`.
+fn path_component_is_valid(component: &str) -> bool {
+    let alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+    let separator_ok = |s: &str| s == "." || s == "_" || s == "__" || s.chars().all(|c| c == '-');
+    component.starts_with(alnum)
+        && component.ends_with(alnum)
+        && component
+            .split(alnum)
+            .filter(|s| !s.is_empty())
+            .all(separator_ok)
 }
 
 impl std::fmt::Display for Reference {
@@ -205,7 +251,14 @@ impl Store {
             .file_stem()
             .map(|s| s.to_string_lossy().to_lowercase())
             .unwrap_or_default();
+        // The unpacked directory is ours, a temporary name: the user gave the archive.
         self.load_layout_named(unpacked.path(), &stem, None)
+            .map_err(|e| match e {
+                StoreError::NotALayout { .. } => StoreError::NotAnArchive {
+                    path: path.to_path_buf(),
+                },
+                other => other,
+            })
     }
 
     /// Loads every tagged image of the OCI layout at `dir`. An image tagged only
@@ -602,7 +655,35 @@ mod tests {
             "127.0.0.1:5000/lab:latest"
         );
         assert_eq!(Reference::parse("127.0.0.1:5000/lab:2").unwrap().tag, "2");
-        for bad in ["", "Lab", "lab:", "lab:bad tag", "a b"] {
+        for good in [
+            "localhost/lab",
+            "localhost:5000/a/b:c",
+            "registry.example.com/team/lab-app:1.0",
+            "a__b",
+            "a---b",
+            "my_app.v2",
+        ] {
+            assert!(Reference::parse(good).is_ok(), "{good:?}");
+        }
+        for bad in [
+            "",
+            "Lab",
+            "lab:",
+            "lab:bad tag",
+            "a b",
+            "a:b:c",
+            "a:b/c",
+            "/lab",
+            "lab/",
+            "a//b",
+            "-lab",
+            "lab-",
+            "a___b",
+            "a..b",
+            "lab:.v1",
+            "host:/lab",
+            "Host.example/Lab",
+        ] {
             assert!(Reference::parse(bad).is_err(), "{bad:?}");
         }
     }
