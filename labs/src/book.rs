@@ -200,12 +200,8 @@ fn your_piece(
     generated: &Path,
 ) -> String {
     let Some(charts) = yours.and_then(|m| m.labs.iter().find(|l| l.lab == lab)) else {
-        let command = match lab {
-            "compare" => "labs compare".to_string(),
-            "simulate" => "labs simulate".to_string(),
-            "criterion" => "the criterion benchmarks (see .ci/labs) and `labs criterion`".into(),
-            _ => format!("labs run {lab}"),
-        };
+        let command =
+            crate::experiments::command_for(lab).unwrap_or_else(|| format!("labs run {lab}"));
         return format!(
             "> **Your machine** (`{this_machine}`) has no results for this lab yet. Run \
              `{command}`, then `labs book`, and your own charts appear here.\n"

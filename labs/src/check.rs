@@ -36,12 +36,18 @@ pub fn check(lab: &str, dir: &Path, machine: &Machine) -> Verdict {
         results: None,
         problems: Vec::new(),
     };
+    let Some(command) = crate::experiments::command_for(lab) else {
+        verdict
+            .problems
+            .push(format!("unknown lab {lab:?}: `labs list` shows them"));
+        return verdict;
+    };
     let results = match LabResults::read(&path) {
         Ok(results) => results,
         Err(e) => {
             verdict
                 .problems
-                .push(format!("{e} (run `labs run {lab}` first)"));
+                .push(format!("{e} (run `{command}` first)"));
             return verdict;
         }
     };
@@ -53,7 +59,7 @@ pub fn check(lab: &str, dir: &Path, machine: &Machine) -> Verdict {
     }
     if results.machine != machine.id {
         verdict.problems.push(format!(
-            "measured on {}, not on this machine ({}): run `labs run {lab}` here",
+            "measured on {}, not on this machine ({}): run `{command}` here",
             results.machine, machine.id
         ));
     }

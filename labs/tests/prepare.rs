@@ -273,3 +273,31 @@ fn a_wrong_flag_is_a_usage_error() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("unexpected argument '--outt'"));
 }
+
+#[test]
+fn an_unknown_lab_is_named_as_such_by_run_and_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = labs().args(["run", "no-such-lab"]).output().unwrap();
+    assert_eq!(run.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&run.stderr).contains("unknown lab \"no-such-lab\""),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let check = labs()
+        .args(["check", "no-such-lab", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(check.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&check.stdout);
+    assert!(text.contains("unknown lab \"no-such-lab\""), "{text}");
+    // A lab with a command of its own is pointed at that command.
+    let compare = labs()
+        .args(["check", "compare", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&compare.stdout);
+    assert!(text.contains("(run `labs compare` first)"), "{text}");
+}

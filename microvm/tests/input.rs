@@ -33,6 +33,15 @@ fn files_that_are_not_whole_kernels_are_refused() {
     let missing = dir.path().join("no-such-kernel");
     refused(&["--kernel", missing.to_str().unwrap()], "cannot read");
     refused(&["--kernel", "/etc/hostname"], "is not a kernel");
+    refused(
+        &[
+            "--kernel",
+            guest("report.bzImage").to_str().unwrap(),
+            "--initrd",
+            "/",
+        ],
+        "cannot read /: Is a directory",
+    );
     let bytes = std::fs::read(guest("report.bzImage")).unwrap();
     let cut = dir.path().join("cut.bzImage");
     std::fs::write(&cut, &bytes[..900]).unwrap();

@@ -147,6 +147,21 @@ pub const LABS: [Lab; 6] = [
     },
 ];
 
+/// The command that measures `lab` and writes its `<lab>.json`: `labs run LAB`
+/// for the labs in [`LABS`], and commands of their own for the rest; `None` if
+/// there is no such lab.
+pub fn command_for(lab: &str) -> Option<String> {
+    match lab {
+        "compare" => Some("labs compare".into()),
+        "simulate" => Some("labs simulate".into()),
+        "criterion" => Some("the criterion benchmarks (see .ci/labs) and `labs criterion`".into()),
+        _ => LABS
+            .iter()
+            .any(|l| l.name == lab)
+            .then(|| format!("labs run {lab}")),
+    }
+}
+
 pub fn find(name: &str) -> Option<&'static Lab> {
     LABS.iter().find(|l| l.name == name)
 }

@@ -458,7 +458,14 @@ fn load_initrd(
     mem_end: u64,
 ) -> Result<InitrdPlacement, BootError> {
     let mut file = open(path)?;
-    let size = file.metadata().map_err(read_error(path))?.len();
+    let metadata = file.metadata().map_err(read_error(path))?;
+    if metadata.is_dir() {
+        // Opening a directory works; reading it is what fails, later and less clearly.
+        return Err(read_error(path)(std::io::Error::from_raw_os_error(
+            libc::EISDIR,
+        )));
+    }
+    let size = metadata.len();
     let limit = match format {
         Format::BzImage(h) if h.version >= 0x0203 => u64::from(h.initrd_addr_max) + 1,
         Format::BzImage(_) => 0x3800_0000,
