@@ -571,6 +571,9 @@ fn exec_joins_every_namespace_and_the_cgroup() {
     }
     assert_eq!(code(&sandbox.peti(&["exec", id, "sh", "-c", "exit 4"])), 4);
     assert_eq!(code(&sandbox.peti(&["exec", id, "no-such-command"])), 127);
+    let relative = sandbox.peti(&["exec", "-w", "tmp", id, "true"]);
+    assert_eq!(code(&relative), 125);
+    assert!(stderr(&relative).contains("it needs to be an absolute path"));
     sandbox.ok(&["rm", "-f", id]);
     let stopped = sandbox.peti(&["exec", id, "true"]);
     assert_eq!(code(&stopped), 125, "exec into a removed container fails");

@@ -128,11 +128,7 @@ fn build_spec(
         .or_else(|| config.working_dir().clone())
         .filter(|w| !w.is_empty())
         .unwrap_or_else(|| "/".to_string());
-    if !workdir.starts_with('/') {
-        return Err(CliError::Other(format!(
-            "the working directory {workdir:?} is invalid: it needs to be an absolute path"
-        )));
-    }
+    spec::check_workdir(&workdir)?;
     let user = o
         .process
         .user
@@ -680,6 +676,9 @@ pub fn exec(ctx: &Context, args: ExecArgs) -> Result<u8, CliError> {
     })?;
     if let Some(user) = &args.process.user {
         spec::check_user(user)?;
+    }
+    if let Some(workdir) = &args.process.workdir {
+        spec::check_workdir(workdir)?;
     }
     let request = ExecRequest {
         args: &args.command,

@@ -41,6 +41,9 @@ pub enum SpecError {
     /// `-u` is not UID[:GID] or a name.
     #[error("invalid --user {0:?}: use UID, UID:GID, NAME or NAME:GROUP")]
     BadUser(String),
+    /// `-w` is not an absolute path (Docker's words).
+    #[error("the working directory {0:?} is invalid: it needs to be an absolute path")]
+    RelativeWorkdir(String),
     /// `-e` is empty or starts with `=`.
     #[error("invalid environment variable {0:?}: use KEY=VALUE, or KEY to copy it from this shell")]
     BadEnv(String),
@@ -197,6 +200,16 @@ pub fn parse_pids_limit(text: &str) -> Result<Option<u64>, SpecError> {
         Ok(n) if n > 0 => Ok(Some(n as u64)),
         Ok(0 | -1) => Ok(None),
         _ => Err(SpecError::BadPidsLimit(text.to_string())),
+    }
+}
+
+/// Checks `-w` before anything is created: the container has no working
+/// directory to resolve a relative one from.
+pub fn check_workdir(workdir: &str) -> Result<(), SpecError> {
+    if workdir.starts_with('/') {
+        Ok(())
+    } else {
+        Err(SpecError::RelativeWorkdir(workdir.to_string()))
     }
 }
 
