@@ -731,6 +731,7 @@ fn removal_leaves_no_mount_cgroup_or_state() {
 #[test]
 fn a_killed_monitor_shows_as_exited_and_a_monitor_is_small() {
     needs_containers!("a_killed_monitor_shows_as_exited_and_a_monitor_is_small");
+    // (And a killed `--rm` container is removed: see the end.)
     let sandbox = Sandbox::new();
     let id = sandbox.ok(&["run", "-d", "bb", "sleep", "60"]);
     let id = id.trim();
@@ -783,6 +784,34 @@ fn a_killed_monitor_shows_as_exited_and_a_monitor_is_small() {
         "{}",
         sandbox.ok(&["ps", "-a"])
     );
+
+    // A `--rm` container whose peti is killed has nobody left to remove it:
+    // the next command that looks removes it (record, name, cgroup, writable
+    // layer), as Docker's daemon would.
+    let mut peti = sandbox
+        .command(&["run", "--rm", "--name", "gone", "bb", "sleep", "60"])
+        .spawn()
+        .unwrap();
+    assert!(eventually(Duration::from_secs(10), || {
+        sandbox.ok(&["ps"]).contains("gone")
+    }));
+    let id = sandbox.inspect("gone")["Id"].as_str().unwrap().to_string();
+    peti.kill().unwrap();
+    peti.wait().unwrap();
+    assert!(
+        eventually(Duration::from_secs(10), || !sandbox
+            .ok(&["ps", "-a"])
+            .contains("gone")),
+        "{}",
+        sandbox.ok(&["ps", "-a"])
+    );
+    assert!(!sandbox.store().join("containers").join(&id).exists());
+    assert!(!sandbox.store().join("containers/.names/gone").exists());
+    for dir in cgroup_dirs_of(&id) {
+        assert!(!dir.exists(), "{} is left behind", dir.display());
+    }
+    let inspect = sandbox.peti(&["inspect", "gone"]);
+    assert!(stderr(&inspect).contains("No such container: gone"));
 }
 
 #[test]

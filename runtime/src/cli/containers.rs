@@ -15,7 +15,7 @@ use runtime::container::monitor;
 use runtime::container::process::Failure;
 use runtime::container::spawn::{self, Attach};
 use runtime::container::spec::{self, ContainerSpec, NetworkMode, Volume};
-use runtime::container::state::{Container, Status};
+use runtime::container::state::{Container, StateError, Status};
 use runtime::container::trace::{Trace, TraceEvent, Tracer};
 use runtime::container::tty;
 use runtime::image::store::StoredImage;
@@ -554,11 +554,23 @@ fn prune_if_untagged(ctx: &Context, container: &Container) {
     }
 }
 
+/// A container as it is now, or `None` if refreshing found it gone: removed by
+/// another command meanwhile, or a lost `--rm` container that the refresh removed.
+fn refreshed(ctx: &Context, container: Container) -> Result<Option<Container>, CliError> {
+    match ctx.containers.refresh(container) {
+        Ok(c) => Ok(Some(c)),
+        Err(StateError::NoSuchContainer(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// `peti ps`.
 pub fn ps(ctx: &Context, all: bool, quiet: bool, format: Format) -> Result<(), CliError> {
     let mut rows = Vec::new();
     for container in ctx.containers.all()? {
-        let container = ctx.containers.refresh(container)?;
+        let Some(container) = refreshed(ctx, container)? else {
+            continue;
+        };
         if all || container.state.status == Status::Running {
             rows.push(container);
         }
@@ -716,7 +728,10 @@ pub fn logs(ctx: &Context, name: &str, follow: bool) -> Result<(), CliError> {
             return Ok(());
         }
         let container = match ctx.containers.find(&container.id) {
-            Ok(c) => ctx.containers.refresh(c)?,
+            Ok(c) => match refreshed(ctx, c)? {
+                Some(c) => c,
+                None => return Ok(()),
+            },
             Err(_) => return Ok(()),
         };
         if container.state.status != Status::Running {
@@ -853,7 +868,9 @@ pub fn stats(ctx: &Context, names: &[String], format: Format) -> Result<(), CliE
     let containers: Vec<Container> = if names.is_empty() {
         let mut running = Vec::new();
         for c in ctx.containers.all()? {
-            let c = ctx.containers.refresh(c)?;
+            let Some(c) = refreshed(ctx, c)? else {
+                continue;
+            };
             if c.state.status == Status::Running {
                 running.push(c);
             }

@@ -13,7 +13,8 @@
 //! the processes themselves (pid and start time, so a reused pid is not mistaken
 //! for ours). If the monitor and the container are both gone without an exit file
 //! (someone killed them, or the machine rebooted), the container is shown as
-//! exited with status 255, as Docker shows containers it lost track of.
+//! exited with status 255, as Docker shows containers it lost track of; a `--rm`
+//! container is removed instead, since nobody is left to remove it.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -379,11 +380,12 @@ impl ContainerStore {
         if container.state.status != Status::Running {
             return Ok(container);
         }
+        let alive = |p: &Option<ProcessId>| p.as_ref().is_some_and(ProcessId::is_alive);
+        let monitor_alive = alive(&container.state.monitor);
         if let Some(exit) = read_exit_file(&self.exit_file(&container.id)) {
             mark_exited(&mut container, exit.exit_code(), exit.finished_at(), None);
         } else {
-            let alive = |p: &Option<ProcessId>| p.as_ref().is_some_and(ProcessId::is_alive);
-            if alive(&container.state.process) || alive(&container.state.monitor) {
+            if alive(&container.state.process) || monitor_alive {
                 return Ok(container);
             }
             mark_exited(
@@ -395,6 +397,17 @@ impl ContainerStore {
                         .into(),
                 ),
             );
+        }
+        if container.spec.auto_remove && !monitor_alive {
+            // A `--rm` container whose peti (or monitor) was killed before it
+            // could remove it: nobody else will. Docker's daemon removes such a
+            // container when it finds it exited; so does this, the first time a
+            // command looks. To that command it no longer exists.
+            if let Some(cgroup) = &container.cgroup {
+                let _ = cgroup.remove();
+            }
+            self.delete(&lock, &container)?;
+            return Err(StateError::NoSuchContainer(container.name));
         }
         self.save(&lock, &container)?;
         Ok(container)
