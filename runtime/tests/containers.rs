@@ -598,6 +598,27 @@ fn volumes_and_read_only_roots() {
         "cat /data/in; echo back > /data/out",
     ]);
     assert_eq!(seen, "from host\n");
+
+    // A file over one of /proc's, as LXCFS does for a container's own view of
+    // its memory, is allowed; a directory over /proc itself is not (runc's rule).
+    let meminfo = sandbox.path().join("meminfo");
+    fs::write(&meminfo, "MemTotal: 1 kB\n").unwrap();
+    let over_file = format!("{}:/proc/meminfo:ro", meminfo.display());
+    let seen = sandbox.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        &over_file,
+        "bb",
+        "head",
+        "-1",
+        "/proc/meminfo",
+    ]);
+    assert_eq!(seen, "MemTotal: 1 kB\n");
+    let over_proc = format!("{}:/proc", shared.display());
+    let refused = sandbox.peti(&["run", "--rm", "-v", &over_proc, "bb", "true"]);
+    assert_eq!(code(&refused), 125);
+    assert!(stderr(&refused).contains("/proc belongs to the kernel"));
     assert_eq!(fs::read_to_string(shared.join("out")).unwrap(), "back\n");
 
     let read_only = format!("{volume}:ro");

@@ -3,7 +3,7 @@
 //! the file system, the limits. This is peti's small cousin of an OCI runtime
 //! `config.json`; it is saved with the container so `start` can run it again.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -38,6 +38,9 @@ pub enum SpecError {
         "invalid volume {0:?}: use HOST:CONTAINER or HOST:CONTAINER:ro, with absolute paths on both sides"
     )]
     BadVolume(String),
+    /// `-v` would cover what the runtime itself mounts.
+    #[error("invalid volume {volume:?}: {why}")]
+    ReservedVolumeTarget { volume: String, why: &'static str },
     /// `-u` is not UID[:GID] or a name.
     #[error("invalid --user {0:?}: use UID, UID:GID, NAME or NAME:GROUP")]
     BadUser(String),
@@ -101,12 +104,73 @@ impl Volume {
         if !host.starts_with('/') || !container.starts_with('/') {
             return Err(bad());
         }
+        let container = clean(container);
+        check_volume_target(text, &container)?;
         Ok(Volume {
             host: PathBuf::from(host),
-            container: PathBuf::from(container),
+            container,
             read_only,
         })
     }
+}
+
+/// The files in /proc that runc lets a bind mount cover: those that tools like
+/// LXCFS replace with a container's own view (its memory, its CPUs, its uptime).
+const PROC_FILES_A_VOLUME_MAY_COVER: [&str; 10] = [
+    "/proc/cpuinfo",
+    "/proc/diskstats",
+    "/proc/meminfo",
+    "/proc/stat",
+    "/proc/swaps",
+    "/proc/uptime",
+    "/proc/loadavg",
+    "/proc/slabinfo",
+    "/proc/net/dev",
+    "/proc/sys/kernel/ns_last_pid",
+];
+
+/// Refuses a container path that would cover the root or the kernel's /proc,
+/// as runc does: a host directory over /proc would hide the masked and
+/// read-only paths that keep the container away from the host's kernel.
+fn check_volume_target(volume: &str, target: &Path) -> Result<(), SpecError> {
+    let reserved = |why| {
+        Err(SpecError::ReservedVolumeTarget {
+            volume: volume.to_string(),
+            why,
+        })
+    };
+    if target == Path::new("/") {
+        return reserved("the container path cannot be /, which is the image's root");
+    }
+    let in_proc = target.starts_with("/proc");
+    if in_proc
+        && !PROC_FILES_A_VOLUME_MAY_COVER
+            .iter()
+            .any(|f| target == Path::new(f))
+    {
+        return reserved(
+            "/proc belongs to the kernel: a volume may cover only files like /proc/cpuinfo, \
+             /proc/meminfo or /proc/uptime, as runc allows",
+        );
+    }
+    Ok(())
+}
+
+/// A container path with `.` and `..` worked out, as Docker cleans it: the
+/// checks above must see the path that will be mounted, not one that only
+/// looks different (`/x/../proc`).
+fn clean(path: &str) -> PathBuf {
+    let mut clean = PathBuf::from("/");
+    for part in Path::new(path).components() {
+        match part {
+            std::path::Component::Normal(name) => clean.push(name),
+            std::path::Component::ParentDir => {
+                clean.pop();
+            }
+            _ => {}
+        }
+    }
+    clean
 }
 
 /// Everything needed to start the container's first process.
@@ -343,6 +407,28 @@ mod tests {
         for bad in ["data:/data", "/a", "/a:b", "/a:/b:rx"] {
             assert!(Volume::parse(bad).is_err(), "{bad}");
         }
+        for reserved in [
+            "/tmp:/",
+            "/tmp:/proc",
+            "/tmp:/proc/sys",
+            "/tmp:/x/../proc",
+            "/tmp:/proc/./",
+            "/tmp:/../..",
+        ] {
+            assert!(
+                matches!(
+                    Volume::parse(reserved),
+                    Err(SpecError::ReservedVolumeTarget { .. })
+                ),
+                "{reserved}"
+            );
+        }
+        let lxcfs = Volume::parse("/var/lib/lxcfs/proc/meminfo:/proc/meminfo:ro").unwrap();
+        assert_eq!(lxcfs.container, Path::new("/proc/meminfo"));
+        assert_eq!(
+            Volume::parse("/tmp:/data/./x/../y").unwrap().container,
+            Path::new("/data/y")
+        );
         for good in ["0", "1000:1000", "nobody", "www-data:www-data"] {
             check_user(good).unwrap();
         }
