@@ -46,7 +46,7 @@ pub enum StateError {
     )]
     NameInUse { name: String, id: String },
     #[error(
-        "invalid container name {0:?}: use two or more letters, digits, and _ . - (starting with a letter or digit)"
+        "invalid container name {0:?}: use 2 to 255 letters, digits, and _ . - (starting with a letter or digit)"
     )]
     BadName(String),
     #[error("{given:?} matches more than one container ({ids}): give more of the ID")]
@@ -506,8 +506,9 @@ pub fn read_exit_file(path: &Path) -> Option<ExitRecord> {
 pub fn check_name(name: &str) -> Result<(), StateError> {
     let mut chars = name.chars();
     let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
-    if first_ok && name.len() >= 2 && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
-    {
+    // At most 255: a name is a file's name in the store (`.names/NAME`).
+    let length_ok = (2..=255).contains(&name.len());
+    if first_ok && length_ok && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)) {
         Ok(())
     } else {
         Err(StateError::BadName(name.to_string()))
@@ -575,6 +576,19 @@ mod tests {
         assert_eq!(names.len(), 100, "every attempt offers a new name");
         for name in &names {
             check_name(name).unwrap();
+        }
+    }
+
+    #[test]
+    fn names_are_checked_before_they_become_file_names() {
+        for good in ["ab", "web-1", "my_app.v2", &"a".repeat(255)] {
+            check_name(good).unwrap();
+        }
+        for bad in ["a", "-ab", "bad/name", "a b", "", &"a".repeat(256)] {
+            assert!(
+                matches!(check_name(bad), Err(StateError::BadName(_))),
+                "{bad}"
+            );
         }
     }
 }
