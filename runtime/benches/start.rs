@@ -352,6 +352,15 @@ fn monitor_rss(store: &PetiStore) -> Result<u64, String> {
     let pid = value[0]["Peti"]["MonitorPid"]
         .as_i64()
         .ok_or("no monitor pid")?;
+    // The process that started the container becomes the monitor by execve an
+    // instant after `run -d` returns; until then its memory is peti's.
+    let deadline = Instant::now() + std::time::Duration::from_secs(10);
+    while std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .is_ok_and(|comm| comm.trim() != "peti-monitor")
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
     let status =
         std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|e| e.to_string())?;
     let rss = status

@@ -757,6 +757,12 @@ fn a_killed_monitor_shows_as_exited_and_a_monitor_is_small() {
     let id = sandbox.ok(&["run", "-d", "bb", "sleep", "60"]);
     let id = id.trim();
     let monitor = sandbox.inspect(id)["Peti"]["MonitorPid"].as_i64().unwrap();
+    // `run -d` returns once the container runs; the process that started it
+    // becomes the monitor (by execve) an instant later. Until then it is peti.
+    assert!(eventually(Duration::from_secs(10), || {
+        fs::read_to_string(format!("/proc/{monitor}/comm"))
+            .is_ok_and(|comm| comm.trim() == "peti-monitor")
+    }));
     let status = fs::read_to_string(format!("/proc/{monitor}/status")).unwrap();
     let rss_kib: u64 = status
         .lines()
