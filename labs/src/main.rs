@@ -65,7 +65,7 @@ enum Command {
         #[arg(long, default_value_t = 32)]
         cores: u32,
         /// How many instances to fit and to start.
-        #[arg(long, default_value_t = 1000)]
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
         instances: u64,
         /// The results folder whose memory and boot-time results give the costs.
         #[arg(long)]

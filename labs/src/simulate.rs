@@ -165,6 +165,13 @@ pub fn parse_mib(text: &str) -> Result<f64, String> {
     if value <= 0.0 {
         return Err(format!("{text:?}: a host needs some memory"));
     }
+    // "inf" parses as a float too; and the charts need a size they can draw.
+    const MOST_MIB: f64 = 1024.0 * 1024.0 * 1024.0; // 1 PiB
+    if !value.is_finite() || value * factor > MOST_MIB {
+        return Err(format!(
+            "{text:?}: give at most 1024T (1 PiB), more than any one host has"
+        ));
+    }
     Ok(value * factor)
 }
 
@@ -281,5 +288,8 @@ mod tests {
         assert!(parse_mib("lots").is_err());
         assert!(parse_mib("5X").is_err());
         assert!(parse_mib("0G").is_err());
+        assert!(parse_mib("inf").is_err());
+        assert!(parse_mib("99999999999999999999T").is_err());
+        assert_eq!(parse_mib("1024T"), Ok(1024.0 * 1024.0 * 1024.0));
     }
 }

@@ -301,3 +301,21 @@ fn an_unknown_lab_is_named_as_such_by_run_and_check() {
     let text = String::from_utf8_lossy(&compare.stdout);
     assert!(text.contains("(run `labs compare` first)"), "{text}");
 }
+
+#[test]
+fn simulate_refuses_a_fleet_that_cannot_be() {
+    for (args, needle) in [
+        (&["--instances", "0"][..], "0 is not in 1..=100000000"),
+        (&["--cores", "0"][..], "--cores must be at least 1"),
+        (&["--host-mem", "0"][..], "a host needs some memory"),
+        (
+            &["--host-mem", "99999999999999999999T"][..],
+            "give at most 1024T",
+        ),
+    ] {
+        let output = labs().arg("simulate").args(args).output().unwrap();
+        assert_ne!(output.status.code(), Some(0), "{args:?}");
+        let text = String::from_utf8_lossy(&output.stderr);
+        assert!(text.contains(needle), "{args:?}: {text}");
+    }
+}
