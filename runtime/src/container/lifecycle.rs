@@ -205,24 +205,12 @@ pub fn finish_foreground(
     let mut container = containers.find(id)?;
     let lock = containers.lock()?;
     if container.spec.auto_remove {
-        // One after the other: the cgroup's rmdirs take about 0.1 ms, less than
-        // starting a thread to overlap them with the file removal would.
-        if let Some(cgroup) = &container.cgroup {
-            cgroup.remove().map_err(cgroup_error)?;
-        }
         containers.delete(&lock, &container)?;
     } else {
         super::state::mark_exited(&mut container, exit.exit_code(), exit.finished_at(), None);
         containers.save(&lock, &container)?;
     }
     Ok(())
-}
-
-fn cgroup_error(e: super::cgroups::CgroupError) -> LifecycleError {
-    LifecycleError::Io {
-        path: PathBuf::from(super::cgroups::CGROUP_ROOT),
-        source: std::io::Error::other(e.to_string()),
-    }
 }
 
 /// Parses a signal as `kill -s` and Docker take it: KILL, SIGKILL, 9.
@@ -381,9 +369,6 @@ pub fn remove(
         container = wait_recorded(containers, &container.id)?;
     }
     let lock = containers.lock()?;
-    if let Some(cgroup) = &container.cgroup {
-        cgroup.remove().map_err(cgroup_error)?;
-    }
     containers.delete(&lock, &container)?;
     Ok(())
 }
