@@ -36,6 +36,7 @@ fn workspace() -> PathBuf {
 }
 
 /// A peti store (`PETI_ROOT` and `PETI_RUN`) under `dir`, with the lab images.
+#[derive(Clone)]
 struct PetiStore {
     root: PathBuf,
     run: PathBuf,
@@ -93,7 +94,7 @@ fn run() -> Result<(), String> {
         .and_then(|r| r.parse().ok())
         .unwrap_or(200);
     let temp = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let on_disk = std::rc::Rc::new(PetiStore::new(temp.path(), &lab)?);
+    let on_disk = PetiStore::new(temp.path(), &lab)?;
     let shm = tmpfs_dir()?;
     let on_tmpfs = match &shm {
         Some(dir) => Some(PetiStore::new(dir.path(), &lab)?),
@@ -169,13 +170,7 @@ fn run() -> Result<(), String> {
         }
     }
     let monitor_rss_kib = monitor_rss(&on_disk)?;
-    report(
-        runs,
-        &mut ways,
-        bundle.is_some(),
-        shm.is_some(),
-        monitor_rss_kib,
-    )
+    report(runs, &mut ways, monitor_rss_kib)
 }
 
 /// A temporary directory on a tmpfs, if `/dev/shm` is one.
@@ -202,13 +197,7 @@ fn stats(v: &mut [f64]) -> (f64, f64, f64) {
     (at(0.5), at(0.1), at(0.9))
 }
 
-fn report(
-    runs: usize,
-    ways: &mut [Way],
-    have_runc: bool,
-    have_tmpfs: bool,
-    monitor_rss_kib: u64,
-) -> Result<(), String> {
+fn report(runs: usize, ways: &mut [Way], monitor_rss_kib: u64) -> Result<(), String> {
     println!("{runs} rounds, interleaved, 5 warm-up rounds discarded; milliseconds");
     println!("{:<44} {:>8} {:>8} {:>8}", "", "median", "p10", "p90");
     let mut medians = std::collections::BTreeMap::new();
@@ -221,10 +210,10 @@ fn report(
             serde_json::json!({"command": way.label, "median": median, "p10": p10, "p90": p90});
         medians.insert(key, median);
     }
-    if !have_runc {
+    if !medians.contains_key("runc") {
         println!("runc: skipped (not installed)");
     }
-    if !have_tmpfs {
+    if !medians.contains_key("peti_tmpfs") {
         println!("store on tmpfs: skipped (/dev/shm is not a tmpfs)");
     }
     let ratio = |a: &str, b: &str| match (medians.get(a), medians.get(b)) {
