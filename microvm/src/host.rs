@@ -220,7 +220,7 @@ fn verdict(
             device.error.as_deref().unwrap_or("unknown error")
         );
     }
-    let direct = if runs_direct {
+    let direct_clause = if runs_direct {
         "direct ELF guests can (their user-level code runs natively)".to_string()
     } else {
         format!("direct ELF guests cannot either: {LACKS}")
@@ -231,16 +231,16 @@ fn verdict(
         }
         (Virtualisation::NestedPvm, ..) => format!(
             "nested PVM: Linux guests cannot boot here (their kernel code is emulated, and \
-             the emulator fails on it); {direct}"
+             the emulator fails on it); {direct_clause}"
         ),
-        (kind, linux, direct) => {
+        (kind, linux, _) => {
             let kind = match kind {
                 Virtualisation::Unknown => {
                     "no vmx/svm CPU flag and no kvm_pvm module, so assuming hardware virtualisation"
                 }
                 _ => "hardware virtualisation",
             };
-            match (linux, direct) {
+            match (linux, runs_direct) {
                 (true, true) => format!("{kind}: Linux guests and direct ELF guests can run"),
                 (true, false) => {
                     format!("{kind}: Linux guests can run; direct ELF guests cannot: {LACKS}")

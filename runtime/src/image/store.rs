@@ -111,15 +111,15 @@ impl Reference {
 /// `a:b` is no name: the text before the tag's `:` holds a second `:` with no
 /// registry port behind it.
 fn name_is_valid(name: &str) -> bool {
-    let mut components: Vec<&str> = name.split('/').collect();
-    let first = components[0];
-    if components.len() > 1
-        && (first.contains(['.', ':']) || first == "localhost")
-        && host_is_valid(first)
-    {
-        components.remove(0);
-    }
-    components.iter().all(|c| path_component_is_valid(c))
+    let path = match name.split_once('/') {
+        Some((host, path))
+            if (host.contains(['.', ':']) || host == "localhost") && host_is_valid(host) =>
+        {
+            path
+        }
+        _ => name,
+    };
+    path.split('/').all(path_component_is_valid)
 }
 
 /// `host` or `host:port`, the host made of letters, digits, dashes and dots.
