@@ -173,13 +173,13 @@ impl Kernel {
             }
             63 => self.uname(&guest, args[0]),
             79 => getcwd(&guest, args[0], args[1]),
+            87 => self.unlink(&guest, args[0]),
             96 => gettimeofday(&guest, args[0], args[1]),
             // getuid, getgid, geteuid, getegid: root, as the only process of its
             // VM (its calls are served with what microvm itself was granted).
             102 | 104 | 107 | 108 => Ok(0),
-            201 => time(&guest, args[0]),
-            87 => self.unlink(&guest, args[0]),
             158 => self.arch_prctl(&guest, sregs, args[0], args[1]),
+            201 => time(&guest, args[0]),
             218 => Ok(1), // set_tid_address: our thread id
             273 => Ok(0), // set_robust_list: accepted; one thread, nothing to clean up
             228 => self.clock_gettime(&guest, args[0], args[1]),
