@@ -635,7 +635,7 @@ pub fn problems(data: &CompareData) -> Vec<String> {
             }
         }
         let ratio = c.peer.wall.summary.median / c.ours.wall.summary.median;
-        if (ratio - c.ratio).abs() > 1e-6 * ratio.abs().max(1.0) {
+        if !crate::results::close(ratio, c.ratio) {
             problems.push(format!(
                 "{} vs {}: ratio {} does not follow from the medians ({ratio})",
                 c.ours.name, c.peer.name, c.ratio

@@ -89,6 +89,15 @@ impl LabResults {
     }
 }
 
+/// Whether two numbers are equal up to the last few bits: the test for a number
+/// that was worked out again from a results file. JSON carries decimals, and a
+/// number read back may differ from the one written in its last bit (serde_json
+/// parses exactly only with its `float_roundtrip` feature, which the workspace
+/// turns on; this keeps a check honest even where a file came from elsewhere).
+pub fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
+}
+
 /// Median and spread of a set of samples. The samples themselves are kept in
 /// the results file too; this is what charts and text show.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, JsonSchema, PartialEq)]
@@ -127,7 +136,6 @@ impl Summary {
     /// rounding that a JSON round trip may add.
     pub fn matches(&self, samples: &[f64]) -> bool {
         let fresh = Summary::of(samples);
-        let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0);
         self.n == fresh.n
             && close(self.median, fresh.median)
             && close(self.p10, fresh.p10)

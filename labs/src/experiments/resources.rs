@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{LabContext, LabData, LabError};
 use crate::charts::{self, Bar, ChartError, Grouped};
-use crate::results::LabResults;
+use crate::results::{LabResults, close};
 use crate::ways::{Tools, Way, WayError, checked, timed};
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
@@ -306,11 +306,11 @@ pub fn problems(data: &ResourcesData) -> Vec<String> {
     let mut problems = Vec::new();
     let find = |label: &str| data.container.iter().find(|s| s.label == label);
     match find("raise to 256m") {
-        Some(s) if s.running && s.limit_mib == Some(256.0) => {}
+        Some(s) if s.running && s.limit_mib.is_some_and(|m| close(m, 256.0)) => {}
         _ => problems.push("raising the limit to 256m did not take effect while running".into()),
     }
     match find("lower to 32m") {
-        Some(s) if !s.running || s.limit_mib != Some(32.0) => {}
+        Some(s) if !s.running || !s.limit_mib.is_some_and(|m| close(m, 32.0)) => {}
         _ => problems.push("a 32m limit under 64 MiB in use left the container running".into()),
     }
     match find("start 64 MiB in 32m") {
