@@ -74,6 +74,11 @@ pub const NEEDED_CAPABILITIES: [(Cap, &str, NeededBy, &str); 7] = [
     ),
 ];
 
+/// What a stock Linux guest needs, and where a reader finds it: said wherever one
+/// is refused, so that the refusal tells what would make it work.
+pub const LINUX_NEEDS: &str = "hardware virtualisation (VT-x or AMD-V): a laptop, \
+    bare metal, or a cloud VM with nested virtualisation turned on";
+
 /// Which kind of virtualisation provides `/dev/kvm`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -230,8 +235,9 @@ fn verdict(
             "KVM lacks capabilities microvm needs (see the list); nothing can run".to_string()
         }
         (Virtualisation::NestedPvm, ..) => format!(
-            "nested PVM: Linux guests cannot boot here (their kernel code is emulated, and \
-             the emulator fails on it); {direct_clause}"
+            "nested PVM: a stock Linux kernel cannot boot here (its ring-0 code runs in \
+             KVM's instruction emulator, which fails on it; it needs {LINUX_NEEDS}); \
+             {direct_clause}"
         ),
         (kind, linux, _) => {
             let kind = match kind {

@@ -62,7 +62,8 @@ pub enum RunError {
     )]
     VcpuCount(u8),
     #[error(
-        "{0} is a Linux kernel, and this host's KVM is nested PVM: Linux guests cannot boot here (their kernel code is emulated, and the emulator fails on it); direct ELF guests can. Run `microvm doctor` for details"
+        "{0} is a stock Linux kernel, and this host's KVM is nested PVM: its ring-0 code would run in KVM's instruction emulator, which fails on it. To boot it, use a host with {LINUX_NEEDS}. Here, run a static program with --elf instead; `microvm doctor` says what this host can run",
+        LINUX_NEEDS = crate::host::LINUX_NEEDS
     )]
     LinuxOnPvm(PathBuf),
     #[error("cannot open the console file {path}: {source}")]

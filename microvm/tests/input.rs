@@ -159,7 +159,7 @@ fn a_linux_kernel_on_nested_pvm_is_refused_at_once() {
         );
     };
     if !Path::new("/sys/module/kvm_pvm").exists() {
-        return common::skip(
+        return common::skip_for_machine(
             "a_linux_kernel_on_nested_pvm_is_refused_at_once",
             "this host has hardware virtualisation: the Linux boot test covers it",
         );
@@ -168,7 +168,7 @@ fn a_linux_kernel_on_nested_pvm_is_refused_at_once() {
     // before any KVM_RUN, so it cannot hang in emulation (timed in the note).
     refused(
         &["--kernel", kernel.to_str().unwrap()],
-        "Linux guests cannot boot here",
+        "To boot it, use a host with hardware virtualisation (VT-x or AMD-V)",
     );
 }
 
@@ -196,7 +196,11 @@ fn doctor_tells_what_can_run_here() {
     let text = common::stdout(&text);
     assert!(text.contains("/dev/kvm"));
     if pvm {
-        assert!(text.contains("Linux guests cannot boot here"), "{text}");
+        assert!(
+            text.contains("a stock Linux kernel cannot boot here"),
+            "{text}"
+        );
+        assert!(text.contains("VT-x or AMD-V"), "{text}");
         assert!(text.contains("direct ELF guests"), "{text}");
     }
 }

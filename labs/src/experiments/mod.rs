@@ -235,8 +235,9 @@ impl LabContext {
                 Some("/dev/kvm is missing or not ours to open: see `microvm doctor`".into())
             }
             Way::LinuxVm if !self.machine.boots_linux() => Some(format!(
-                "{}: Linux guests cannot boot here (see `microvm doctor`)",
-                self.machine.virtualisation
+                "{}: a stock Linux kernel cannot boot here; it needs {} (see `microvm doctor`)",
+                self.machine.virtualisation,
+                microvm::host::LINUX_NEEDS
             )),
             Way::LinuxVm if linux_kernel().is_none() => {
                 Some("no Linux kernel in /boot (run .ci/setup)".into())
