@@ -65,6 +65,17 @@ fn exit_codes_follow_docker() {
     assert_eq!(code(&huge_memory), 125);
     assert!(stderr(&huge_memory).contains("is too large"));
 
+    // A negative value is a value, not a flag, and is refused as one.
+    for (flag, value) in [("-m", "-5m"), ("--memory", "0"), ("--cpus", "-1")] {
+        let negative = sandbox.peti(&["run", "--rm", flag, value, "bb", "true"]);
+        assert_eq!(code(&negative), 125);
+        assert!(
+            stderr(&negative).contains(&format!("{value:?}: the value must be positive")),
+            "{}",
+            stderr(&negative)
+        );
+    }
+
     let wrong_flag = sandbox.peti(&["run", "--no-such-flag", "bb", "true"]);
     assert_eq!(code(&wrong_flag), 125, "{}", stderr(&wrong_flag));
 

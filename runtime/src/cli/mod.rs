@@ -139,10 +139,10 @@ enum Command {
     /// Change the resource limits of containers, while they run.
     Update {
         /// Memory limit (like 64m or 1g).
-        #[arg(short, long)]
+        #[arg(short, long, allow_hyphen_values = true)]
         memory: Option<String>,
         /// CPUs (like 0.5).
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         cpus: Option<String>,
         /// Processes and threads.
         #[arg(long, allow_hyphen_values = true)]
@@ -195,10 +195,12 @@ pub struct ContainerOptions {
     #[arg(long)]
     hostname: Option<String>,
     /// Memory limit (for example 64m).
-    #[arg(short, long, value_name = "BYTES")]
+    // A value may start with '-' (as Docker's flag parser takes it), so that
+    // `-m -5m` is refused for what it is, a negative size, not as a flag.
+    #[arg(short, long, value_name = "BYTES", allow_hyphen_values = true)]
     memory: Option<String>,
     /// Number of CPUs (for example 0.5).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     cpus: Option<String>,
     /// Maximum number of processes (-1 for unlimited).
     #[arg(long, allow_hyphen_values = true, value_name = "N")]

@@ -17,6 +17,9 @@ pub enum SpecError {
         "invalid --memory {0:?}: give a number with an optional unit b, k, m, g or t (for example 64m)"
     )]
     BadMemory(String),
+    /// A size or a count that must be above zero was zero or negative.
+    #[error("invalid {flag} {given:?}: the value must be positive")]
+    NotPositive { flag: &'static str, given: String },
     /// `--memory` is below what a container can start in.
     #[error("--memory {0:?} is too small: the minimum is 6m, as in Docker")]
     MemoryTooSmall(String),
@@ -215,8 +218,14 @@ pub fn parse_memory(text: &str) -> Result<u64, SpecError> {
         _ => (lower, 1),
     };
     let number: f64 = digits.parse().map_err(|_| bad())?;
-    if !number.is_finite() || number <= 0.0 {
+    if !number.is_finite() {
         return Err(bad());
+    }
+    if number <= 0.0 {
+        return Err(SpecError::NotPositive {
+            flag: "--memory",
+            given: text.to_string(),
+        });
     }
     // A float cast saturates: without this check, 1e30 would quietly become
     // u64::MAX, which the kernel reads as no limit at all.
@@ -252,6 +261,12 @@ pub fn parse_cpus(text: &str, host_cpus: usize) -> Result<u64, SpecError> {
         max: host_cpus,
     };
     let cpus: f64 = text.trim().parse().map_err(|_| bad())?;
+    if cpus <= 0.0 {
+        return Err(SpecError::NotPositive {
+            flag: "--cpus",
+            given: text.to_string(),
+        });
+    }
     if !(0.01..=host_cpus as f64).contains(&cpus) {
         return Err(bad());
     }
@@ -363,10 +378,22 @@ mod tests {
         assert_eq!(parse_memory("10485760").unwrap(), 10 << 20);
         assert_eq!(parse_memory("1.5g").unwrap(), 3 << 29);
         assert_eq!(parse_memory("1t").unwrap(), 1 << 40);
-        for bad in ["", "m", "-5m", "64x", "abc", "nanm"] {
+        for bad in ["", "m", "64x", "abc", "nanm"] {
             assert!(
                 matches!(parse_memory(bad), Err(SpecError::BadMemory(_))),
                 "{bad}"
+            );
+        }
+        for negative in ["-5m", "0", "-0.5g"] {
+            assert!(
+                matches!(
+                    parse_memory(negative),
+                    Err(SpecError::NotPositive {
+                        flag: "--memory",
+                        ..
+                    })
+                ),
+                "{negative}"
             );
         }
         assert!(matches!(
@@ -388,6 +415,15 @@ mod tests {
         assert_eq!(parse_cpus("2", 2).unwrap(), 200_000);
         for bad in ["0", "3", "-1", "x", "0.001"] {
             assert!(parse_cpus(bad, 2).is_err(), "{bad}");
+        }
+        for negative in ["0", "-1", "-0.5"] {
+            assert!(
+                matches!(
+                    parse_cpus(negative, 2),
+                    Err(SpecError::NotPositive { flag: "--cpus", .. })
+                ),
+                "{negative}"
+            );
         }
     }
 

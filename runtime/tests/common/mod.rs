@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-pub use testkit::{is_root, skip};
+pub use testkit::{Blame, is_root, skip, skip_because, skip_for_machine};
 
 /// Why containers cannot run here, if they cannot.
 pub fn containers_unavailable() -> Option<&'static str> {
