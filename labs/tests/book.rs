@@ -7,6 +7,10 @@
 //! bench-results/ into the source first), from a copy in a temp folder, so the
 //! test writes nothing into the repository.
 //!
+//! With `BOOK_BUILT=DIR`, the tests check the book already built in DIR instead
+//! (`.ci/run` points it at `book/book/`, which the README's lab command has just
+//! built), and also that each lab page shows this machine's own fresh run.
+//!
 //! Needs mdbook (`.ci/setup` installs the pinned version); skips without it. The
 //! browser check needs Debian's `chromium`; it skips without it.
 
@@ -79,11 +83,34 @@ fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
-/// The book, copied, charted by `labs book --no-build` and built by mdbook, once
-/// per test binary: (the copy's folder, the built HTML's folder).
-fn built() -> &'static (tempfile::TempDir, PathBuf) {
-    static BUILT: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+/// A built book: its source folder and its HTML folder.
+struct Built {
+    source: PathBuf,
+    html: PathBuf,
+    /// Whether it is the book `BOOK_BUILT` names, which `labs book` built in place.
+    in_place: bool,
+    _scratch: Option<tempfile::TempDir>,
+}
+
+/// The book to check, once per test binary: the one `BOOK_BUILT` names, or
+/// else a copy, charted by `labs book --no-build` and built by mdbook.
+fn built() -> &'static Built {
+    static BUILT: OnceLock<Built> = OnceLock::new();
     BUILT.get_or_init(|| {
+        if let Some(html) = std::env::var_os("BOOK_BUILT") {
+            let html = PathBuf::from(html);
+            assert!(
+                html.join("index.html").is_file(),
+                "BOOK_BUILT={}: no built book there",
+                html.display()
+            );
+            return Built {
+                source: book(),
+                html,
+                in_place: true,
+                _scratch: None,
+            };
+        }
         let dir = tempfile::tempdir().unwrap();
         let copy = dir.path().join("book");
         copy_tree(&book(), &copy);
@@ -103,7 +130,12 @@ fn built() -> &'static (tempfile::TempDir, PathBuf) {
                 .arg("--dest-dir")
                 .arg(&html),
         );
-        (dir, html)
+        Built {
+            source: copy,
+            html,
+            in_place: false,
+            _scratch: Some(dir),
+        }
     })
 }
 
@@ -145,7 +177,8 @@ fn the_book_builds_and_every_internal_link_and_anchor_resolves() {
     if let Some(reason) = mdbook_unavailable() {
         return common::skip(test, reason);
     }
-    let (dir, out) = built();
+    let built = built();
+    let out = &built.html;
     let mut pages = Vec::new();
     html_files(out, &mut pages);
     assert!(
@@ -164,9 +197,12 @@ fn the_book_builds_and_every_internal_link_and_anchor_resolves() {
         }
     }
     assert!(broken.is_empty(), "broken links:\n{}", broken.join("\n"));
+    if built.in_place {
+        assert_each_lab_page_shows_this_machines_run(out);
+    }
     let tested = Command::new("mdbook")
         .arg("test")
-        .arg(dir.path().join("book"))
+        .arg(&built.source)
         .output()
         .unwrap();
     assert!(
@@ -174,6 +210,25 @@ fn the_book_builds_and_every_internal_link_and_anchor_resolves() {
         "mdbook test failed:\n{}",
         String::from_utf8_lossy(&tested.stderr)
     );
+}
+
+/// After the lab command: each page of a lab that the command runs has this
+/// machine's charts, not the note that says how to get them.
+fn assert_each_lab_page_shows_this_machines_run(out: &Path) {
+    let id = common::succeeded(common::labs().arg("machine-id"));
+    let id = String::from_utf8_lossy(&id.stdout).trim().to_string();
+    let yours = format!("<strong>Your machine</strong> (<code>{id}</code>), measured");
+    // `labs run all`, then the two with commands of their own.
+    let labs = labs::experiments::LABS.iter().map(|l| l.name);
+    for lab in labs.chain(["compare", "simulate"]) {
+        let page = out.join(format!("labs/{lab}.html"));
+        let html = std::fs::read_to_string(&page).unwrap();
+        assert!(
+            html.contains(&yours),
+            "{}: no charts of this machine's run ({yours:?})",
+            page.display()
+        );
+    }
 }
 
 #[test]
@@ -316,7 +371,7 @@ fn a_browser_shows_a_lab_page_and_the_commands_page_with_every_image_and_link() 
             "chromium is not installed (Debian's `chromium`; .ci/setup installs it where it can)",
         );
     }
-    let (_, out) = built();
+    let out = &built().html;
     let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/book-screenshots");
     for (page, min_images) in [("labs/boot-time.html", 2), ("commands.html", 0)] {
         let path = out.join(page);

@@ -218,8 +218,10 @@ fn pages() -> Vec<PathBuf> {
     found
 }
 
-/// Why a block cannot run here, if it cannot.
-fn unmet(needs: &[String]) -> Option<String> {
+/// Why a block cannot run here, if it cannot, and whether set-up or the machine
+/// is the cause.
+fn unmet(needs: &[String]) -> Option<(common::Blame, String)> {
+    use common::Blame::{Machine, Setup};
     for need in needs {
         match need.as_str() {
             "kvm" => {
@@ -229,21 +231,25 @@ fn unmet(needs: &[String]) -> Option<String> {
                     .open("/dev/kvm")
                     .is_ok();
                 if !usable {
-                    return Some("needs a usable /dev/kvm".into());
+                    return Some((Setup, "needs a usable /dev/kvm".into()));
                 }
             }
             // A page that shows what this kind of host says (`microvm doctor`'s
             // verdict, a refused Linux kernel) cannot match a host with VT-x.
             "nested-pvm" => {
                 if !Path::new("/sys/module/kvm_pvm").exists() {
-                    return Some("shows a nested-PVM host's output; this host is not one".into());
+                    return Some((
+                        Machine,
+                        "shows a nested-PVM host's output; this host is not one".into(),
+                    ));
                 }
             }
             "debian-kernel" => {
                 if debian_cloud_kernel().is_none() {
-                    return Some(
+                    return Some((
+                        Setup,
                         "reads Debian's /boot/vmlinuz-*-cloud-amd64; this host has none".into(),
-                    );
+                    ));
                 }
             }
             "cgroup-v1" | "cgroup-v2" => {
@@ -251,10 +257,13 @@ fn unmet(needs: &[String]) -> Option<String> {
                     .is_ok_and(|fs| fs.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC);
                 let here = if v2 { "cgroup-v2" } else { "cgroup-v1" };
                 if need != here {
-                    return Some(format!("shows {need} paths; this machine has {here}"));
+                    return Some((
+                        Machine,
+                        format!("shows {need} paths; this machine has {here}"),
+                    ));
                 }
             }
-            other => return Some(format!("unknown need {other:?} (a typo in the page?)")),
+            other => panic!("unknown need {other:?} (a typo in the page?)"),
         }
     }
     None
@@ -325,7 +334,7 @@ impl Scratch {
 }
 
 /// Runs a page's blocks; returns the mismatches, and blesses the page if asked.
-fn run_page(page: &Path, skipped: &mut Vec<String>) -> Vec<String> {
+fn run_page(page: &Path, skipped: &mut Vec<(common::Blame, String)>) -> Vec<String> {
     let text = std::fs::read_to_string(page).unwrap();
     let blocks = blocks(&text);
     if blocks.is_empty() {
@@ -338,8 +347,8 @@ fn run_page(page: &Path, skipped: &mut Vec<String>) -> Vec<String> {
     let mut replacements = Vec::new();
     let mut mismatches = Vec::new();
     for block in &blocks {
-        if let Some(reason) = unmet(&block.needs) {
-            skipped.push(format!("{name}:{}: {reason}", block.line));
+        if let Some((blame, reason)) = unmet(&block.needs) {
+            skipped.push((blame, format!("{name}:{}: {reason}", block.line)));
             continue;
         }
         for step in &block.steps {
@@ -393,8 +402,8 @@ fn every_runnable_command_in_the_book_prints_what_its_page_shows() {
         ran += blocks(&text).len();
         mismatches.extend(run_page(&page, &mut skipped));
     }
-    for reason in &skipped {
-        common::skip(test, reason);
+    for (blame, reason) in &skipped {
+        common::skip_because(*blame, test, reason);
     }
     assert!(ran > 0, "no runnable blocks found: the marker is {FENCE:?}");
     assert!(

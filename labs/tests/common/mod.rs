@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-pub use testkit::{is_root, skip};
+pub use testkit::{Blame, is_root, skip, skip_because, skip_for_machine};
 
 /// Returns early from a test, as skipped, when `labs prepare` cannot run here.
 #[macro_export]

@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-pub use testkit::skip;
+pub use testkit::{skip, skip_for_machine};
 
 /// Why VMs cannot run here, if they cannot.
 pub fn kvm_unavailable() -> Option<String> {
