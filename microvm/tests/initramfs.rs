@@ -237,3 +237,51 @@ fn corrupt_or_hostile_images_are_refused() {
         stderr(&refused)
     );
 }
+
+#[test]
+fn an_image_is_read_as_carefully_as_peti_reads_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out.cpio.gz");
+    // A blob that is a link out of the layout (here to the host's /etc/hostname).
+    let layout = tmp.path().join("linked");
+    layout_with(&layout, &[tar_layer(&[("bin/app", b"app")])]);
+    let blobs = layout.join("blobs/sha256");
+    let blob = std::fs::read_dir(&blobs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .max_by_key(|p| std::fs::metadata(p).unwrap().len())
+        .unwrap();
+    std::fs::remove_file(&blob).unwrap();
+    std::os::unix::fs::symlink("/etc/hostname", &blob).unwrap();
+    let refused = build(&layout, &out, &[]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(stderr(&refused).contains("is a symlink"), "{}", stderr(&refused));
+
+    // A whiteout of `..`: refused, as peti's unpacker refuses it.
+    let mut builder = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_ustar();
+    header.as_ustar_mut().unwrap().name[..6].copy_from_slice(b".wh...");
+    header.set_size(0);
+    header.set_mode(0o644);
+    header.set_cksum();
+    builder.append(&header, &[][..]).unwrap();
+    let tarball = tmp.path().join("whiteout.tar");
+    std::fs::write(&tarball, builder.into_inner().unwrap()).unwrap();
+    let refused = build(&tarball, &out, &["/x"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        stderr(&refused).contains("is a whiteout of '.', '..' or nothing"),
+        "{}",
+        stderr(&refused)
+    );
+
+    // What is not a regular file is not read: /dev/zero would never end.
+    let refused = build(Path::new("/dev/zero"), &out, &["/x"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        stderr(&refused).contains("is a character device, not a regular file"),
+        "{}",
+        stderr(&refused)
+    );
+    assert!(!out.exists());
+}

@@ -6,6 +6,7 @@ use std::path::Path;
 use std::process::Command;
 
 use oci_spec::image::{Arch, ImageConfigurationBuilder, Os};
+use runtime::image::digest;
 use runtime::image::layout::{WrittenImage, write_layout};
 use runtime::image::store::{Store, StoreError};
 
@@ -73,7 +74,7 @@ fn load_shares_a_base_layer_and_lists_both_images() {
         2,
         "the base layer is stored once"
     );
-    let base_dir = store.layer_path(a.diff_ids[0].as_ref());
+    let base_dir = store.layer_path(&digest::parse_sha256(a.diff_ids[0].as_ref()).unwrap());
     assert_eq!(fs::read(base_dir.join("bin/tool")).unwrap(), b"base");
 
     let names: Vec<String> = store
@@ -232,6 +233,9 @@ fn peti_cli_loads_lists_and_fails_with_125() {
     let json = peti(&["images", "--format", "json"]);
     let row: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(row["Repository"], "demo");
+    let not_archive = tmp.path().join("notes.txt");
+    fs::write(&not_archive, b"not a tar archive at all").unwrap();
+    let not_archive = not_archive.to_str().unwrap();
     for (args, needle) in [
         (&["rmi", "nope"][..], "no such image: nope"),
         (
@@ -242,8 +246,14 @@ fn peti_cli_loads_lists_and_fails_with_125() {
         // An archive is named in its error, not the temporary directory it was
         // unpacked into.
         (
-            &["load", "-i", "/dev/null"][..],
-            "/dev/null is not an OCI archive",
+            &["load", "-i", not_archive][..],
+            &format!("{not_archive} is not an OCI archive"),
+        ),
+        // What is not a regular file is refused before a byte is read: /dev/zero
+        // would be read without end, a FIFO would hang.
+        (
+            &["load", "-i", "/dev/zero"][..],
+            "/dev/zero is a character device, not a regular file",
         ),
         (&["tag", "demo", "Bad Name"][..], "invalid reference format"),
         (&["tag", "demo", "a:b:c"][..], "invalid reference format"),
@@ -280,7 +290,7 @@ fn import_makes_a_one_layer_image_from_a_plain_or_gzipped_tarball() {
         ("mine:1".into(), "mine:2".into())
     );
     let image = store.image("mine:1").unwrap();
-    let (manifest, config) = (image.manifest, image.config);
+    let (manifest, config) = (image.manifest.clone(), image.config.clone());
     assert_eq!(manifest.layers().len(), 1);
     assert!(config.config().as_ref().unwrap().env().as_ref().unwrap()[0].starts_with("PATH="));
     // The same content imported twice is the same layer, stored once.
@@ -288,7 +298,7 @@ fn import_makes_a_one_layer_image_from_a_plain_or_gzipped_tarball() {
         store.image("mine:2").unwrap().manifest.layers(),
         manifest.layers()
     );
-    let unpacked = store.layer_path(config.rootfs().diff_ids()[0].as_str());
+    let unpacked = store.layer_path(&image.diff_ids[0]);
     assert_eq!(fs::read(unpacked.join("etc/motd")).unwrap(), b"hi");
 
     fs::write(tmp.path().join("not.tar"), b"definitely not a tar archive").unwrap();

@@ -22,8 +22,17 @@ use std::path::{Component, Path, PathBuf};
 
 use flate2::Compression;
 use flate2::read::GzDecoder;
-use oci_spec::image::{ImageConfiguration, ImageIndex, ImageManifest};
+use oci_spec::image::{Descriptor, ImageConfiguration, ImageIndex, ImageManifest};
+use runtime::image::digest;
+use runtime::image::source::{self, LayoutDir, SourceError};
+use runtime::image::unpack::{self, Whiteout};
 use sha2::{Digest as _, Sha256};
+
+use crate::layout::MAX_MEM_MIB;
+
+/// The most image an initramfs can hold: it is unpacked into guest RAM, so no more
+/// than the largest guest memory. A bound on what a gzip bomb can make us hold.
+const MAX_IMAGE_BYTES: u64 = MAX_MEM_MIB << 20;
 
 /// The /init that runs the image's command, built from init/init.c.
 const INIT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/microvm-init"));
@@ -40,6 +49,13 @@ pub enum InitramfsError {
     NotAnImage { path: PathBuf },
     #[error("{path}: {detail}")]
     BadLayout { path: PathBuf, detail: String },
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error(
+        "the image's layers hold more than {} MiB uncompressed, more than a VM's memory can hold",
+        MAX_IMAGE_BYTES >> 20
+    )]
+    TooLarge,
     #[error("blob {digest} does not match its digest: the image is corrupt")]
     DigestMismatch { digest: String },
     #[error("a layer holds {path:?}, which climbs out of the root with `..`: refused")]
@@ -125,10 +141,11 @@ pub fn read_image(input: &Path, command: &[String]) -> Result<Image, InitramfsEr
     })
 }
 
-/// A rootfs tarball, gzipped or not.
+/// A rootfs tarball, gzipped or not: a regular file only, read within bounds.
 fn read_tarball(path: &Path) -> Result<Vec<u8>, InitramfsError> {
-    let bytes = fs::read(path).map_err(read_error(path))?;
-    let tar = maybe_gunzip(&bytes).map_err(read_error(path))?;
+    let (file, _) = source::open_regular(path)?;
+    let bytes = read_bounded(file).map_err(read_error(path))??;
+    let tar = maybe_gunzip(&bytes).map_err(read_error(path))??;
     // A tar file's header has "ustar" at offset 257.
     if tar.get(257..262) != Some(b"ustar") {
         return Err(InitramfsError::NotAnImage {
@@ -138,64 +155,95 @@ fn read_tarball(path: &Path) -> Result<Vec<u8>, InitramfsError> {
     Ok(tar)
 }
 
-fn maybe_gunzip(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
-    if bytes.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        GzDecoder::new(bytes).read_to_end(&mut out)?;
-        Ok(out)
+/// Reads at most [`MAX_IMAGE_BYTES`]; more is an error, not a truncation.
+fn read_bounded(reader: impl Read) -> std::io::Result<Result<Vec<u8>, InitramfsError>> {
+    let mut out = Vec::new();
+    reader.take(MAX_IMAGE_BYTES + 1).read_to_end(&mut out)?;
+    Ok(if out.len() as u64 > MAX_IMAGE_BYTES {
+        Err(InitramfsError::TooLarge)
     } else {
-        Ok(bytes.to_vec())
+        Ok(out)
+    })
+}
+
+fn maybe_gunzip(bytes: &[u8]) -> std::io::Result<Result<Vec<u8>, InitramfsError>> {
+    if bytes.starts_with(&[0x1f, 0x8b]) {
+        read_bounded(GzDecoder::new(bytes))
+    } else {
+        Ok(Ok(bytes.to_vec()))
     }
 }
 
 /// An OCI image layout: index.json, its first manifest, the config, the layers.
+/// Its files are opened as `peti load` opens them (see runtime's `image::source`):
+/// beneath the folder, no symlinks, regular files only, sizes bounded.
 fn read_layout(dir: &Path) -> Result<(Vec<Vec<u8>>, Option<ImageConfiguration>), InitramfsError> {
     let bad = |detail: String| InitramfsError::BadLayout {
         path: dir.to_path_buf(),
         detail,
     };
-    let index_path = dir.join("index.json");
-    if !index_path.exists() {
+    let layout = LayoutDir::open(dir)?;
+    if !layout.has_file("index.json") {
         return Err(InitramfsError::NotAnImage {
             path: dir.to_path_buf(),
         });
     }
-    let index = ImageIndex::from_file(&index_path).map_err(|e| bad(e.to_string()))?;
+    let index: ImageIndex = layout.read_json("index.json", "a valid OCI index.json")?;
     let manifest = index
         .manifests()
         .first()
         .ok_or_else(|| bad("index.json lists no manifest".into()))?;
-    let manifest_bytes = read_blob(dir, manifest.digest().as_ref())?;
+    let manifest_bytes = read_blob(&layout, manifest, source::MAX_DOCUMENT)?;
     let manifest =
         ImageManifest::from_reader(&manifest_bytes[..]).map_err(|e| bad(e.to_string()))?;
-    let config_bytes = read_blob(dir, manifest.config().digest().as_ref())?;
+    let config_bytes = read_blob(&layout, manifest.config(), source::MAX_DOCUMENT)?;
     let config =
         ImageConfiguration::from_reader(&config_bytes[..]).map_err(|e| bad(e.to_string()))?;
+    let mut total = 0u64;
     let layers = manifest
         .layers()
         .iter()
         .map(|layer| {
-            let blob = read_blob(dir, layer.digest().as_ref())?;
-            maybe_gunzip(&blob).map_err(|e| bad(format!("layer {}: {e}", layer.digest())))
+            let blob = read_blob(&layout, layer, MAX_IMAGE_BYTES)?;
+            let tar = maybe_gunzip(&blob)
+                .map_err(|e| bad(format!("layer {}: {e}", layer.digest())))??;
+            total = total.saturating_add(tar.len() as u64);
+            if total > MAX_IMAGE_BYTES {
+                return Err(InitramfsError::TooLarge);
+            }
+            Ok(tar)
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok((layers, Some(config)))
 }
 
-/// A blob, checked against its digest.
-fn read_blob(dir: &Path, digest: &str) -> Result<Vec<u8>, InitramfsError> {
-    let hex = digest
-        .strip_prefix("sha256:")
-        .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
-        .ok_or_else(|| InitramfsError::BadLayout {
-            path: dir.to_path_buf(),
-            detail: format!("unsupported digest {digest:?}"),
-        })?;
-    let path = dir.join("blobs/sha256").join(hex);
-    let bytes = fs::read(&path).map_err(read_error(&path))?;
-    if hex::encode(Sha256::digest(&bytes)) != hex {
+/// A blob, checked against its size and digest, and at most `max` bytes.
+fn read_blob(
+    layout: &LayoutDir,
+    descriptor: &Descriptor,
+    max: u64,
+) -> Result<Vec<u8>, InitramfsError> {
+    let bad = |detail: String| InitramfsError::BadLayout {
+        path: layout.path().to_path_buf(),
+        detail,
+    };
+    let digest = digest::of_descriptor(descriptor).map_err(|e| bad(e.to_string()))?;
+    let (file, size) = layout.open_blob(&digest)?;
+    if size != descriptor.size() || size > max {
+        return Err(bad(format!(
+            "blob {} is {size} bytes; its descriptor says {} (at most {max} here)",
+            descriptor.digest(),
+            descriptor.size()
+        )));
+    }
+    let path = layout.path().join("blobs/sha256").join(digest.digest());
+    let mut bytes = Vec::with_capacity(size as usize);
+    file.take(size)
+        .read_to_end(&mut bytes)
+        .map_err(read_error(&path))?;
+    if hex::encode(Sha256::digest(&bytes)) != digest.digest() {
         return Err(InitramfsError::DigestMismatch {
-            digest: digest.into(),
+            digest: descriptor.digest().to_string(),
         });
     }
     Ok(bytes)
@@ -278,15 +326,26 @@ fn flatten(layers: &[Vec<u8>]) -> Result<BTreeMap<PathBuf, Node>, InitramfsError
             };
             let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
             let parent = path.parent().unwrap_or(Path::new("")).to_path_buf();
-            if name == ".wh..wh..opq" {
-                // An opaque directory: what lower layers put in it is hidden.
-                tree.retain(|p, _| !p.starts_with(&parent) || *p == parent);
-                continue;
-            }
-            if let Some(hidden) = name.strip_prefix(".wh.") {
-                let gone = parent.join(hidden);
-                tree.retain(|p, _| !p.starts_with(&gone));
-                continue;
+            // The same reading of whiteouts as peti's unpacker, refusals included.
+            let whiteout = unpack::whiteout(name, &raw.to_string_lossy()).map_err(|e| {
+                InitramfsError::BadLayout {
+                    path: PathBuf::from("layer"),
+                    detail: e.to_string(),
+                }
+            })?;
+            match whiteout {
+                Some(Whiteout::Opaque) => {
+                    // An opaque directory: what lower layers put in it is hidden.
+                    tree.retain(|p, _| !p.starts_with(&parent) || *p == parent);
+                    continue;
+                }
+                Some(Whiteout::Hide(hidden)) => {
+                    let gone = parent.join(hidden);
+                    tree.retain(|p, _| !p.starts_with(&gone));
+                    continue;
+                }
+                Some(Whiteout::AufsMetadata) => continue,
+                None => {}
             }
             let node = node_of(&mut entry, &tree)?;
             if node.mode & S_IFDIR == 0 {

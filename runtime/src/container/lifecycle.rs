@@ -66,22 +66,15 @@ pub fn create(
     spec: ContainerSpec,
     starting_now: bool,
 ) -> Result<Container, LifecycleError> {
-    let (manifest, config) = (&stored.manifest, &stored.config);
-    let layers_dir = images.layer_path("");
+    let manifest = &stored.manifest;
+    let layers_dir = images.layers_dir();
     let init_layer =
         super::rootfs::ensure_init_layer(&layers_dir).map_err(|source| LifecycleError::Io {
             path: layers_dir.clone(),
             source,
         })?;
     let lower_dirs: Vec<PathBuf> = std::iter::once(init_layer)
-        .chain(
-            config
-                .rootfs()
-                .diff_ids()
-                .iter()
-                .rev()
-                .map(|d| images.layer_path(d)),
-        )
+        .chain(images.layer_dirs(stored).into_iter().rev())
         .collect();
     let id = new_id();
     let given_name = name.map(str::to_string);

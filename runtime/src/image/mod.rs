@@ -7,6 +7,7 @@
 
 pub mod digest;
 pub mod layout;
+pub mod source;
 pub mod store;
 pub mod unpack;
 

@@ -14,15 +14,17 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::io::{self, Read};
+use std::io::{self, BufRead, Read};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use flate2::read::GzDecoder;
 use nix::fcntl::Flock;
-use oci_spec::image::{Descriptor, ImageConfiguration, ImageIndex, ImageManifest};
+use oci_spec::image::{Descriptor, ImageConfiguration, ImageIndex, ImageManifest, Sha256Digest};
 use sha2::{Digest as _, Sha256};
 
-use super::digest::sha256_digest;
+use super::digest::{self, DigestError};
+use super::source::{self, LayoutDir, MAX_DOCUMENT, SourceError};
 use super::unpack::{UnpackError, unpack_layer};
 
 /// The default store root.
@@ -53,6 +55,33 @@ pub enum StoreError {
     },
     #[error("{path} does not exist: give an OCI image layout directory or an OCI archive")]
     NoSuchInput { path: PathBuf },
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error("{what}: {source}")]
+    BadDigest {
+        what: String,
+        #[source]
+        source: DigestError,
+    },
+    #[error(
+        "the manifest lists {layers} layers, but the config names {diff_ids} (rootfs.diff_ids): the image is corrupt"
+    )]
+    LayerCount { layers: usize, diff_ids: usize },
+    #[error(
+        "blob {digest} is {actual} bytes, but its descriptor says {expected}: the image is corrupt"
+    )]
+    SizeMismatch {
+        digest: String,
+        expected: u64,
+        actual: u64,
+    },
+    #[error("blob {digest} is {size} bytes, more than the {max} bytes a {what} may have")]
+    DocumentTooLarge {
+        digest: String,
+        size: u64,
+        max: u64,
+        what: &'static str,
+    },
     #[error("blob {expected} is corrupt: its content hashes to {actual}")]
     DigestMismatch { expected: String, actual: String },
     #[error(
@@ -180,6 +209,60 @@ pub struct StoredImage {
     pub manifest_digest: String,
     pub manifest: ImageManifest,
     pub config: ImageConfiguration,
+    /// Its layers' diff_ids, bottom first, checked: the names of their directories.
+    pub diff_ids: Vec<Sha256Digest>,
+}
+
+/// The digests of one image, each checked, and the two lists checked against each
+/// other: everything of an image that becomes a path in the store.
+struct ImageDigests {
+    config: Sha256Digest,
+    /// (compressed blob, diff_id) for each layer, bottom first.
+    layers: Vec<(Sha256Digest, Sha256Digest)>,
+}
+
+/// Checks every digest a manifest and its config name, and that they name as many
+/// layers as each other: Docker refuses an image whose lists disagree, and so does
+/// peti, rather than run with a layer missing or left over.
+fn image_digests(
+    manifest: &ImageManifest,
+    config: &ImageConfiguration,
+) -> Result<ImageDigests, StoreError> {
+    let checked = |what: String, result: Result<Sha256Digest, DigestError>| {
+        result.map_err(|source| StoreError::BadDigest { what, source })
+    };
+    let diff_ids = config.rootfs().diff_ids();
+    if manifest.layers().len() != diff_ids.len() {
+        return Err(StoreError::LayerCount {
+            layers: manifest.layers().len(),
+            diff_ids: diff_ids.len(),
+        });
+    }
+    let layers = manifest
+        .layers()
+        .iter()
+        .zip(diff_ids)
+        .enumerate()
+        .map(|(i, (layer, diff_id))| {
+            Ok((
+                checked(
+                    format!("layer {} of the manifest", i + 1),
+                    digest::of_descriptor(layer),
+                )?,
+                checked(
+                    format!("diff_id {} of the config", i + 1),
+                    digest::parse_sha256(diff_id),
+                )?,
+            ))
+        })
+        .collect::<Result<_, StoreError>>()?;
+    Ok(ImageDigests {
+        config: checked(
+            "the manifest's config".into(),
+            digest::of_descriptor(manifest.config()),
+        )?,
+        layers,
+    })
 }
 
 /// The image store at a root directory.
@@ -212,17 +295,24 @@ impl Store {
         crate::fsutil::lock_exclusive(&path).map_err(io_at(&path))
     }
 
-    fn blob_path(&self, digest: &str) -> PathBuf {
-        self.root
-            .join("blobs/sha256")
-            .join(digest.trim_start_matches("sha256:"))
+    /// Where a blob is kept. Only a checked digest becomes a path.
+    fn blob_path(&self, digest: &Sha256Digest) -> PathBuf {
+        self.root.join("blobs/sha256").join(digest.digest())
     }
 
     /// The directory of an unpacked layer, by diff_id.
-    pub fn layer_path(&self, diff_id: &str) -> PathBuf {
-        self.root
-            .join("layers")
-            .join(diff_id.trim_start_matches("sha256:"))
+    pub fn layer_path(&self, diff_id: &Sha256Digest) -> PathBuf {
+        self.layers_dir().join(diff_id.digest())
+    }
+
+    /// The directory that holds every unpacked layer.
+    pub fn layers_dir(&self) -> PathBuf {
+        self.root.join("layers")
+    }
+
+    /// An image's layer directories, bottom first.
+    pub fn layer_dirs(&self, image: &StoredImage) -> Vec<PathBuf> {
+        image.diff_ids.iter().map(|d| self.layer_path(d)).collect()
     }
 
     /// `peti load -i PATH`: an OCI layout directory, or an OCI archive (the same
@@ -236,16 +326,21 @@ impl Store {
         if path.is_dir() {
             return self.load_layout(path);
         }
-        let file = fs::File::open(path).map_err(io_at(path))?;
+        let (file, _) = source::open_regular(path)?;
         let unpacked = tempfile::Builder::new()
             .prefix("peti-load-")
             .tempdir()
             .map_err(io_at(path))?;
         // The archive is as untrusted as any layer, so it goes through the same
         // careful unpacker.
-        unpack_layer(file, unpacked.path()).map_err(|source| StoreError::Unpack {
-            digest: path.display().to_string(),
-            source,
+        unpack_layer(file, unpacked.path()).map_err(|source| match source {
+            UnpackError::Tar(_) => StoreError::NotAnArchive {
+                path: path.to_path_buf(),
+            },
+            source => StoreError::Unpack {
+                digest: path.display().to_string(),
+                source,
+            },
         })?;
         let stem = path
             .file_stem()
@@ -275,36 +370,58 @@ impl Store {
     /// `peti import ROOTFS.tar NAME[:TAG]`: a plain file-system tarball (gzip or not)
     /// becomes a one-layer image. It is written as an OCI layout first and loaded from
     /// there, so an imported image is checked exactly as a loaded one.
+    ///
+    /// The tarball is streamed, never held in memory: one pass reads it as tar (to
+    /// refuse what is not one) while the same bytes are hashed and gzipped into the
+    /// layer. A gzip bomb costs disk, not memory, and only what it really holds.
     pub fn import_rootfs(&self, tarball: &Path, reference: &str) -> Result<Reference, StoreError> {
         let reference = Reference::parse(reference)?;
-        let mut bytes = fs::read(tarball).map_err(io_at(tarball))?;
-        if bytes.starts_with(&[0x1f, 0x8b]) {
-            let mut plain = Vec::new();
-            GzDecoder::new(bytes.as_slice())
-                .read_to_end(&mut plain)
-                .map_err(io_at(tarball))?;
-            bytes = plain;
-        }
+        let (file, _) = source::open_regular(tarball)?;
+        let mut input = io::BufReader::new(file);
+        let gzipped = input
+            .fill_buf()
+            .map_err(io_at(tarball))?
+            .starts_with(&[0x1f, 0x8b]);
+        let input: Box<dyn Read> = if gzipped {
+            Box::new(GzDecoder::new(input))
+        } else {
+            Box::new(input)
+        };
         let bad = |what: &'static str, detail: String| StoreError::BadDocument {
             path: tarball.to_path_buf(),
             what,
             detail,
         };
-        let readable = tar::Archive::new(bytes.as_slice())
-            .entries()
-            .and_then(|mut entries| entries.try_for_each(|e| e.map(drop)));
-        if let Err(e) = readable {
-            return Err(bad("a tar archive of a root file system", e.to_string()));
+        let layout_error =
+            |e: super::layout::LayoutError| bad("importable as an image", e.to_string());
+        // Inside the store, so that what an interrupted import leaves is the store's
+        // to find, not a stray folder in $TMPDIR.
+        let staging = tempfile::Builder::new()
+            .prefix(".import-")
+            .tempdir_in(&self.root)
+            .map_err(io_at(&self.root))?;
+        let layout = staging.path().join("image");
+        let mut writer = super::layout::LayoutWriter::new(&layout).map_err(layout_error)?;
+        let mut layer = writer.layer().map_err(layout_error)?;
+        let mut tee = Tee {
+            inner: input,
+            copy: &mut layer,
+            write_error: None,
+        };
+        let read = read_as_tar(&mut tee);
+        if let Some(e) = tee.write_error.take() {
+            return Err(StoreError::Io {
+                path: layout,
+                source: e,
+            });
         }
+        read.map_err(|e| bad("a tar archive of a root file system", e.to_string()))?;
+        writer.add(layer).map_err(layout_error)?;
         let config =
             super::import_config().map_err(|e| bad("a valid OCI image config", e.to_string()))?;
-        let staging = tempfile::Builder::new()
-            .prefix("peti-import-")
-            .tempdir()
-            .map_err(io_at(tarball))?;
-        let layout = staging.path().join("image");
-        super::layout::write_layout(&layout, &reference.tag, &[bytes], config)
-            .map_err(|e| bad("importable as an image", e.to_string()))?;
+        writer
+            .finish(&reference.tag, config)
+            .map_err(layout_error)?;
         let mut loaded = self.load_layout_named(&layout, &reference.name, Some(&reference))?;
         Ok(loaded.remove(0))
     }
@@ -315,14 +432,15 @@ impl Store {
         dir_name: &str,
         name_as: Option<&Reference>,
     ) -> Result<Vec<Reference>, StoreError> {
-        if !dir.join("index.json").is_file() || !dir.join("oci-layout").is_file() {
+        let layout = LayoutDir::open(dir)?;
+        if !layout.has_file("index.json") || !layout.has_file("oci-layout") {
             return Err(StoreError::NotALayout {
                 path: dir.to_path_buf(),
             });
         }
-        let index: ImageIndex = read_json(&dir.join("index.json"), "a valid OCI index.json")?;
+        let index: ImageIndex = layout.read_json("index.json", "a valid OCI index.json")?;
         let _guard = self.lock()?;
-        let result = self.load_index(dir, dir_name, &index, name_as);
+        let result = self.load_index(&layout, dir_name, &index, name_as);
         if result.is_err() {
             // Blobs stored before the failure are verified but unreferenced: remove
             // them, so a failed load leaves the store as it was.
@@ -335,22 +453,23 @@ impl Store {
 
     fn load_index(
         &self,
-        dir: &Path,
+        layout: &LayoutDir,
         dir_name: &str,
         index: &ImageIndex,
         name_as: Option<&Reference>,
     ) -> Result<Vec<Reference>, StoreError> {
         let mut loaded = Vec::new();
         for descriptor in index.manifests() {
-            let manifest_digest = self.import_blob(dir, descriptor)?;
+            let manifest_digest = self.import_document(layout, descriptor, "manifest")?;
             let manifest: ImageManifest =
                 self.read_blob_json(&manifest_digest, "a valid OCI image manifest")?;
-            let config_digest = self.import_blob(dir, manifest.config())?;
+            let config_digest = self.import_document(layout, manifest.config(), "config")?;
             let config: ImageConfiguration =
                 self.read_blob_json(&config_digest, "a valid OCI image config")?;
-            for (layer, diff_id) in manifest.layers().iter().zip(config.rootfs().diff_ids()) {
-                let digest = self.import_blob(dir, layer)?;
-                self.unpack_once(&digest, diff_id)?;
+            let digests = image_digests(&manifest, &config)?;
+            for (layer, (blob, diff_id)) in manifest.layers().iter().zip(&digests.layers) {
+                self.import_blob(layout, layer, blob)?;
+                self.unpack_once(blob, diff_id)?;
             }
             let tag = descriptor
                 .annotations()
@@ -365,39 +484,99 @@ impl Store {
             } else {
                 Reference::parse(&format!("{dir_name}:{tag}"))?
             };
-            self.set_reference(&reference, &manifest_digest)?;
+            self.set_reference(&reference, &digest::text(&manifest_digest))?;
             loaded.push(reference);
         }
         Ok(loaded)
     }
 
-    /// Copies one blob into the store, checking it against its digest.
-    fn import_blob(&self, layout: &Path, descriptor: &Descriptor) -> Result<String, StoreError> {
-        let digest = descriptor.digest().to_string();
-        let target = self.blob_path(&digest);
-        if target.is_file() {
-            return Ok(digest); // already verified when it was first stored
-        }
-        let source = layout
-            .join("blobs")
-            .join(descriptor.digest().algorithm().as_ref())
-            .join(descriptor.digest().digest());
-        let bytes = fs::read(&source).map_err(io_at(&source))?;
-        let actual = sha256_digest(&bytes).to_string();
-        if actual != digest {
-            return Err(StoreError::DigestMismatch {
-                expected: digest,
-                actual,
+    /// Imports a JSON document (a manifest or a config), refusing one larger than
+    /// [`MAX_DOCUMENT`] before a byte of it is copied.
+    fn import_document(
+        &self,
+        layout: &LayoutDir,
+        descriptor: &Descriptor,
+        what: &'static str,
+    ) -> Result<Sha256Digest, StoreError> {
+        let digest = digest::of_descriptor(descriptor).map_err(|source| StoreError::BadDigest {
+            what: format!("the {what}'s descriptor"),
+            source,
+        })?;
+        if descriptor.size() > MAX_DOCUMENT {
+            return Err(StoreError::DocumentTooLarge {
+                digest: digest::text(&digest),
+                size: descriptor.size(),
+                max: MAX_DOCUMENT,
+                what,
             });
         }
-        write_atomically(&target, &bytes)?;
+        self.import_blob(layout, descriptor, &digest)?;
         Ok(digest)
+    }
+
+    /// Copies one blob into the store, streaming: it is read from the layout into
+    /// a temporary file beside its final place, hashed on the way, and renamed into
+    /// place only when both its size and its digest are what the descriptor says.
+    /// Memory use does not depend on the blob's size, and the store never holds a
+    /// blob under a name that is not its hash.
+    fn import_blob(
+        &self,
+        layout: &LayoutDir,
+        descriptor: &Descriptor,
+        digest: &Sha256Digest,
+    ) -> Result<(), StoreError> {
+        let target = self.blob_path(digest);
+        if target.is_file() {
+            return Ok(()); // already verified when it was first stored
+        }
+        let (file, size) = layout.open_blob(digest)?;
+        let expected = descriptor.size();
+        let mismatch = |actual| StoreError::SizeMismatch {
+            digest: digest::text(digest),
+            expected,
+            actual,
+        };
+        if size != expected {
+            return Err(mismatch(size));
+        }
+        let blobs = self.root.join("blobs/sha256");
+        let mut staged = tempfile::Builder::new()
+            .prefix(".staged-")
+            .tempfile_in(&blobs)
+            .map_err(io_at(&blobs))?;
+        // Never more than it claims, even if the file grows while it is read.
+        let mut hashing = HashingReader {
+            inner: file.take(expected + 1),
+            hasher: Sha256::new(),
+        };
+        let copied = io::copy(&mut hashing, staged.as_file_mut()).map_err(io_at(&target))?;
+        if copied != expected {
+            return Err(mismatch(copied));
+        }
+        let actual = digest::from_hasher(hashing.hasher);
+        if actual != *digest {
+            return Err(StoreError::DigestMismatch {
+                expected: digest::text(digest),
+                actual: digest::text(&actual),
+            });
+        }
+        let mode = fs::Permissions::from_mode(0o644);
+        fs::set_permissions(staged.path(), mode).map_err(io_at(&target))?;
+        staged.persist(&target).map_err(|e| StoreError::Io {
+            path: target.clone(),
+            source: e.error,
+        })?;
+        Ok(())
     }
 
     /// Unpacks a compressed layer blob into `layers/<diff_id>`, unless it is there.
     /// It is unpacked into a temporary directory and renamed into place, so a layer
     /// directory either is complete or does not exist.
-    fn unpack_once(&self, blob_digest: &str, diff_id: &str) -> Result<(), StoreError> {
+    fn unpack_once(
+        &self,
+        blob_digest: &Sha256Digest,
+        diff_id: &Sha256Digest,
+    ) -> Result<(), StoreError> {
         let target = self.layer_path(diff_id);
         if target.is_dir() {
             return Ok(());
@@ -414,16 +593,16 @@ impl Store {
             hasher: Sha256::new(),
         };
         unpack_layer(&mut hashing, staging.path()).map_err(|source| StoreError::Unpack {
-            digest: blob_digest.to_string(),
+            digest: digest::text(blob_digest),
             source,
         })?;
         // Read what tar left (end-of-archive padding) so the hash covers every byte.
         io::copy(&mut hashing, &mut io::sink()).map_err(io_at(&blob))?;
-        let actual = format!("sha256:{}", hex::encode(hashing.hasher.finalize()));
-        if actual != diff_id {
+        let actual = digest::from_hasher(hashing.hasher);
+        if actual != *diff_id {
             return Err(StoreError::DiffIdMismatch {
-                diff_id: diff_id.to_string(),
-                actual,
+                diff_id: digest::text(diff_id),
+                actual: digest::text(&actual),
             });
         }
         fs::rename(staging.path(), &target).map_err(io_at(&target))?;
@@ -431,12 +610,35 @@ impl Store {
         Ok(())
     }
 
+    /// A JSON blob of the store: verified when it was stored, and still read with
+    /// the same bound as any document.
     fn read_blob_json<T: serde::de::DeserializeOwned>(
         &self,
-        digest: &str,
+        digest: &Sha256Digest,
         what: &'static str,
     ) -> Result<T, StoreError> {
-        read_json(&self.blob_path(digest), what)
+        let path = self.blob_path(digest);
+        let file = fs::File::open(&path).map_err(io_at(&path))?;
+        let size = file.metadata().map_err(io_at(&path))?.len();
+        Ok(source::read_document(file, size, &path, what)?)
+    }
+
+    /// The manifest and config a manifest digest names, with its digests checked.
+    fn read_image(
+        &self,
+        manifest_digest: &Sha256Digest,
+    ) -> Result<(ImageManifest, ImageConfiguration, ImageDigests), StoreError> {
+        let manifest: ImageManifest =
+            self.read_blob_json(manifest_digest, "a valid OCI image manifest")?;
+        let config_digest =
+            digest::of_descriptor(manifest.config()).map_err(|source| StoreError::BadDigest {
+                what: "the manifest's config".into(),
+                source,
+            })?;
+        let config: ImageConfiguration =
+            self.read_blob_json(&config_digest, "a valid OCI image config")?;
+        let digests = image_digests(&manifest, &config)?;
+        Ok((manifest, config, digests))
     }
 
     fn references(&self) -> Result<BTreeMap<String, String>, StoreError> {
@@ -471,26 +673,27 @@ impl Store {
 
     /// The manifest digest an image reference names.
     pub fn resolve(&self, reference: &str) -> Result<String, StoreError> {
+        Ok(digest::text(&self.resolve_digest(reference)?))
+    }
+
+    fn resolve_digest(&self, reference: &str) -> Result<Sha256Digest, StoreError> {
         let parsed = Reference::parse(reference)?;
-        self.references()?
+        let refs = self.references()?;
+        let digest = refs
             .get(&parsed.to_string())
-            .cloned()
-            .ok_or_else(|| StoreError::UnknownImage(reference.to_string()))
+            .ok_or_else(|| StoreError::UnknownImage(reference.to_string()))?;
+        stored_digest(digest)
     }
 
     /// The manifest and config of an image, read once for all a command needs.
     pub fn image(&self, reference: &str) -> Result<StoredImage, StoreError> {
-        let manifest_digest = self.resolve(reference)?;
-        let manifest: ImageManifest =
-            self.read_blob_json(&manifest_digest, "a valid OCI image manifest")?;
-        let config = self.read_blob_json(
-            manifest.config().digest().as_ref(),
-            "a valid OCI image config",
-        )?;
+        let manifest_digest = self.resolve_digest(reference)?;
+        let (manifest, config, digests) = self.read_image(&manifest_digest)?;
         Ok(StoredImage {
-            manifest_digest,
+            manifest_digest: digest::text(&manifest_digest),
             manifest,
             config,
+            diff_ids: digests.layers.into_iter().map(|(_, d)| d).collect(),
         })
     }
 
@@ -508,7 +711,7 @@ impl Store {
         for (reference, digest) in self.references()? {
             let parsed = Reference::parse(&reference)?;
             let manifest: ImageManifest =
-                self.read_blob_json(&digest, "a valid OCI image manifest")?;
+                self.read_blob_json(&stored_digest(&digest)?, "a valid OCI image manifest")?;
             let size = manifest.config().size()
                 + manifest.layers().iter().map(Descriptor::size).sum::<u64>();
             rows.push(ImageSummary {
@@ -564,27 +767,14 @@ impl Store {
         let mut live_blobs = BTreeSet::new();
         let mut live_layers = BTreeSet::new();
         for digest in refs.values().chain(keep) {
-            let manifest: ImageManifest =
-                self.read_blob_json(digest, "a valid OCI image manifest")?;
-            let config: ImageConfiguration = self.read_blob_json(
-                manifest.config().digest().as_ref(),
-                "a valid OCI image config",
-            )?;
-            live_blobs.insert(digest.trim_start_matches("sha256:").to_string());
-            live_blobs.insert(manifest.config().digest().digest().to_string());
-            live_blobs.extend(
-                manifest
-                    .layers()
-                    .iter()
-                    .map(|l| l.digest().digest().to_string()),
-            );
-            live_layers.extend(
-                config
-                    .rootfs()
-                    .diff_ids()
-                    .iter()
-                    .map(|d| d.trim_start_matches("sha256:").to_string()),
-            );
+            let digest = stored_digest(digest)?;
+            let (_, _, digests) = self.read_image(&digest)?;
+            live_blobs.insert(digest.digest().to_string());
+            live_blobs.insert(digests.config.digest().to_string());
+            for (blob, diff_id) in digests.layers {
+                live_blobs.insert(blob.digest().to_string());
+                live_layers.insert(diff_id.digest().to_string());
+            }
         }
         let mut deleted = Vec::new();
         for (dir, live, is_layer) in [
@@ -612,20 +802,49 @@ impl Store {
     }
 }
 
-fn read_json<T: serde::de::DeserializeOwned>(
-    path: &Path,
-    what: &'static str,
-) -> Result<T, StoreError> {
-    let bytes = fs::read(path).map_err(io_at(path))?;
-    serde_json::from_slice(&bytes).map_err(|e| StoreError::BadDocument {
-        path: path.to_path_buf(),
-        what,
-        detail: e.to_string(),
+/// A manifest digest from peti's own records (repositories.json, a container's
+/// record), checked like any other before it becomes a path.
+fn stored_digest(text: &str) -> Result<Sha256Digest, StoreError> {
+    digest::parse_sha256(text).map_err(|source| StoreError::BadDigest {
+        what: "a manifest digest in the store's records".into(),
+        source,
     })
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     crate::fsutil::write_atomically(path, bytes, 0o644).map_err(io_at(path))
+}
+
+/// Reads a whole tar stream: every entry and its content, then what follows the
+/// end-of-archive marker, so that a reader behind it sees every byte.
+fn read_as_tar(stream: &mut impl Read) -> io::Result<()> {
+    {
+        let mut archive = tar::Archive::new(&mut *stream);
+        for entry in archive.entries()? {
+            io::copy(&mut entry?, &mut io::sink())?;
+        }
+    }
+    io::copy(stream, &mut io::sink())?;
+    Ok(())
+}
+
+/// A reader that writes a copy of everything read through it. A failed write is
+/// kept apart, so that a full disk is not reported as a bad tar archive.
+struct Tee<'a, R, W> {
+    inner: R,
+    copy: &'a mut W,
+    write_error: Option<io::Error>,
+}
+
+impl<R: Read, W: io::Write> Read for Tee<'_, R, W> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Err(e) = self.copy.write_all(&buf[..n]) {
+            self.write_error = Some(e);
+            return Err(io::Error::other("cannot write the layer"));
+        }
+        Ok(n)
+    }
 }
 
 /// A reader that hashes everything read through it: the diff_id check, in one pass.

@@ -47,6 +47,11 @@ pub enum UnpackError {
     /// An entry would be written through a symlink.
     #[error("layer entry {path:?} goes through the symlink {link:?}: refusing this image")]
     ThroughSymlink { path: String, link: String },
+    /// A whiteout that hides no name of its directory.
+    #[error(
+        "layer entry {path:?} is a whiteout of '.', '..' or nothing, which would delete outside what it may hide: refusing this image"
+    )]
+    BadWhiteout { path: String },
     /// A hard link points at something that is not a regular file of this layer.
     #[error(
         "layer entry {path:?} is a hard link to {target:?}, which is not a regular file in this layer: refusing this image"
@@ -99,13 +104,17 @@ pub fn unpack_layer(layer: impl Read, dest: &Path) -> Result<UnpackStats, Unpack
         let parent = make_parents(dest, parents, &name)?;
         let target = parent.join(file_name);
 
-        if let Some(hidden) = file_name.strip_prefix(WHITEOUT_PREFIX) {
-            if *file_name == OPAQUE_MARKER {
-                set_opaque(&parent)?;
-                stats.opaque_dirs += 1;
-            } else {
-                make_whiteout(&parent.join(hidden))?;
-                stats.whiteouts += 1;
+        if let Some(whiteout) = whiteout(file_name, &name)? {
+            match whiteout {
+                Whiteout::Opaque => {
+                    set_opaque(&parent)?;
+                    stats.opaque_dirs += 1;
+                }
+                Whiteout::Hide(hidden) => {
+                    make_whiteout(&parent.join(hidden))?;
+                    stats.whiteouts += 1;
+                }
+                Whiteout::AufsMetadata => {}
             }
             continue;
         }
@@ -168,6 +177,40 @@ pub fn unpack_layer(layer: impl Read, dest: &Path) -> Result<UnpackStats, Unpack
         }
     }
     Ok(stats)
+}
+
+/// What a `.wh.` entry asks for.
+pub enum Whiteout<'a> {
+    /// `.wh..wh..opq`: hide all the lower layers have in this directory.
+    Opaque,
+    /// `.wh.NAME`: hide NAME, a name in this directory.
+    Hide(&'a str),
+    /// Any other `.wh..wh.` name: AUFS's own bookkeeping (`.wh..wh.plnk`, ...),
+    /// which means nothing outside AUFS; Docker skips these too.
+    AufsMetadata,
+}
+
+/// Reads the last component of an entry's name as a whiteout, if it is one
+/// (`entry`, the whole name, is for the error). What it hides is a name like any
+/// entry's, inside this directory: `.wh..`, `.wh...` and `.wh.` would name the
+/// directory itself, its parent, or nothing, and a whiteout made there would
+/// delete outside the layer.
+pub fn whiteout<'a>(file_name: &'a str, entry: &str) -> Result<Option<Whiteout<'a>>, UnpackError> {
+    let Some(hidden) = file_name.strip_prefix(WHITEOUT_PREFIX) else {
+        return Ok(None);
+    };
+    if file_name == OPAQUE_MARKER {
+        return Ok(Some(Whiteout::Opaque));
+    }
+    if file_name.starts_with(".wh..wh.") {
+        return Ok(Some(Whiteout::AufsMetadata));
+    }
+    if matches!(hidden, "" | "." | "..") {
+        return Err(UnpackError::BadWhiteout {
+            path: entry.to_string(),
+        });
+    }
+    Ok(Some(Whiteout::Hide(hidden)))
 }
 
 /// Splits an entry name into its components: `/` and `.` are dropped (an absolute
