@@ -255,7 +255,11 @@ fn an_image_is_read_as_carefully_as_peti_reads_it() {
     std::os::unix::fs::symlink("/etc/hostname", &blob).unwrap();
     let refused = build(&layout, &out, &[]);
     assert_eq!(refused.status.code(), Some(1));
-    assert!(stderr(&refused).contains("is a symlink"), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("is a symlink"),
+        "{}",
+        stderr(&refused)
+    );
 
     // A whiteout of `..`: refused, as peti's unpacker refuses it.
     let mut builder = tar::Builder::new(Vec::new());

@@ -332,7 +332,13 @@ fn bind(
     kind: Kind,
     read_only: bool,
 ) -> Result<(), RootfsError> {
-    let at = resolve_in_root(root, target, kind)?;
+    // Name the mount point as the user wrote it: a failure deep in its path (a
+    // dangling symlink on the way, say) means nothing without it.
+    let at = resolve_in_root(root, target, kind).map_err(|e| RootfsError {
+        step: "make the mount point",
+        path: target.to_path_buf(),
+        source: e.source,
+    })?;
     let at = fd_path(&at);
     let none: Option<&str> = None;
     mount(

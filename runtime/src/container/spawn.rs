@@ -290,6 +290,7 @@ fn clone_init(
     let mut child_trace = Vec::new();
     let mut pty_master = None;
     let mut failure = None;
+    let mut channel_error = None;
     loop {
         match parent_end.receive() {
             Ok(None) => break,
@@ -297,12 +298,25 @@ fn clone_init(
             Ok(Some((Message::PtyMaster, fd))) => pty_master = fd,
             Ok(Some((Message::Proceed, _))) => {}
             Ok(Some((Message::Failed { exit_code, message }, _))) => {
-                failure = Some(Failure { exit_code, message })
+                failure.get_or_insert(Failure { exit_code, message });
             }
-            Err(e) => failure = Some(Failure::runtime(e)),
+            // A child that failed and exited before reading our go-ahead leaves
+            // ECONNRESET on our end (its socket closed with a message unread),
+            // after or before its own reason. The socket error is reported once,
+            // and the queued messages stay readable, so read on: the child's
+            // reason, when it sent one, is what the user needs, not the reset.
+            Err(e) => {
+                if channel_error.is_some() {
+                    break; // not the one-time reset: the channel is broken
+                }
+                channel_error = Some(e);
+            }
         }
     }
-    if let Some(failure) = failure.or(undelivered.map(Failure::runtime)) {
+    let failure = failure
+        .or(channel_error.map(Failure::runtime))
+        .or(undelivered.map(Failure::runtime));
+    if let Some(failure) = failure {
         let _ = waitpid(pid, None);
         return Err(failure);
     }

@@ -42,6 +42,11 @@ fn busybox() -> Option<PathBuf> {
 /// A root file system: busybox and a link for each applet, plus users, plus
 /// `extra` executable files.
 pub fn busybox_rootfs_tar(extra: &[(&str, &[u8])]) -> Vec<u8> {
+    busybox_rootfs_tar_with_links(extra, &[])
+}
+
+/// [`busybox_rootfs_tar`], plus `links`: (path, target) symlinks.
+pub fn busybox_rootfs_tar_with_links(extra: &[(&str, &[u8])], links: &[(&str, &str)]) -> Vec<u8> {
     let busybox = busybox().expect("checked by containers_unavailable");
     let binary = std::fs::read(&busybox).expect("busybox is readable");
     let list = Command::new(&busybox)
@@ -77,6 +82,9 @@ pub fn busybox_rootfs_tar(extra: &[(&str, &[u8])]) -> Vec<u8> {
     );
     for (path, data) in extra {
         add(path, 0o755, tar::EntryType::Regular, data, "");
+    }
+    for (path, target) in links {
+        add(path, 0o777, tar::EntryType::Symlink, b"", target);
     }
     tar.into_inner().unwrap()
 }

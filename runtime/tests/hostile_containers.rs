@@ -1,0 +1,107 @@
+//! Containers run by an attacker: what the caller's process holds, the peti
+//! binary, and the errors of a refused start must not reach them, or be lost.
+//!
+//! Every test needs root (namespaces, mounts, cgroups) and skips with the reason
+//! without it.
+
+mod common;
+
+use std::fs;
+use std::os::fd::AsRawFd;
+use std::os::unix::process::CommandExt;
+
+use common::{Sandbox, code, stderr, stdout};
+
+/// `peti ARGS` started with two more descriptors than its standard streams, as
+/// `exec 9</host/dir 8>>/host/file; peti ...` would start it.
+fn with_inherited_fds(
+    sandbox: &Sandbox,
+    args: &[&str],
+    dir: &fs::File,
+    file: &fs::File,
+) -> std::process::Output {
+    let (dir, file) = (dir.as_raw_fd(), file.as_raw_fd());
+    let mut command = sandbox.command(args);
+    // SAFETY: dup2 is async-signal-safe; it makes copies at 9 and 8 without
+    // close-on-exec, exactly what a shell's redirection does.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::dup2(dir, 9) < 0 || libc::dup2(file, 8) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    command.output().unwrap()
+}
+
+#[test]
+fn the_callers_file_descriptors_do_not_reach_the_container() {
+    needs_containers!("the_callers_file_descriptors_do_not_reach_the_container");
+    let sandbox = Sandbox::new();
+    let host = sandbox.path().join("host");
+    fs::create_dir(&host).unwrap();
+    fs::write(host.join("secret"), b"the host's").unwrap();
+    let log = host.join("log");
+    fs::write(&log, b"").unwrap();
+    let dir = fs::File::open(&host).unwrap();
+    let appending = fs::OpenOptions::new().append(true).open(&log).unwrap();
+    // Through fd 9 the host's folder (and, with ../.., the host's /); through
+    // fd 8 a host file open for writing.
+    let probe = "cat /proc/self/fd/9/secret; echo pwned >&8; ls /proc/self/fd | tr '\\n' ' '";
+    let id = sandbox.ok(&["run", "-d", "bb", "sleep", "60"]);
+    for args in [
+        vec!["run", "--rm", "bb", "sh", "-c", probe],
+        vec!["exec", id.trim(), "sh", "-c", probe],
+    ] {
+        let out = with_inherited_fds(&sandbox, &args, &dir, &appending);
+        assert!(
+            !stdout(&out).contains("the host's"),
+            "{args:?} read a host file: {}",
+            stdout(&out)
+        );
+        // ls lists its own descriptor for /proc/self/fd too: 0 1 2 3.
+        assert_eq!(stdout(&out).trim(), "0 1 2 3", "{args:?}: {}", stderr(&out));
+    }
+    assert_eq!(
+        fs::read(&log).unwrap(),
+        b"",
+        "the container wrote a host file"
+    );
+}
+
+#[test]
+fn a_refused_start_always_says_why() {
+    needs_containers!("a_refused_start_always_says_why");
+    let sandbox = Sandbox::new();
+    // A link that climbs out of the root file system, and a volume under it: the
+    // mount is refused inside the container, after peti has begun its own part.
+    let tar = sandbox.path().join("linked.tar");
+    fs::write(
+        &tar,
+        common::busybox_rootfs_tar_with_links(&[], &[("lnk", "../../../../tmp/missing")]),
+    )
+    .unwrap();
+    sandbox.ok(&["import", tar.to_str().unwrap(), "linked"]);
+    let volume = sandbox.path().join("volume");
+    fs::create_dir(&volume).unwrap();
+    let spec = format!("{}:/lnk/x", volume.display());
+    let mut reasons = std::collections::BTreeSet::new();
+    for _ in 0..20 {
+        let out = sandbox.peti(&["run", "--rm", "-v", &spec, "linked", "true"]);
+        assert_eq!(code(&out), 125, "{}", stderr(&out));
+        reasons.insert(stderr(&out));
+    }
+    assert_eq!(
+        reasons.len(),
+        1,
+        "the reason changed from run to run: {reasons:?}"
+    );
+    let reason = reasons.into_iter().next().unwrap();
+    assert!(!reason.contains("start-up channel"), "{reason}");
+    assert!(
+        reason.contains("make the mount point /lnk/x: ENOENT"),
+        "{reason}"
+    );
+    assert!(!std::path::Path::new("/tmp/missing").exists());
+}
