@@ -1,6 +1,8 @@
-//! Builds `peti-monitor` (monitor/peti-monitor.c), the small C process that stays
-//! with each detached container. peti embeds the binary and writes it out on first
-//! use; see `container::monitor` for why it is C and static.
+//! Builds the two small C programs that peti carries inside its own binary:
+//! `peti-monitor` (monitor/peti-monitor.c), the process that stays with each
+//! detached container (see `container::monitor` for why it is C and static),
+//! and `peti-dmz` (dmz/peti-dmz.c), the program peti execs inside a container
+//! in place of the container's own (see `container::dmz`).
 
 use std::env;
 use std::path::PathBuf;
@@ -8,11 +10,10 @@ use std::process::Command;
 
 use sha2::Digest;
 
-fn main() {
-    let source = "monitor/peti-monitor.c";
+/// Compiles `source` into `$OUT_DIR/name`, static, with musl.
+fn compile(source: &str, name: &str) -> PathBuf {
     println!("cargo:rerun-if-changed={source}");
-    let out =
-        PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("peti-monitor");
+    let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join(name);
     let status = Command::new("musl-gcc")
         .args(["-static", "-Os", "-s", "-Wall", "-Wextra", "-Werror", "-o"])
         .arg(&out)
@@ -25,10 +26,16 @@ fn main() {
             "cannot run musl-gcc ({e}): install the musl-tools package (the README's commands run .ci/setup, which does)"
         ),
     }
+    out
+}
+
+fn main() {
+    let monitor = compile("monitor/peti-monitor.c", "peti-monitor");
     // Its content address names the installed copy; computed here, once, rather
     // than on every `peti run -d`.
-    let bytes = std::fs::read(&out).expect("musl-gcc wrote the monitor");
+    let bytes = std::fs::read(&monitor).expect("musl-gcc wrote the monitor");
     let digest = sha2::Sha256::digest(&bytes);
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
     println!("cargo:rustc-env=PETI_MONITOR_SHA256={hex}");
+    compile("dmz/peti-dmz.c", "peti-dmz");
 }

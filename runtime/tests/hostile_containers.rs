@@ -105,3 +105,90 @@ fn a_refused_start_always_says_why() {
     );
     assert!(!std::path::Path::new("/tmp/missing").exists());
 }
+
+/// Compiles one of tests/programs/*.c, static, with musl-gcc.
+fn compile(name: &str, out: &std::path::Path) -> Result<(), String> {
+    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/programs")
+        .join(format!("{name}.c"));
+    let built = std::process::Command::new("musl-gcc")
+        .args(["-static", "-O2", "-o"])
+        .arg(out)
+        .arg(&source)
+        .output()
+        .map_err(|e| format!("musl-gcc: {e} (run .ci/setup)"))?;
+    if built.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&built.stderr).into_owned())
+    }
+}
+
+fn sha256_of(path: &std::path::Path) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(fs::read(path).unwrap()))
+}
+
+#[test]
+fn a_container_cannot_overwrite_the_peti_binary() {
+    let test = "a_container_cannot_overwrite_the_peti_binary";
+    needs_containers!("a_container_cannot_overwrite_the_peti_binary");
+    let sandbox = Sandbox::new();
+    let thief = sandbox.path().join("exe_thief");
+    if let Err(e) = compile("exe_thief", &thief) {
+        return common::skip(test, &e);
+    }
+    // The attack runs against a copy of peti, which is what it may destroy.
+    let copy = sandbox.path().join("peti-copy");
+    fs::copy(env!("CARGO_BIN_EXE_peti"), &copy).unwrap();
+    let before = sha256_of(&copy);
+    let peti = |args: &[&str]| sandbox.command_of(&copy, args).output().unwrap();
+    let tar = sandbox.path().join("thief.tar");
+    let thief_bytes = fs::read(&thief).unwrap();
+    fs::write(
+        &tar,
+        common::busybox_rootfs_tar(&[
+            ("thief", &thief_bytes),
+            // Run by peti exec, this would run peti's own binary again, inside.
+            ("e", b"#!/proc/self/exe\n"),
+        ]),
+    )
+    .unwrap();
+    assert!(
+        peti(&["import", tar.to_str().unwrap(), "thief"])
+            .status
+            .success()
+    );
+    // The container's first process watches for 3 s for any process whose
+    // executable is the copy, and then tries to write through what it caught.
+    let started = peti(&[
+        "run",
+        "-d",
+        "--name",
+        "victim",
+        "thief",
+        "/thief",
+        "peti-copy",
+        "3",
+    ]);
+    assert!(started.status.success(), "{}", stderr(&started));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    for _ in 0..5 {
+        // Entering: peti is in the container's PID namespace until its exec.
+        assert!(peti(&["exec", "victim", "true"]).status.success());
+        // A `#!/proc/self/exe` program: what it re-runs must not be peti.
+        let shebang = peti(&["exec", "victim", "/e"]);
+        assert_eq!(code(&shebang), 126, "{}", stderr(&shebang));
+        assert!(stderr(&shebang).contains("peti-dmz: not started by peti"));
+    }
+    // No peti may run while the thief writes, or the kernel would refuse it
+    // anyway (ETXTBSY), hiding the hole: wait without peti.
+    std::thread::sleep(std::time::Duration::from_millis(4500));
+    let report = stdout(&peti(&["logs", "victim"]));
+    assert_eq!(
+        sha256_of(&copy),
+        before,
+        "the container changed the peti binary:\n{report}"
+    );
+    assert!(report.contains("caught 0 wrote 0"), "{report}");
+}

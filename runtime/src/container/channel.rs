@@ -42,10 +42,19 @@ pub enum Message {
     PtyMaster,
     /// Starting failed; `exit_code` is Docker's (125, 126 or 127).
     Failed { exit_code: u8, message: String },
+    /// peti-dmz's exec of the program failed with this errno (peti-dmz is C,
+    /// so it sends the number and peti writes the words).
+    ExecFailed { errno: i32 },
 }
 
 /// One end of the channel.
 pub struct Channel(OwnedFd);
+
+impl std::os::fd::AsFd for Channel {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+}
 
 /// Makes a connected pair: (parent's end, child's end).
 pub fn pair() -> Result<(Channel, Channel), ChannelError> {

@@ -72,6 +72,10 @@ pub fn exec(container: &Container, request: ExecRequest) -> Result<Executed, Fai
             *c != caps::Capability::CAP_MKNOD || cgroup.as_ref().is_some_and(|c| c.guards_devices())
         })
         .collect();
+    // From the fork on, the child is in the container's PID namespace, and is
+    // peti's binary until its exec: no container process may open its
+    // /proc/PID/exe (CVE-2019-5736). The child inherits this at the fork.
+    super::dmz::shield().map_err(|e| Failure::runtime(format!("prctl(PR_SET_DUMPABLE): {e}")))?;
     setns(pid_ns.as_fd(), CloneFlags::CLONE_NEWPID)
         .map_err(|e| Failure::runtime(format!("setns(pid): {e}")))?;
     let (parent_end, child_end) = channel::pair().map_err(Failure::runtime)?;
@@ -106,6 +110,11 @@ pub fn exec(container: &Container, request: ExecRequest) -> Result<Executed, Fai
                     Message::Failed { exit_code, message } => {
                         let _ = nix::sys::wait::waitpid(child, None);
                         return Err(Failure { exit_code, message });
+                    }
+                    Message::ExecFailed { errno } => {
+                        let _ = nix::sys::wait::waitpid(child, None);
+                        let errno = nix::errno::Errno::from_raw(errno);
+                        return Err(process::exec_failure(&request.args[0], errno));
                     }
                     Message::Trace(_) | Message::Proceed => {}
                 }

@@ -65,6 +65,9 @@ fn set_up(plan: &InitPlan, channel: &Channel, tracer: &mut Tracer) -> Result<(),
     // running that no one can see or stop.
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
         .map_err(|e| Failure::runtime(format!("prctl: {e}")))?;
+    // Until its exec this process is peti's binary: keep every other process
+    // from opening its /proc/PID/exe (see `dmz`).
+    super::dmz::shield().map_err(|e| Failure::runtime(format!("prctl(PR_SET_DUMPABLE): {e}")))?;
     // All of this runs while peti makes the network namespace and the cgroup,
     // and writes the record.
     let namespaces = plan.namespaces;

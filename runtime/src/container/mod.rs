@@ -10,6 +10,7 @@
 //! - [`network`]: the network namespace peti makes and the container joins.
 //! - [`rootfs`]: overlayfs, /proc, /sys, /dev, pivot_root, masked paths.
 //! - [`process`]: stdio, user, capabilities and exec, shared with `peti exec`.
+//! - [`dmz`]: the exec through a sealed copy of a tiny program (CVE-2019-5736).
 //! - [`security`]: users, capabilities, no_new_privs.
 //! - [`cgroups`]: v1 and v2.
 //! - [`channel`]: the typed messages from child to parent.
@@ -19,6 +20,7 @@
 
 pub mod cgroups;
 pub mod channel;
+pub mod dmz;
 pub mod exec;
 pub mod init;
 pub mod lifecycle;

@@ -80,8 +80,11 @@ pub fn exec(plan: ProcessPlan, channel: &Channel, tracer: &mut Tracer) -> Failur
             if let Err(e) = close_inherited_descriptors() {
                 return Failure::runtime(format!("closing inherited file descriptors: {e}"));
             }
-            let errno = nix::unistd::execve(&program, &argv, &envp).unwrap_err();
-            exec_failure(&plan.args[0], errno)
+            // Through peti-dmz (see `dmz`): it reports its own exec's failure
+            // over the channel, as ExecFailed; this returns only if it could not
+            // be started at all.
+            let e = super::dmz::exec(&program, &argv, &envp, channel);
+            Failure::runtime(format!("starting peti-dmz: {e}"))
         }
     }
 }
@@ -277,8 +280,9 @@ fn check_executable(name: &str, program: &Path) -> Result<(), Failure> {
 }
 
 /// What execve's own error means, once the file was found executable: ENOENT here
-/// is a missing interpreter (a script's #! line, or a dynamic loader).
-fn exec_failure(name: &str, errno: Errno) -> Failure {
+/// is a missing interpreter (a script's #! line, or a dynamic loader). peti-dmz
+/// sends the errno of its exec of `name`; this gives it Docker's code and words.
+pub fn exec_failure(name: &str, errno: Errno) -> Failure {
     let exit_code = if errno == Errno::ENOENT {
         EXIT_NOT_FOUND
     } else {

@@ -300,6 +300,10 @@ fn clone_init(
             Ok(Some((Message::Failed { exit_code, message }, _))) => {
                 failure.get_or_insert(Failure { exit_code, message });
             }
+            Ok(Some((Message::ExecFailed { errno }, _))) => {
+                let errno = nix::errno::Errno::from_raw(errno);
+                failure.get_or_insert(super::process::exec_failure(&spec.args[0], errno));
+            }
             // A child that failed and exited before reading our go-ahead leaves
             // ECONNRESET on our end (its socket closed with a message unread),
             // after or before its own reason. The socket error is reported once,

@@ -119,7 +119,12 @@ impl Sandbox {
 
     /// `peti ARGS` in this sandbox, with no stdin.
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_peti"));
+        self.command_of(Path::new(env!("CARGO_BIN_EXE_peti")), args)
+    }
+
+    /// [`Sandbox::command`], of another peti binary (a copy, say).
+    pub fn command_of(&self, peti: &Path, args: &[&str]) -> Command {
+        let mut command = Command::new(peti);
         command
             .args(args)
             .env("PETI_ROOT", self.store())
