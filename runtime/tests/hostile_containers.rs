@@ -192,3 +192,135 @@ fn a_container_cannot_overwrite_the_peti_binary() {
     );
     assert!(report.contains("caught 0 wrote 0"), "{report}");
 }
+
+/// What seccomp_probe prints: one "NAME RESULT" line per request.
+fn probe_results(out: &std::process::Output) -> std::collections::BTreeMap<String, String> {
+    stdout(out)
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+#[test]
+fn dockers_default_seccomp_profile_shuts_what_a_container_has_no_use_for() {
+    let test = "dockers_default_seccomp_profile_shuts_what_a_container_has_no_use_for";
+    needs_containers!("dockers_default_seccomp_profile_shuts_what_a_container_has_no_use_for");
+    let sandbox = Sandbox::new();
+    let probe = sandbox.path().join("seccomp_probe");
+    if let Err(e) = compile("seccomp_probe", &probe) {
+        return common::skip(test, &e);
+    }
+    let volume = format!("{}:/probe:ro", probe.display());
+    let status = sandbox.ok(&[
+        "run",
+        "--rm",
+        "bb",
+        "grep",
+        "^Seccomp:",
+        "/proc/self/status",
+    ]);
+    assert_eq!(
+        status.split_whitespace().collect::<Vec<_>>(),
+        ["Seccomp:", "2"],
+        "mode 2 is a filter"
+    );
+
+    let confined = probe_results(&sandbox.peti(&["run", "--rm", "-v", &volume, "bb", "/probe"]));
+    for (request, expected) in [
+        ("unshare-user", "EPERM"),
+        ("add_key", "EPERM"),
+        ("keyctl", "EPERM"),
+        ("clone-newns", "EPERM"),
+        // ENOSYS, not EPERM: libc then falls back to clone, which can be checked.
+        ("clone3", "ENOSYS"),
+        ("socket-vsock", "EPERM"),
+        ("socket-inet", "ok"),
+        ("personality-linux", "ok"),
+        ("personality-bsd", "EPERM"),
+        ("reboot", "EPERM"),
+        ("getpid", "ok"),
+    ] {
+        assert_eq!(
+            confined.get(request).map(String::as_str),
+            Some(expected),
+            "{request}: {confined:?}"
+        );
+    }
+    // The same filter holds for a process that peti exec starts.
+    let id = sandbox.ok(&["run", "-d", "-v", &volume, "bb", "sleep", "60"]);
+    let exec = probe_results(&sandbox.peti(&["exec", id.trim(), "/probe"]));
+    assert_eq!(exec, confined);
+
+    // unconfined: no filter. The user namespace, the keyring and the rest open.
+    let unconfined = probe_results(&sandbox.peti(&[
+        "run",
+        "--rm",
+        "--security-opt",
+        "seccomp=unconfined",
+        "-v",
+        &volume,
+        "bb",
+        "/probe",
+    ]));
+    assert_eq!(unconfined["unshare-user"], "ok", "{unconfined:?}");
+    assert_eq!(unconfined["add_key"], "ok", "{unconfined:?}");
+    assert_eq!(unconfined["socket-vsock"], "ok", "{unconfined:?}");
+}
+
+#[test]
+fn a_seccomp_profile_in_dockers_format_is_applied_and_a_bad_one_refused() {
+    needs_containers!("a_seccomp_profile_in_dockers_format_is_applied_and_a_bad_one_refused");
+    let sandbox = Sandbox::new();
+    let profile = sandbox.path().join("no-mkdir.json");
+    fs::write(
+        &profile,
+        r#"{"defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]}"#,
+    )
+    .unwrap();
+    let option = format!("seccomp={}", profile.display());
+    let out = sandbox.peti(&[
+        "run",
+        "--rm",
+        "--security-opt",
+        &option,
+        "bb",
+        "mkdir",
+        "/x",
+    ]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("Permission denied"),
+        "{}",
+        stderr(&out)
+    );
+    // The profile is kept in the record: a restart does not need the file.
+    let id = sandbox.ok(&["create", "--security-opt", &option, "bb", "mkdir", "/y"]);
+    fs::remove_file(&profile).unwrap();
+    let started = sandbox.peti(&["start", "-a", id.trim()]);
+    assert_eq!(code(&started), 1, "{}", stderr(&started));
+
+    let bad = sandbox.path().join("bad.json");
+    fs::write(&bad, r#"{"defaultAction": "SCMP_ACT_MAYBE"}"#).unwrap();
+    for (option, said) in [
+        (
+            format!("seccomp={}", bad.display()),
+            "unknown action \"SCMP_ACT_MAYBE\"",
+        ),
+        (
+            "seccomp=/no/such/profile.json".into(),
+            "/no/such/profile.json",
+        ),
+        ("apparmor=unconfined".into(), "invalid --security-opt"),
+    ] {
+        let out = sandbox.peti(&["run", "--rm", "--security-opt", &option, "bb", "true"]);
+        assert_eq!(code(&out), 125, "{option}");
+        assert!(stderr(&out).contains(said), "{option}: {}", stderr(&out));
+    }
+    assert_eq!(
+        sandbox.ok(&["ps", "-aq"]).lines().count(),
+        1,
+        "only the created one"
+    );
+}

@@ -194,6 +194,7 @@ fn build_spec(
         read_only: o.read_only,
         network,
         auto_remove: o.rm,
+        seccomp: spec::parse_security_opts(&o.security_opt)?,
     })
 }
 

@@ -223,6 +223,9 @@ pub struct ContainerOptions {
     /// Remove the container when it exits.
     #[arg(long)]
     rm: bool,
+    /// Security options: seccomp=unconfined, or seccomp=PROFILE.json.
+    #[arg(long = "security-opt", value_name = "OPTION")]
+    security_opt: Vec<String>,
 }
 
 /// Everything that can make a command fail.

@@ -42,6 +42,9 @@ pub enum Message {
     PtyMaster,
     /// Starting failed; `exit_code` is Docker's (125, 126 or 127).
     Failed { exit_code: u8, message: String },
+    /// The seccomp filters, each instruction packed in a u64 (see
+    /// `seccomp::Filters::to_words`), from peti after its go-ahead.
+    Seccomp(Vec<Vec<u64>>),
     /// peti-dmz's exec of the program failed with this errno (peti-dmz is C,
     /// so it sends the number and peti writes the words).
     ExecFailed { errno: i32 },

@@ -16,6 +16,7 @@ use nix::unistd::{ForkResult, Pid, fork};
 
 use super::channel::{self, Message};
 use super::process::{self, Failure, ProcessPlan, Stdio};
+use super::seccomp::Filters;
 use super::security::DEFAULT_CAPABILITIES;
 use super::state::{Container, Status};
 use super::trace::Tracer;
@@ -72,6 +73,23 @@ pub fn exec(container: &Container, request: ExecRequest) -> Result<Executed, Fai
             *c != caps::Capability::CAP_MKNOD || cgroup.as_ref().is_some_and(|c| c.guards_devices())
         })
         .collect();
+    let plan = ProcessPlan {
+        args: request.args,
+        env: &request.env,
+        workdir: request.workdir,
+        user: request.user,
+        stdio: if request.tty {
+            Stdio::Pty
+        } else {
+            Stdio::Inherit {
+                stdin: request.stdin,
+            }
+        },
+        capabilities: &capabilities,
+    };
+    // The container's own filter: an exec'd process is as confined as the first.
+    let mut tracer = Tracer::new(false, "exec");
+    let filters = process::compile_seccomp(&container.spec.seccomp, &capabilities, &mut tracer)?;
     // From the fork on, the child is in the container's PID namespace, and is
     // peti's binary until its exec: no container process may open its
     // /proc/PID/exe (CVE-2019-5736). The child inherits this at the fork.
@@ -83,13 +101,7 @@ pub fn exec(container: &Container, request: ExecRequest) -> Result<Executed, Fai
     // freely until it execs.
     match unsafe { fork() }.map_err(|e| Failure::runtime(format!("fork: {e}")))? {
         ForkResult::Child => {
-            let failure = join_and_exec(
-                &others,
-                cgroup.as_ref(),
-                &request,
-                &capabilities,
-                &child_end,
-            );
+            let failure = join_and_exec(&others, cgroup.as_ref(), plan, &filters, &child_end);
             let _ = child_end.send(
                 &Message::Failed {
                     exit_code: failure.exit_code,
@@ -116,7 +128,7 @@ pub fn exec(container: &Container, request: ExecRequest) -> Result<Executed, Fai
                         let errno = nix::errno::Errno::from_raw(errno);
                         return Err(process::exec_failure(&request.args[0], errno));
                     }
-                    Message::Trace(_) | Message::Proceed => {}
+                    Message::Trace(_) | Message::Proceed | Message::Seccomp(_) => {}
                 }
             }
             Ok(Executed {
@@ -130,8 +142,8 @@ pub fn exec(container: &Container, request: ExecRequest) -> Result<Executed, Fai
 fn join_and_exec(
     namespaces: &[(File, CloneFlags)],
     cgroup: Option<&super::cgroups::Cgroup>,
-    request: &ExecRequest,
-    capabilities: &[caps::Capability],
+    plan: ProcessPlan,
+    filters: &Filters,
     channel: &channel::Channel,
 ) -> Failure {
     if let Some(Err(e)) = cgroup.map(|c| c.join_self()) {
@@ -142,20 +154,10 @@ fn join_and_exec(
             return Failure::runtime(format!("setns({flag:?}): {e}"));
         }
     }
-    let stdio = if request.tty {
-        Stdio::Pty
-    } else {
-        Stdio::Inherit {
-            stdin: request.stdin,
-        }
-    };
-    let plan = ProcessPlan {
-        args: request.args,
-        env: &request.env,
-        workdir: request.workdir,
-        user: request.user,
-        stdio,
-        capabilities,
-    };
-    process::exec(plan, channel, &mut Tracer::new(false, "exec"))
+    process::exec(
+        plan,
+        process::Filtering::Compiled(filters),
+        channel,
+        &mut Tracer::new(false, "exec"),
+    )
 }

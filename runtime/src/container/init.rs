@@ -21,7 +21,7 @@ use nix::sys::stat::{Mode, umask};
 
 use super::cgroups::Cgroup;
 use super::channel::{Channel, Message};
-use super::process::{self, Failure, ProcessPlan};
+use super::process::{self, Failure, Filtering, ProcessPlan};
 use super::rootfs::{self, RootfsPlan};
 use super::trace::Tracer;
 
@@ -44,7 +44,9 @@ pub struct InitPlan<'a> {
 pub fn run(plan: InitPlan, channel: &Channel) -> isize {
     let mut tracer = Tracer::new(plan.trace, "init");
     let failure = match set_up(&plan, channel, &mut tracer) {
-        Ok(()) => process::exec(plan.process, channel, &mut tracer),
+        // peti compiles the seccomp filters while this process finishes, and
+        // sends them (see `spawn`).
+        Ok(()) => process::exec(plan.process, Filtering::FromParent, channel, &mut tracer),
         Err(failure) => failure,
     };
     if tracer.enabled {

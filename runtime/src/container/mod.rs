@@ -28,6 +28,7 @@ pub mod monitor;
 pub mod network;
 pub mod process;
 pub mod rootfs;
+pub mod seccomp;
 pub mod security;
 pub mod spawn;
 pub mod spec;

@@ -20,6 +20,7 @@ use nix::unistd::{AccessFlags, access, dup2_raw, setsid};
 use crate::image::DEFAULT_PATH;
 
 use super::channel::{Channel, Message};
+use super::seccomp::{self, Filters, KernelVersion, Seccomp};
 use super::security::{self, User};
 use super::trace::{Tracer, monotonic_nanos};
 
@@ -67,9 +68,40 @@ impl Failure {
     }
 }
 
+/// Compiles the container's seccomp profile for this process's capabilities.
+pub fn compile_seccomp(
+    seccomp: &Seccomp,
+    capabilities: &[Capability],
+    tracer: &mut Tracer,
+) -> Result<Filters, Failure> {
+    let names: Vec<String> = capabilities.iter().map(|c| c.to_string()).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    tracer
+        .step(
+            "seccomp",
+            &format!("compile the {} profile", seccomp.label()),
+            || seccomp::compile(seccomp, &names, KernelVersion::host()),
+        )
+        .map_err(Failure::runtime)
+}
+
+/// Where a process gets its seccomp filters.
+pub enum Filtering<'a> {
+    /// Compiled already (`peti exec` compiles them before it forks).
+    Compiled(&'a Filters),
+    /// From peti over the channel, after the go-ahead: peti compiles them while
+    /// a container's first process finishes setting itself up.
+    FromParent,
+}
+
 /// Runs the plan's last steps and execs. Returns only on failure.
-pub fn exec(plan: ProcessPlan, channel: &Channel, tracer: &mut Tracer) -> Failure {
-    match prepare(&plan, channel, tracer) {
+pub fn exec(
+    plan: ProcessPlan,
+    filtering: Filtering,
+    channel: &Channel,
+    tracer: &mut Tracer,
+) -> Failure {
+    match prepare(&plan, filtering, channel, tracer) {
         Err(failure) => failure,
         Ok((program, argv, envp)) => {
             let exec_at = monotonic_nanos();
@@ -119,10 +151,23 @@ fn close_inherited_descriptors() -> std::io::Result<()> {
     Ok(())
 }
 
+/// The filters peti sends after its go-ahead.
+fn receive_filters(channel: &Channel) -> Result<Filters, Failure> {
+    match channel.receive() {
+        Ok(Some((Message::Seccomp(words), _))) => {
+            Filters::from_words(words).map_err(Failure::runtime)
+        }
+        _ => Err(Failure::runtime(
+            "peti gave up on this container before sending its seccomp filters",
+        )),
+    }
+}
+
 type Prepared = (CString, Vec<CString>, Vec<CString>);
 
 fn prepare(
     plan: &ProcessPlan,
+    filtering: Filtering,
     channel: &Channel,
     tracer: &mut Tracer,
 ) -> Result<Prepared, Failure> {
@@ -144,6 +189,26 @@ fn prepare(
     );
     tracer.step("capabilities", &detail, || {
         security::drop_privileges(&user, plan.capabilities).map_err(Failure::runtime)
+    })?;
+    // Last of the guards, after no_new_privs: from here on, and in all the
+    // program runs, only the system calls the profile allows.
+    let received;
+    let filters = match filtering {
+        Filtering::Compiled(filters) => filters,
+        Filtering::FromParent => {
+            received = tracer.step("wait", "for peti: the seccomp filters", || {
+                receive_filters(channel)
+            })?;
+            &received
+        }
+    };
+    let detail = format!(
+        "{} filters, {} BPF instructions",
+        filters.len(),
+        filters.instructions()
+    );
+    tracer.step("seccomp", &detail, || {
+        seccomp::install(filters).map_err(Failure::runtime)
     })?;
     // The kernel clears the parent-death signal when credentials change: set again.
     let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);

@@ -280,11 +280,19 @@ fn clone_init(
     let undelivered = parent_end.send(&Message::Proceed, network_fd).err();
     // The container holds the namespace now, by being in it.
     drop(network);
-    if let Err(failure) = (in_parallel.after_proceed)(pid, tracer) {
-        // The child was told to go on: stop it before anything runs unrecorded.
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-        let _ = waitpid(pid, None);
-        return Err(failure);
+    // Then its seccomp filters, compiled while the child joins, pivots and drops
+    // its privileges: it needs them only just before its exec.
+    let filters = (in_parallel.after_proceed)(pid, tracer)
+        .and_then(|()| super::process::compile_seccomp(&spec.seccomp, &capabilities, tracer));
+    match filters {
+        // A child that failed meanwhile cannot take them; its reason is read below.
+        Ok(filters) => drop(parent_end.send(&Message::Seccomp(filters.to_words()), None)),
+        Err(failure) => {
+            // The child was told to go on: stop it before anything runs unrecorded.
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            let _ = waitpid(pid, None);
+            return Err(failure);
+        }
     }
     let waiting_at = super::trace::monotonic_nanos();
     let mut child_trace = Vec::new();
@@ -296,7 +304,7 @@ fn clone_init(
             Ok(None) => break,
             Ok(Some((Message::Trace(events), _))) => child_trace.extend(events),
             Ok(Some((Message::PtyMaster, fd))) => pty_master = fd,
-            Ok(Some((Message::Proceed, _))) => {}
+            Ok(Some((Message::Proceed | Message::Seccomp(_), _))) => {}
             Ok(Some((Message::Failed { exit_code, message }, _))) => {
                 failure.get_or_insert(Failure { exit_code, message });
             }

@@ -7,7 +7,30 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::seccomp::{Seccomp, SeccompError};
+
 use super::cgroups::{CPU_PERIOD_US, Limits};
+
+/// Reads `--security-opt` values, as Docker takes them: `seccomp=unconfined`,
+/// `seccomp=PROFILE.json` (or the older `seccomp:PROFILE.json`), and
+/// `no-new-privileges`, which peti always sets.
+pub fn parse_security_opts(options: &[String]) -> Result<Seccomp, SpecError> {
+    let mut seccomp = Seccomp::Default;
+    for option in options {
+        if let Some(value) = option
+            .strip_prefix("seccomp=")
+            .or_else(|| option.strip_prefix("seccomp:"))
+        {
+            seccomp = Seccomp::from_option(value)?;
+        } else if !matches!(
+            option.as_str(),
+            "no-new-privileges" | "no-new-privileges=true"
+        ) {
+            return Err(SpecError::BadSecurityOpt(option.clone()));
+        }
+    }
+    Ok(seccomp)
+}
 
 /// What can be wrong in the options a user gave.
 #[derive(Debug, thiserror::Error)]
@@ -17,6 +40,12 @@ pub enum SpecError {
         "invalid --memory {0:?}: give a number with an optional unit b, k, m, g or t (for example 64m)"
     )]
     BadMemory(String),
+    #[error(transparent)]
+    Seccomp(#[from] SeccompError),
+    #[error(
+        "invalid --security-opt {0:?}: peti takes seccomp=unconfined, seccomp=PROFILE.json (Docker's format) and no-new-privileges (always on)"
+    )]
+    BadSecurityOpt(String),
     /// A size or a count that must be above zero was zero or negative.
     #[error("invalid {flag} {given:?}: the value must be positive")]
     NotPositive { flag: &'static str, given: String },
@@ -199,6 +228,9 @@ pub struct ContainerSpec {
     pub network: NetworkMode,
     /// `--rm`: remove the container when it exits.
     pub auto_remove: bool,
+    /// `--security-opt seccomp=...`: which system calls it may make.
+    #[serde(default)]
+    pub seccomp: Seccomp,
 }
 
 /// Parses Docker's memory sizes: a number with an optional unit (b, k, m, g),
