@@ -70,10 +70,17 @@ fn build_init() {
 fn build_programs() {
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("programs");
     std::fs::create_dir_all(&out).expect("OUT_DIR is writable");
-    let mut sources: Vec<PathBuf> = ["hostile", "getpid-loop", "exit-loop", "crash"]
-        .iter()
-        .map(|name| PathBuf::from(format!("programs/{name}.c")))
-        .collect();
+    let mut sources: Vec<PathBuf> = [
+        "hostile",
+        "getpid-loop",
+        "exit-loop",
+        "crash",
+        "blocker",
+        "forger",
+    ]
+    .iter()
+    .map(|name| PathBuf::from(format!("programs/{name}.c")))
+    .collect();
     for workload in ["hello", "compute", "memtouch", "fileio", "serve"] {
         sources.push(PathBuf::from(format!("../labs/workloads/{workload}.c")));
     }

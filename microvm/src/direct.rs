@@ -59,6 +59,10 @@ pub enum DirectRunError {
         rip: u64,
         detail: String,
     },
+    #[error(
+        "the program wrote to I/O port {port:#x} itself (at rip {rip:#x}): that port is how the VM's exception stubs report a fault, not the program's; stopped it, as Linux would stop an `out` from user code (SIGSEGV)"
+    )]
+    NotAFault { port: u16, rip: u64 },
     #[error("the VM shut down (a triple fault): the program broke the VM's own structures")]
     Shutdown,
     #[error("the program did not finish within --timeout {0} s; stopped it")]
@@ -75,6 +79,7 @@ impl DirectRunError {
     pub fn exit_code(&self) -> u8 {
         match self {
             DirectRunError::Crash { vector, .. } => 128 + signal_of(*vector),
+            DirectRunError::NotAFault { .. } => 128 + 11,
             DirectRunError::Timeout(_) => 124,
             _ => 1,
         }
@@ -290,26 +295,46 @@ fn signal_of(vector: u8) -> u8 {
 /// Reads where the exception happened from the frame the CPU pushed on the
 /// kernel stack: RIP, after the error code for the vectors that have one. With
 /// `MICROVM_DEBUG` set in the environment, the whole frame is printed too.
+///
+/// The fault ports are open to the program too (on nested PVM the stubs run at
+/// user level, so the I/O bitmap must let user code reach them), and the stub
+/// page is readable and executable by it. So a report is believed only if all
+/// of this holds, which only a real exception from the program makes true: the
+/// exit came from inside that vector's stub, the stack is the kernel stack with
+/// exactly one frame on it, and the frame's CS and SS are the program's. The
+/// kernel stack is read-only to the program, so it cannot write a frame there.
 fn crash(vcpu: &VcpuFd, memory: &GuestMemoryMmap, vector: u8) -> DirectRunError {
     let synced = vcpu.sync_regs();
     let has_error_code = matches!(vector, 8 | 10..=14 | 17 | 21 | 29 | 30);
+    let words = 5 + u64::from(has_error_code);
     let frame = synced.regs.rsp;
-    let word = |i: u64| -> u64 {
-        memory
-            .read_obj(GuestAddress(frame + i * 8))
-            .unwrap_or_default()
+    let word = |i: u64| -> Option<u64> {
+        let at = frame.checked_add(i.checked_mul(8)?)?;
+        memory.read_obj(GuestAddress(at)).ok()
     };
     let at = u64::from(has_error_code);
-    let rip = word(at);
+    let stub = direct::FAULT_STUBS + u64::from(vector) * direct::FAULT_STUB_SIZE;
+    let from_stub = (stub..stub + direct::FAULT_STUB_SIZE).contains(&synced.regs.rip);
+    let one_frame = frame == direct::KERNEL_STACK_TOP - words * 8;
+    let pushed_by_cpu = word(at + 1) == Some(u64::from(direct::USER_CS))
+        && word(at + 4) == Some(u64::from(direct::USER_DS));
+    if !(from_stub && one_frame && pushed_by_cpu) {
+        return DirectRunError::NotAFault {
+            port: direct::FAULT_PORT_BASE + u16::from(vector),
+            rip: synced.regs.rip,
+        };
+    }
+    let rip = word(at).unwrap_or_default();
     if std::env::var_os("MICROVM_DEBUG").is_some() {
+        let w = |i| word(i).unwrap_or_default();
         eprintln!(
             "microvm: exception frame: error {:#x} rip {:#x} cs {:#x} rflags {:#x} rsp {:#x} ss {:#x}; cpl cs {:#x}",
-            if has_error_code { word(0) } else { 0 },
+            if has_error_code { w(0) } else { 0 },
             rip,
-            word(at + 1),
-            word(at + 2),
-            word(at + 3),
-            word(at + 4),
+            w(at + 1),
+            w(at + 2),
+            w(at + 3),
+            w(at + 4),
             synced.sregs.cs.selector
         );
     }

@@ -83,7 +83,11 @@ impl Stopper {
     pub fn stop_after(&self, limit: Duration) {
         let stopper = self.clone();
         std::thread::spawn(move || {
-            let deadline = std::time::Instant::now() + limit;
+            // A limit past what a clock can hold (--timeout 18446744073709551615)
+            // is no limit at all, not a panic.
+            let Some(deadline) = std::time::Instant::now().checked_add(limit) else {
+                return;
+            };
             while std::time::Instant::now() < deadline {
                 if stopper.finished.load(Ordering::SeqCst) {
                     return;

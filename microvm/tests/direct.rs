@@ -316,3 +316,239 @@ fn serve_answers_http_from_the_vm_on_loopback_only() {
     assert!(child.wait().unwrap().success());
     assert_eq!(result_line(&rest), "RESULT workload=serve requests=1");
 }
+
+/// `microvm ARGS` with stdout to a pipe that nobody reads, and at most 20 s;
+/// returns the exit code (None if it had to be killed) and how long it took.
+fn run_unread(args: &[&str]) -> (Option<i32>, std::time::Duration) {
+    let (_reader, writer) = nix::unistd::pipe().unwrap();
+    let started = std::time::Instant::now();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_microvm"))
+        .args(args)
+        .stdout(std::process::Stdio::from(writer))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    while started.elapsed() < std::time::Duration::from_secs(20) {
+        if let Some(status) = child.try_wait().unwrap() {
+            return (status.code(), started.elapsed());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    (None, started.elapsed())
+}
+
+#[test]
+fn a_guest_blocked_in_a_system_call_does_not_outlive_the_timeout() {
+    needs_kvm!("a_guest_blocked_in_a_system_call_does_not_outlive_the_timeout");
+    let blocker = program("blocker");
+    for mode in ["accept", "recv", "write"] {
+        let (code, took) = run_unread(&[
+            "run",
+            "--elf",
+            blocker.to_str().unwrap(),
+            "--timeout",
+            "2",
+            "--",
+            mode,
+        ]);
+        assert_eq!(code, Some(124), "{mode}: after {took:?}");
+        assert!(
+            took < std::time::Duration::from_secs(6),
+            "{mode}: stopped after {took:?}"
+        );
+    }
+    // A timeout too long for a clock is no timeout, not a panic.
+    let long = microvm(&[
+        "run",
+        "--elf",
+        program("hello").to_str().unwrap(),
+        "--timeout",
+        "18446744073709551615",
+    ]);
+    assert_eq!(long.status.code(), Some(0), "{}", stderr(&long));
+}
+
+#[test]
+fn a_guest_cannot_take_the_vmms_descriptors_or_a_privileged_port() {
+    needs_kvm!("a_guest_cannot_take_the_vmms_descriptors_or_a_privileged_port");
+    let blocker = program("blocker");
+    let data = tempfile::NamedTempFile::new().unwrap();
+    let grant = format!("{}:/data:ro", data.path().display());
+    let opened = microvm(&[
+        "run",
+        "--elf",
+        blocker.to_str().unwrap(),
+        "--file",
+        &grant,
+        "--",
+        "open",
+    ]);
+    // Linux's RLIMIT_NOFILE of 1024, less stdin, stdout and stderr.
+    assert_eq!(
+        result_line(&stdout(&opened)),
+        "RESULT opened=1021",
+        "{}",
+        stderr(&opened)
+    );
+    let bound = microvm(&["run", "--elf", blocker.to_str().unwrap(), "--", "bind80"]);
+    assert_eq!(
+        result_line(&stdout(&bound)),
+        "RESULT bind80=EACCES",
+        "{}",
+        stderr(&bound)
+    );
+}
+
+#[test]
+fn a_guest_cannot_forge_a_crash_report() {
+    needs_kvm!("a_guest_cannot_forge_a_crash_report");
+    for mode in ["out", "jump"] {
+        let output = microvm(&[
+            "run",
+            "--elf",
+            program("forger").to_str().unwrap(),
+            "--",
+            mode,
+        ]);
+        assert_eq!(
+            output.status.code(),
+            Some(139),
+            "{mode}: {}",
+            stderr(&output)
+        );
+        let said = stderr(&output);
+        assert!(
+            said.contains("wrote to I/O port 0xce itself"),
+            "{mode}: {said}"
+        );
+        assert!(
+            !said.contains("page fault"),
+            "{mode}: a forged report: {said}"
+        );
+        assert!(!said.contains("panicked"), "{mode}: {said}");
+    }
+}
+
+#[test]
+fn what_is_not_a_regular_file_or_is_too_large_is_refused_at_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fifo = tmp.path().join("fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+    // A sparse file bigger than any guest memory: nothing needs reading to know.
+    let huge = tmp.path().join("huge");
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len(16 << 30)
+        .unwrap();
+    for (flag, path, said) in [
+        (
+            "--elf",
+            "/dev/zero",
+            "is a character device, not a regular file",
+        ),
+        (
+            "--elf",
+            fifo.to_str().unwrap(),
+            "is a FIFO, not a regular file",
+        ),
+        (
+            "--elf",
+            huge.to_str().unwrap(),
+            "more than the largest guest memory",
+        ),
+        (
+            "--kernel",
+            "/dev/zero",
+            "is a character device, not a regular file",
+        ),
+        (
+            "--kernel",
+            fifo.to_str().unwrap(),
+            "is a FIFO, not a regular file",
+        ),
+    ] {
+        let started = std::time::Instant::now();
+        let output = microvm(&["run", flag, path, "--timeout", "5"]);
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "{flag} {path}: {}",
+            stderr(&output)
+        );
+        assert!(
+            stderr(&output).contains(said),
+            "{flag} {path}: {}",
+            stderr(&output)
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(3),
+            "{flag} {path}"
+        );
+    }
+}
+
+#[test]
+fn elf_headers_that_overflow_are_refused_not_trusted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let good = std::fs::read(program("hello-pie")).unwrap();
+    let phoff = u64::from_le_bytes(good[0x20..0x28].try_into().unwrap()) as usize;
+    let write = |name: &str, bytes: &[u8]| {
+        let path = tmp.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    };
+    // A static PIE whose first PT_LOAD sits near 2^64: the base would wrap it.
+    let mut wrapping = good.clone();
+    let load = (0..u16::from_le_bytes([good[0x38], good[0x39]]) as usize)
+        .map(|i| phoff + i * 56)
+        .find(|&at| good[at..at + 4] == 1u32.to_le_bytes())
+        .unwrap();
+    wrapping[load + 16..load + 24].copy_from_slice(&(u64::MAX - 0x1000).to_le_bytes());
+    // e_phoff near 2^64.
+    let mut far = good.clone();
+    far[0x20..0x28].copy_from_slice(&(u64::MAX - 8).to_le_bytes());
+    for (name, bytes, said) in [
+        ("wrapping", &wrapping, "is malformed"),
+        ("far", &far, "is malformed"),
+    ] {
+        let path = write(name, bytes);
+        let output = microvm(&["run", "--elf", path.to_str().unwrap(), "--timeout", "5"]);
+        assert_eq!(output.status.code(), Some(1), "{name}: {}", stderr(&output));
+        assert!(
+            stderr(&output).contains(said),
+            "{name}: {}",
+            stderr(&output)
+        );
+        assert!(
+            !stderr(&output).contains("panicked"),
+            "{name}: {}",
+            stderr(&output)
+        );
+    }
+    // As --kernel: an ARM ELF, and an x86-64 one claiming 2^60 bytes of memory.
+    let guest = std::fs::read(common::guest("report-pvh.elf")).unwrap();
+    let mut arm = guest.clone();
+    arm[0x12] = 183; // EM_AARCH64
+    let kphoff = u64::from_le_bytes(guest[0x20..0x28].try_into().unwrap()) as usize;
+    let mut huge = guest.clone();
+    let kload = (0..u16::from_le_bytes([guest[0x38], guest[0x39]]) as usize)
+        .map(|i| kphoff + i * 56)
+        .find(|&at| guest[at..at + 4] == 1u32.to_le_bytes())
+        .unwrap();
+    huge[kload + 40..kload + 48].copy_from_slice(&(1u64 << 60).to_le_bytes());
+    for (name, bytes, said) in [
+        ("arm", &arm, "not a 64-bit little-endian x86-64 ELF"),
+        ("huge", &huge, "MiB"),
+    ] {
+        let path = write(name, bytes);
+        let output = microvm(&["run", "--kernel", path.to_str().unwrap(), "--timeout", "5"]);
+        assert_eq!(output.status.code(), Some(1), "{name}: {}", stderr(&output));
+        assert!(
+            stderr(&output).contains(said),
+            "{name}: {}",
+            stderr(&output)
+        );
+    }
+}

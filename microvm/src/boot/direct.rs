@@ -46,11 +46,15 @@ const IDT_START: u64 = 0x2000;
 /// The system-call stub (LSTAR points here).
 pub const SYSCALL_STUB: u64 = 0x3000;
 /// Exception stubs follow, one every 8 bytes.
-const FAULT_STUBS: u64 = SYSCALL_STUB + 0x100;
+pub const FAULT_STUBS: u64 = SYSCALL_STUB + 0x100;
+/// Bytes between two exception stubs.
+pub const FAULT_STUB_SIZE: u64 = 8;
 const PML4_START: u64 = 0x4000;
 const PDPT_START: u64 = 0x5000;
 const PD_START: u64 = 0x6000;
-const KERNEL_STACK_TOP: u64 = 0x2_0000;
+/// Where an exception from user level switches the stack to (the TSS's RSP0):
+/// the CPU pushes its frame just below.
+pub const KERNEL_STACK_TOP: u64 = 0x2_0000;
 /// Where user memory begins: everything below is the VMM's.
 pub const USER_START: u64 = 0x20_0000;
 /// Where a position-independent program is put.
@@ -117,10 +121,19 @@ pub fn load(
     random: [u8; 16],
 ) -> Result<DirectLayout, DirectError> {
     let base = if program.pie { PIE_BASE } else { 0 };
-    let limit = mem_end - STACK_SIZE;
+    let limit = mem_end.saturating_sub(STACK_SIZE);
     let mut end = 0;
     for s in &program.segments {
-        let (start, stop) = (base + s.vaddr, base + s.vaddr + s.mem_size);
+        // Checked: a PIE's p_vaddr near 2^64 would wrap below its base.
+        let start = base.checked_add(s.vaddr);
+        let stop = start.and_then(|a| a.checked_add(s.mem_size));
+        let (Some(start), Some(stop)) = (start, stop) else {
+            return Err(DirectError::OutOfRange {
+                start: s.vaddr,
+                end: u64::MAX,
+                limit,
+            });
+        };
         if start < USER_START || stop > limit {
             return Err(DirectError::OutOfRange {
                 start,
@@ -255,7 +268,7 @@ pub fn write_machine(memory: &GuestMemoryMmap, mem_end: u64) -> Result<(), Direc
     )?;
     // Exception v: `out %al, $(0xc0 + v)`; the VMM ends the VM there.
     for vector in 0..32u64 {
-        let stub = FAULT_STUBS + vector * 8;
+        let stub = FAULT_STUBS + vector * FAULT_STUB_SIZE;
         let port = FAULT_PORT_BASE as u8 + vector as u8;
         memory.write_slice(&[0xe6, port, 0xf4, 0xeb, 0xfe], GuestAddress(stub))?;
         // A 64-bit interrupt gate: offset, code selector, present, DPL 0.

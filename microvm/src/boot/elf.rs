@@ -19,6 +19,11 @@ pub enum ElfError {
     },
     #[error("{0} is not an ELF file")]
     NotElf(PathBuf),
+    #[error(
+        "{path} is {size} bytes, more than the largest guest memory ({} MiB) could hold",
+        MAX_PROGRAM_BYTES >> 20
+    )]
+    TooLarge { path: PathBuf, size: u64 },
     #[error("{path} is not a 64-bit little-endian x86-64 program ({detail})")]
     WrongMachine { path: PathBuf, detail: String },
     #[error(
@@ -90,7 +95,10 @@ impl Reader<'_> {
             .and_then(|b| b.try_into().ok())
             .ok_or_else(|| ElfError::Malformed {
                 path: self.path.to_path_buf(),
-                detail: format!("the file ends before offset {:#x}", offset + N as u64),
+                detail: format!(
+                    "the file ends before offset {:#x}",
+                    offset.saturating_add(N as u64)
+                ),
             })
     }
     fn u16(&self, offset: u64) -> Result<u16, ElfError> {
@@ -104,12 +112,32 @@ impl Reader<'_> {
     }
 }
 
-/// Reads and checks `path`.
+/// The largest program file read: what the largest guest memory could hold.
+pub const MAX_PROGRAM_BYTES: u64 = crate::layout::MAX_MEM_MIB << 20;
+
+/// Reads and checks `path`: a regular file only (`/dev/zero` or a FIFO would be
+/// read without end), of at most [`MAX_PROGRAM_BYTES`].
 pub fn read(path: &Path) -> Result<Program, ElfError> {
-    let bytes = std::fs::read(path).map_err(|source| ElfError::Read {
+    let fail = |source| ElfError::Read {
         path: path.to_path_buf(),
         source,
+    };
+    let (file, size) = runtime::image::source::open_regular(path).map_err(|e| match e {
+        runtime::image::source::SourceError::Io { source, .. } => fail(source),
+        other => fail(std::io::Error::other(other.to_string())),
     })?;
+    if size > MAX_PROGRAM_BYTES {
+        return Err(ElfError::TooLarge {
+            path: path.to_path_buf(),
+            size,
+        });
+    }
+    let mut bytes = Vec::with_capacity(size as usize);
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(file, MAX_PROGRAM_BYTES),
+        &mut bytes,
+    )
+    .map_err(fail)?;
     parse(path, bytes)
 }
 
@@ -152,7 +180,13 @@ pub fn parse(path: &Path, bytes: Vec<u8>) -> Result<Program, ElfError> {
     }
     let mut segments = Vec::new();
     for i in 0..u64::from(phnum) {
-        let at = phoff + i * PHENT_SIZE;
+        let at = i
+            .checked_mul(PHENT_SIZE)
+            .and_then(|o| o.checked_add(phoff))
+            .ok_or_else(|| ElfError::Malformed {
+                path: path.to_path_buf(),
+                detail: format!("program headers at {phoff:#x} lie past the end of any file"),
+            })?;
         let kind = r.u32(at)?;
         if kind == PT_INTERP {
             return Err(ElfError::Dynamic(path.to_path_buf()));

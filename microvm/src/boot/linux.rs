@@ -152,11 +152,20 @@ enum Format {
     Elf,
 }
 
+/// Opens a kernel or an initrd: a regular file only, so that a FIFO cannot hang
+/// the open and a device cannot be read without end.
 fn open(path: &Path) -> Result<File, BootError> {
-    File::open(path).map_err(|source| BootError::Read {
-        path: path.to_path_buf(),
-        source,
-    })
+    match runtime::image::source::open_regular(path) {
+        Ok((file, _)) => Ok(file),
+        Err(runtime::image::source::SourceError::Io { source, .. }) => Err(BootError::Read {
+            path: path.to_path_buf(),
+            source,
+        }),
+        Err(other) => Err(BootError::Read {
+            path: path.to_path_buf(),
+            source: std::io::Error::other(other.to_string()),
+        }),
+    }
 }
 
 fn read_error(path: &Path) -> impl FnOnce(std::io::Error) -> BootError + '_ {
@@ -240,13 +249,7 @@ fn has_linux_note(path: &Path, file: &mut File) -> Result<bool, BootError> {
     file.seek(SeekFrom::Start(0))
         .and_then(|_| file.read_exact(&mut header))
         .map_err(read_error(path))?;
-    let phoff = u64::from_le_bytes(header[0x20..0x28].try_into().unwrap_or_default());
-    let phnum = u16::from_le_bytes([header[0x38], header[0x39]]);
-    for i in 0..u64::from(phnum) {
-        let mut phdr = [0u8; 56];
-        file.seek(SeekFrom::Start(phoff + i * 56))
-            .and_then(|_| file.read_exact(&mut phdr))
-            .map_err(read_error(path))?;
+    for phdr in program_headers(path, file, &header)? {
         if u32::from_le_bytes(phdr[0..4].try_into().unwrap_or_default()) != PT_NOTE {
             continue;
         }
@@ -261,6 +264,70 @@ fn has_linux_note(path: &Path, file: &mut File) -> Result<bool, BootError> {
         }
     }
     Ok(false)
+}
+
+/// An ELF file's program headers, read with checked offsets (the file is the
+/// user's, and may lie about where they are).
+fn program_headers(
+    path: &Path,
+    file: &mut File,
+    header: &[u8; 64],
+) -> Result<Vec<[u8; 56]>, BootError> {
+    let phoff = u64::from_le_bytes(header[0x20..0x28].try_into().unwrap_or_default());
+    let phnum = u16::from_le_bytes([header[0x38], header[0x39]]);
+    let mut headers = Vec::with_capacity(usize::from(phnum));
+    for i in 0..u64::from(phnum) {
+        let at = i
+            .checked_mul(56)
+            .and_then(|o| o.checked_add(phoff))
+            .ok_or_else(|| BootError::Load {
+                path: path.to_path_buf(),
+                detail: format!("its program headers at {phoff:#x} lie past any file"),
+            })?;
+        let mut phdr = [0u8; 56];
+        file.seek(SeekFrom::Start(at))
+            .and_then(|_| file.read_exact(&mut phdr))
+            .map_err(read_error(path))?;
+        headers.push(phdr);
+    }
+    Ok(headers)
+}
+
+/// Checks an ELF kernel before linux-loader loads it: an x86-64 program (an ARM
+/// kernel would be loaded and then run as garbage until the timeout), whose
+/// every PT_LOAD segment fits in guest memory, with checked arithmetic.
+fn check_elf_kernel(path: &Path, file: &mut File, mem_end: u64) -> Result<(), BootError> {
+    const PT_LOAD: u32 = 1;
+    let mut header = [0u8; 64];
+    file.seek(SeekFrom::Start(0))
+        .and_then(|_| file.read_exact(&mut header))
+        .map_err(read_error(path))?;
+    let machine = u16::from_le_bytes([header[0x12], header[0x13]]);
+    if header[4] != 2 || header[5] != 1 || machine != 62 {
+        return Err(BootError::Load {
+            path: path.to_path_buf(),
+            detail: format!(
+                "it is not a 64-bit little-endian x86-64 ELF (class {}, data {}, e_machine {machine})",
+                header[4], header[5]
+            ),
+        });
+    }
+    for phdr in program_headers(path, file, &header)? {
+        if u32::from_le_bytes(phdr[0..4].try_into().unwrap_or_default()) != PT_LOAD {
+            continue;
+        }
+        let field = |at: usize| u64::from_le_bytes(phdr[at..at + 8].try_into().unwrap_or_default());
+        let (paddr, file_size, mem_size) = (field(24), field(32), field(40));
+        let end = paddr.checked_add(mem_size);
+        if file_size > mem_size || end.is_none_or(|end| end > mem_end) {
+            return Err(BootError::KernelTooBig {
+                path: path.to_path_buf(),
+                needed_mib: end.map_or(u64::MAX >> 20, |e| e.div_ceil(1 << 20)),
+                have_mib: mem_end >> 20,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Reads a bzImage's setup header from `path`.
@@ -420,6 +487,9 @@ fn load_kernel(
                 have_mib: mem_end >> 20,
             });
         }
+    }
+    if let Format::Elf = format {
+        check_elf_kernel(path, file, mem_end)?;
     }
     file.seek(SeekFrom::Start(0)).map_err(read_error(path))?;
     let highmem = Some(GuestAddress(HIMEM_START));

@@ -25,6 +25,8 @@ mod net;
 
 /// The most bytes one call reads or writes; more is a short read or write.
 pub const MAX_IO: u64 = 1 << 20;
+/// The most descriptors a guest may hold: Linux's default RLIMIT_NOFILE.
+pub const MAX_FDS: usize = 1024;
 /// The longest path a guest may pass.
 const MAX_PATH: u64 = 4096;
 const PAGE: u64 = 4096;
@@ -37,6 +39,7 @@ const ENOMEM: i64 = 12;
 const EACCES: i64 = 13;
 const EFAULT: i64 = 14;
 const EINVAL: i64 = 22;
+const EMFILE: i64 = 24;
 const ENOTTY: i64 = 25;
 const ESPIPE: i64 = 29;
 const ERANGE: i64 = 34;
@@ -162,7 +165,10 @@ impl Kernel {
             35 => self.nanosleep(&guest, args[0]),
             39 | 186 => Ok(1), // getpid, gettid: the only process of its VM
             41 => self.socket(args),
+            42 => self.connect(args, &guest),
             43 => self.accept(args),
+            44 => self.sendto(&mut guest, args),
+            45 => self.recvfrom(&mut guest, args),
             49 => self.bind(args, &guest),
             50 => self.listen(args),
             51 => self.getsockname(args, &guest),
@@ -247,14 +253,8 @@ impl Kernel {
         }
         let mut data = data;
         let written = match self.descriptor(fd)? {
-            Descriptor::Stdout => std::io::stdout()
-                .write_all(&data)
-                .map(|()| data.len())
-                .map_err(os_errno)?,
-            Descriptor::Stderr => std::io::stderr()
-                .write_all(&data)
-                .map(|()| data.len())
-                .map_err(os_errno)?,
+            Descriptor::Stdout => write_once(1, &data)?,
+            Descriptor::Stderr => write_once(2, &data)?,
             Descriptor::File {
                 file,
                 writable: true,
@@ -309,23 +309,26 @@ impl Kernel {
             .create(flags & O_CREAT != 0)
             .open(&grant.host)
             .map_err(os_errno)?;
-        Ok(self.install(Descriptor::File {
+        self.install(Descriptor::File {
             file,
             writable: flags & O_ACCMODE != 0,
-        }))
+        })
     }
 
-    /// Gives `descriptor` the lowest free number, as Linux does.
-    fn install(&mut self, descriptor: Descriptor) -> i64 {
+    /// Gives `descriptor` the lowest free number, as Linux does, up to the
+    /// guest's own limit: each is a descriptor of the VMM's, and a guest must not
+    /// take the VMM's whole `ulimit -n`, as it would take a process's.
+    fn install(&mut self, descriptor: Descriptor) -> Result<i64, i64> {
         let slot = match self.fds.iter().position(Option::is_none) {
             Some(free) => free,
-            None => {
+            None if self.fds.len() < MAX_FDS => {
                 self.fds.push(None);
                 self.fds.len() - 1
             }
+            None => return Err(EMFILE),
         };
         self.fds[slot] = Some(descriptor);
-        slot as i64
+        Ok(slot as i64)
     }
 
     fn close(&mut self, fd: u64) -> Result<i64, i64> {
@@ -527,6 +530,19 @@ impl Kernel {
         guest.write(buf, &bytes)?;
         Ok(len as i64)
     }
+}
+
+/// One write(2) to the VMM's own stdout or stderr, as the guest's. Not
+/// `write_all`, which retries when a signal interrupts it: the one signal here
+/// is the stopper's kick at `--timeout`, and a guest writing to a pipe that
+/// nobody reads would block the VMM for ever. A short write, or EINTR, goes to
+/// the guest as Linux would give it; the vCPU loop then sees why it stopped.
+fn write_once(fd: i32, data: &[u8]) -> Result<usize, i64> {
+    // SAFETY: `data` is a live buffer of the length passed.
+    let n = unsafe { libc::write(fd, data.as_ptr().cast(), data.len()) };
+    nix::errno::Errno::result(n)
+        .map(|n| n as usize)
+        .map_err(|e| e as i64)
 }
 
 /// getcwd(2): the guest's working directory is always `/`. Linux's system call

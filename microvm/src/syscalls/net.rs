@@ -3,10 +3,11 @@
 //! A direct VM has no network stack of its own (there is no guest kernel to
 //! hold one), so `socket` here makes a socket in the VMM process and gives the
 //! guest a descriptor for it. That shares the host's network, as `peti run
-//! --network host` would, so microvm narrows it: IPv4 TCP only, and every
-//! `bind` is to 127.0.0.1 whatever address the program asked for. Enough for
-//! the `serve` workload and a curl from the host; nothing reachable from
-//! outside the machine.
+//! --network host` would, so microvm narrows it: IPv4 TCP only, every `bind` is
+//! to 127.0.0.1 whatever address the program asked for, and not to a port
+//! below 1024 (which a VMM run as root could bind, and the guest should not),
+//! and `connect` reaches 127.0.0.0/8 only. Enough for the `serve` workload and a
+//! curl from the host; nothing reachable from outside the machine.
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
@@ -20,12 +21,39 @@ const SOCK_TYPE_MASK: u64 = 0xf;
 const SOL_SOCKET: u64 = 1;
 const SO_REUSEADDR: u64 = 2;
 const EAFNOSUPPORT: i64 = 97;
+const EACCES: i64 = 13;
+const ENETUNREACH: i64 = 101;
+const EISCONN: i64 = 106;
+/// Ports below this are privileged: only root may bind them.
+const FIRST_UNPRIVILEGED_PORT: u16 = 1024;
 const ENOTSOCK: i64 = 88;
 /// Bytes of a `struct sockaddr_in`.
 const SOCKADDR_IN: u64 = 16;
 
 fn errno(e: Errno) -> i64 {
     e as i64
+}
+
+/// The port (host order) and IPv4 address of the guest's `struct sockaddr_in`.
+fn read_inet_address(guest: &Guest, addr: u64) -> Result<(u16, [u8; 4]), i64> {
+    let bytes = guest.read(addr, SOCKADDR_IN)?;
+    if u16::from_le_bytes([bytes[0], bytes[1]]) != AF_INET as u16 {
+        return Err(EAFNOSUPPORT);
+    }
+    let port = u16::from_be_bytes([bytes[2], bytes[3]]);
+    Ok((port, [bytes[4], bytes[5], bytes[6], bytes[7]]))
+}
+
+/// 127.0.0.1:`port`.
+fn loopback(port: u16) -> libc::sockaddr_in {
+    libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: port.to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from_ne_bytes([127, 0, 0, 1]),
+        },
+        sin_zero: [0; 8],
+    }
 }
 
 impl Kernel {
@@ -45,7 +73,7 @@ impl Kernel {
         let raw = Errno::result(raw).map_err(errno)?;
         // SAFETY: `raw` is a new descriptor that nothing else owns.
         let socket = unsafe { OwnedFd::from_raw_fd(raw) };
-        Ok(self.install(Descriptor::Socket(socket)))
+        self.install(Descriptor::Socket(socket))
     }
 
     pub(super) fn setsockopt(
@@ -81,21 +109,43 @@ impl Kernel {
         if len < SOCKADDR_IN {
             return Err(EINVAL);
         }
-        let bytes = guest.read(addr, SOCKADDR_IN)?;
-        if u16::from_le_bytes([bytes[0], bytes[1]]) != AF_INET as u16 {
-            return Err(EAFNOSUPPORT);
+        let (port, _) = read_inet_address(guest, addr)?;
+        // The VMM may run as root; the guest is no more than an ordinary process.
+        if port != 0 && port < FIRST_UNPRIVILEGED_PORT {
+            return Err(EACCES);
         }
-        let address = libc::sockaddr_in {
-            sin_family: libc::AF_INET as libc::sa_family_t,
-            sin_port: u16::from_ne_bytes([bytes[2], bytes[3]]), // already network order
-            sin_addr: libc::in_addr {
-                s_addr: u32::from_ne_bytes([127, 0, 0, 1]), // loopback, always
-            },
-            sin_zero: [0; 8],
-        };
+        let address = loopback(port);
         // SAFETY: `address` is a complete sockaddr_in of the size passed.
         let rc = unsafe {
             libc::bind(
+                raw,
+                (&address as *const libc::sockaddr_in).cast(),
+                SOCKADDR_IN as libc::socklen_t,
+            )
+        };
+        Errno::result(rc).map(|_| 0).map_err(errno)
+    }
+
+    /// connect(2) to a port on this machine's loopback, and nowhere else.
+    pub(super) fn connect(
+        &mut self,
+        [fd, addr, len, ..]: [u64; 6],
+        guest: &Guest,
+    ) -> Result<i64, i64> {
+        let raw = self.socket_fd(fd)?;
+        if len < SOCKADDR_IN {
+            return Err(EINVAL);
+        }
+        let (port, ip) = read_inet_address(guest, addr)?;
+        if ip[0] != 127 {
+            return Err(ENETUNREACH);
+        }
+        let address = loopback(port);
+        // SAFETY: `address` is a complete sockaddr_in of the size passed. A
+        // blocking connect to loopback completes or fails at once; EINTR (the
+        // stopper's kick) goes to the guest, as for every call here.
+        let rc = unsafe {
+            libc::connect(
                 raw,
                 (&address as *const libc::sockaddr_in).cast(),
                 SOCKADDR_IN as libc::socklen_t,
@@ -158,30 +208,56 @@ impl Kernel {
         let conn = Errno::result(conn).map_err(errno)?;
         // SAFETY: a new descriptor that nothing else owns.
         let socket = unsafe { OwnedFd::from_raw_fd(conn) };
-        Ok(self.install(Descriptor::Socket(socket)))
+        self.install(Descriptor::Socket(socket))
     }
 
-    /// Reads from or writes to a socket descriptor.
-    pub(super) fn socket_io(socket: &OwnedFd, data: &mut [u8], write: bool) -> Result<usize, i64> {
-        loop {
-            // SAFETY: `data` is a live buffer of the length passed.
-            let n = unsafe {
-                if write {
-                    libc::send(
-                        socket.as_raw_fd(),
-                        data.as_ptr().cast(),
-                        data.len(),
-                        libc::MSG_NOSIGNAL,
-                    )
-                } else {
-                    libc::recv(socket.as_raw_fd(), data.as_mut_ptr().cast(), data.len(), 0)
-                }
-            };
-            match Errno::result(n) {
-                Ok(n) => return Ok(n as usize),
-                Err(Errno::EINTR) => continue,
-                Err(e) => return Err(errno(e)),
-            }
+    /// sendto(2) on a connected TCP socket, as musl's `send` makes it: no
+    /// address, or EISCONN, as Linux answers for TCP.
+    pub(super) fn sendto(
+        &mut self,
+        guest: &mut Guest,
+        [fd, buf, len, _flags, addr, _]: [u64; 6],
+    ) -> Result<i64, i64> {
+        if addr != 0 {
+            return Err(EISCONN);
         }
+        self.socket_fd(fd)?;
+        self.write(guest, fd, buf, len)
+    }
+
+    /// recvfrom(2) on a TCP socket, as musl's `recv` makes it. TCP has no peer
+    /// address to give per message: an address length asked for is set to 0.
+    pub(super) fn recvfrom(
+        &mut self,
+        guest: &mut Guest,
+        [fd, buf, len, _flags, addr, addr_len]: [u64; 6],
+    ) -> Result<i64, i64> {
+        self.socket_fd(fd)?;
+        let n = self.read(guest, [fd, buf, len, 0, 0, 0])?;
+        if addr != 0 && addr_len != 0 {
+            guest.write(addr_len, &0u32.to_le_bytes())?;
+        }
+        Ok(n)
+    }
+
+    /// Reads from or writes to a socket descriptor. EINTR is not retried: the
+    /// only signal is the stopper's kick at `--timeout`, and a guest blocked in
+    /// `recv` must not outlive it; the guest gets EINTR, as Linux would give it,
+    /// and the vCPU loop ends the VM.
+    pub(super) fn socket_io(socket: &OwnedFd, data: &mut [u8], write: bool) -> Result<usize, i64> {
+        // SAFETY: `data` is a live buffer of the length passed.
+        let n = unsafe {
+            if write {
+                libc::send(
+                    socket.as_raw_fd(),
+                    data.as_ptr().cast(),
+                    data.len(),
+                    libc::MSG_NOSIGNAL,
+                )
+            } else {
+                libc::recv(socket.as_raw_fd(), data.as_mut_ptr().cast(), data.len(), 0)
+            }
+        };
+        Errno::result(n).map(|n| n as usize).map_err(errno)
     }
 }
