@@ -40,7 +40,7 @@ fn files_that_are_not_whole_kernels_are_refused() {
             "--initrd",
             "/",
         ],
-        "cannot read /: Is a directory",
+        "/ is a directory, not a regular file: give a kernel (or initrd) file",
     );
     let bytes = std::fs::read(guest("report.bzImage")).unwrap();
     let cut = dir.path().join("cut.bzImage");

@@ -38,6 +38,9 @@ use crate::vcpu::Entry;
 /// What is wrong with the kernel, the initrd or the command line.
 #[derive(Debug, thiserror::Error)]
 pub enum BootError {
+    /// A kernel or initrd that is a directory, a device or a FIFO.
+    #[error("{0}: give a kernel (or initrd) file")]
+    NotAFile(String),
     #[error("cannot read {path}: {source}")]
     Read {
         path: PathBuf,
@@ -161,10 +164,7 @@ fn open(path: &Path) -> Result<File, BootError> {
             path: path.to_path_buf(),
             source,
         }),
-        Err(other) => Err(BootError::Read {
-            path: path.to_path_buf(),
-            source: std::io::Error::other(other.to_string()),
-        }),
+        Err(other) => Err(BootError::NotAFile(other.to_string())),
     }
 }
 

@@ -39,7 +39,7 @@ pub enum SourceError {
         "{path} is a symlink, or its path passes through one: an image layout's files must be its own, so peti does not follow links out of it"
     )]
     Symlink { path: PathBuf },
-    #[error("{path} is {kind}, not a regular file: refusing to read it as part of an image")]
+    #[error("{path} is {kind}, not a regular file")]
     NotRegular { path: PathBuf, kind: &'static str },
     #[error("{path} is {size} bytes, more than the {max} bytes a {what} may have")]
     TooLarge {
