@@ -44,16 +44,31 @@ fn read_inet_address(guest: &Guest, addr: u64) -> Result<(u16, [u8; 4]), i64> {
     Ok((port, [bytes[4], bytes[5], bytes[6], bytes[7]]))
 }
 
-/// 127.0.0.1:`port`.
-fn loopback(port: u16) -> libc::sockaddr_in {
-    libc::sockaddr_in {
+/// bind(2) or connect(2) of socket `raw` to 127.0.0.1:`port`, whatever address
+/// the guest asked for.
+fn on_loopback(
+    raw: i32,
+    port: u16,
+    call: unsafe extern "C" fn(libc::c_int, *const libc::sockaddr, libc::socklen_t) -> libc::c_int,
+) -> Result<i64, i64> {
+    let address = libc::sockaddr_in {
         sin_family: libc::AF_INET as libc::sa_family_t,
         sin_port: port.to_be(),
         sin_addr: libc::in_addr {
             s_addr: u32::from_ne_bytes([127, 0, 0, 1]),
         },
         sin_zero: [0; 8],
-    }
+    };
+    // SAFETY: `address` is a complete sockaddr_in of the size passed, alive for
+    // the call; `call` is bind or connect, which only read it.
+    let rc = unsafe {
+        call(
+            raw,
+            (&address as *const libc::sockaddr_in).cast(),
+            SOCKADDR_IN as libc::socklen_t,
+        )
+    };
+    Errno::result(rc).map(|_| 0).map_err(errno)
 }
 
 impl Kernel {
@@ -105,53 +120,43 @@ impl Kernel {
         [fd, addr, len, ..]: [u64; 6],
         guest: &Guest,
     ) -> Result<i64, i64> {
-        let raw = self.socket_fd(fd)?;
-        if len < SOCKADDR_IN {
-            return Err(EINVAL);
-        }
-        let (port, _) = read_inet_address(guest, addr)?;
+        let (raw, port, _) = self.socket_and_address(fd, addr, len, guest)?;
         // The VMM may run as root; the guest is no more than an ordinary process.
         if port != 0 && port < FIRST_UNPRIVILEGED_PORT {
             return Err(EACCES);
         }
-        let address = loopback(port);
-        // SAFETY: `address` is a complete sockaddr_in of the size passed.
-        let rc = unsafe {
-            libc::bind(
-                raw,
-                (&address as *const libc::sockaddr_in).cast(),
-                SOCKADDR_IN as libc::socklen_t,
-            )
-        };
-        Errno::result(rc).map(|_| 0).map_err(errno)
+        on_loopback(raw, port, libc::bind)
     }
 
-    /// connect(2) to a port on this machine's loopback, and nowhere else.
+    /// connect(2) to a port on this machine's loopback, and nowhere else. A
+    /// blocking connect to loopback completes or fails at once; EINTR (the
+    /// stopper's kick) goes to the guest, as for every call here.
     pub(super) fn connect(
         &mut self,
         [fd, addr, len, ..]: [u64; 6],
         guest: &Guest,
     ) -> Result<i64, i64> {
+        let (raw, port, ip) = self.socket_and_address(fd, addr, len, guest)?;
+        if ip[0] != 127 {
+            return Err(ENETUNREACH);
+        }
+        on_loopback(raw, port, libc::connect)
+    }
+
+    /// The socket, and the port and address, that a bind or connect names.
+    fn socket_and_address(
+        &mut self,
+        fd: u64,
+        addr: u64,
+        len: u64,
+        guest: &Guest,
+    ) -> Result<(i32, u16, [u8; 4]), i64> {
         let raw = self.socket_fd(fd)?;
         if len < SOCKADDR_IN {
             return Err(EINVAL);
         }
         let (port, ip) = read_inet_address(guest, addr)?;
-        if ip[0] != 127 {
-            return Err(ENETUNREACH);
-        }
-        let address = loopback(port);
-        // SAFETY: `address` is a complete sockaddr_in of the size passed. A
-        // blocking connect to loopback completes or fails at once; EINTR (the
-        // stopper's kick) goes to the guest, as for every call here.
-        let rc = unsafe {
-            libc::connect(
-                raw,
-                (&address as *const libc::sockaddr_in).cast(),
-                SOCKADDR_IN as libc::socklen_t,
-            )
-        };
-        Errno::result(rc).map(|_| 0).map_err(errno)
+        Ok((raw, port, ip))
     }
 
     pub(super) fn listen(&mut self, [fd, backlog, ..]: [u64; 6]) -> Result<i64, i64> {

@@ -143,7 +143,9 @@ const TABLE: &[(&str, i64)] = &[
     ("io_cancel", libc::SYS_io_cancel),
     ("io_destroy", libc::SYS_io_destroy),
     ("io_getevents", libc::SYS_io_getevents),
-    ("io_pgetevents", libc::SYS_io_pgetevents),
+    // libc's glibc module lacks this one (its musl module has it): the kernel's
+    // number, from arch/x86/entry/syscalls/syscall_64.tbl.
+    ("io_pgetevents", 333),
     ("io_setup", libc::SYS_io_setup),
     ("io_submit", libc::SYS_io_submit),
     ("io_uring_enter", libc::SYS_io_uring_enter),
