@@ -300,7 +300,6 @@ fn run_foreground(
             return Err(failure.into());
         }
     };
-    tracer.events.extend(started.trace);
     if let Some(master) = started.pty_master {
         let _ = tty::relay(master, spec.stdin);
     }
@@ -396,7 +395,7 @@ fn become_monitor(
         Ok(started) => (
             DetachedResult {
                 error: None,
-                trace: started.trace.clone(),
+                trace: tracer.events,
             },
             Some(started),
         ),

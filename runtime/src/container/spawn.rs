@@ -20,10 +20,11 @@ use super::init::{self, InitPlan};
 use super::network;
 use super::process::{Failure, ProcessPlan, Stdio};
 use super::rootfs::RootfsPlan;
+use super::seccomp::Filters;
 use super::security::DEFAULT_CAPABILITIES;
 use super::spec::NetworkMode;
 use super::state::{Container, ContainerStore, ProcessId, Status, now_rfc3339};
-use super::trace::{TraceEvent, Tracer};
+use super::trace::Tracer;
 
 /// How the container's streams are wired.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,10 +43,17 @@ pub struct Started {
     pub pty_master: Option<OwnedFd>,
     /// `Detached`: the read ends of stdout and stderr, for the monitor.
     pub output: Option<(OwnedFd, OwnedFd)>,
-    pub trace: Vec<TraceEvent>,
 }
 
-/// Starts `container`, which must be created or exited.
+/// Starts `container`, which must be created or exited. Its steps, and the
+/// child's, go into `tracer`.
+///
+/// The steps run in this order, peti's and the child's side by side: the clone;
+/// then, while the child builds its root file system, the network namespace and
+/// the cgroup, which it waits for; then, while it joins them, pivots and drops
+/// its privileges, the record and its seccomp filters; last, the wait for its
+/// exec. A failure at any step stops the child (the [`Child`] handle does it
+/// when dropped) and undoes what was made.
 pub fn start(
     store: &ContainerStore,
     mut container: Container,
@@ -64,42 +72,8 @@ pub fn start(
         let _ = old.remove();
     }
     let cgroup = Cgroup::plan(&container.id, &container.spec.limits).map_err(Failure::runtime)?;
-    let snapshot = container.clone();
-    // What the child waits for, made while it builds its root file system: the
-    // network namespace it is to join (if it gets its own) and its cgroup.
-    let mut before_proceed = |tracer: &mut Tracer| -> Result<Option<OwnedFd>, Failure> {
-        let network = match snapshot.spec.network {
-            NetworkMode::None => Some(
-                tracer
-                    .step("netns", "make a network namespace, lo up", || {
-                        network::isolated_namespace()
-                    })
-                    .map_err(Failure::runtime)?,
-            ),
-            NetworkMode::Host => None,
-        };
-        tracer
-            .step("cgroup", &cgroup_detail(&snapshot), || {
-                cgroup.create(&snapshot.spec.limits)
-            })
-            .map_err(Failure::runtime)?;
-        Ok(network)
-    };
-    // What the child does not wait for: the record, written while the child
-    // finishes (joins, pivot_root, capabilities, exec) rather than before.
-    let mut after_proceed = |pid: Pid, tracer: &mut Tracer| -> Result<(), Failure> {
-        tracer.step("state", "record running", || {
-            record_running(store, &mut container, pid, &cgroup)
-        })
-    };
-    let mut in_parallel = InParallel {
-        before_proceed: &mut before_proceed,
-        after_proceed: &mut after_proceed,
-    };
-    let result = clone_init(store, &snapshot, &cgroup, attach, tracer, &mut in_parallel);
-    match result {
-        Ok((pid, pty_master, output, child_trace)) => {
-            tracer.events.extend(child_trace);
+    match start_steps(store, &mut container, &cgroup, attach, tracer) {
+        Ok((pid, pty_master, output)) => {
             container.state.process = ProcessId::of(pid.as_raw());
             container.state.status = Status::Running;
             container.cgroup = Some(cgroup);
@@ -108,27 +82,62 @@ pub fn start(
                 pid,
                 pty_master,
                 output,
-                trace: std::mem::take(&mut tracer.events),
             })
         }
         Err(failure) => {
             let _ = cgroup.remove();
             let _ = fs::remove_dir_all(&run_dir);
-            if let Ok(lock) = store.lock() {
-                let mut failed = container;
-                failed.cgroup = None;
-                failed.state.status = Status::Created;
-                failed.state.process = None;
-                failed.state.monitor = None;
-                failed.state.error = Some(failure.message.clone());
-                // Docker keeps the code a failed start would have given (125, 126
-                // or 127) in the record of a container that never ran.
-                failed.state.exit_code = Some(failure.exit_code.into());
-                let _ = store.save(&lock, &failed);
-            }
+            record_failed(store, container, &failure);
             Err(failure)
         }
     }
+}
+
+type Running = (Pid, Option<OwnedFd>, Option<(OwnedFd, OwnedFd)>);
+
+fn start_steps(
+    store: &ContainerStore,
+    container: &mut Container,
+    cgroup: &Cgroup,
+    attach: Attach,
+    tracer: &mut Tracer,
+) -> Result<Running, Failure> {
+    // CAP_MKNOD is safe only where the devices cgroup limits which nodes work.
+    let capabilities: Vec<_> = DEFAULT_CAPABILITIES
+        .iter()
+        .copied()
+        .filter(|c| *c != caps::Capability::CAP_MKNOD || cgroup.guards_devices())
+        .collect();
+    let (mut child, output) =
+        Child::clone(store, container, cgroup, attach, &capabilities, tracer)?;
+    // What the child waits for, made while it builds its root file system: the
+    // network namespace it is to join (if it gets its own) and its cgroup.
+    let network = match container.spec.network {
+        NetworkMode::None => Some(
+            tracer
+                .step("netns", "make a network namespace, lo up", || {
+                    network::isolated_namespace()
+                })
+                .map_err(Failure::runtime)?,
+        ),
+        NetworkMode::Host => None,
+    };
+    tracer
+        .step("cgroup", &cgroup_detail(container), || {
+            cgroup.create(&container.spec.limits)
+        })
+        .map_err(Failure::runtime)?;
+    child.proceed(network);
+    // What the child does not wait for, done while it finishes: the record, then
+    // its seccomp filters, which it needs only just before its exec.
+    let pid = child.pid;
+    tracer.step("state", "record running", || {
+        record_running(store, container, pid, cgroup)
+    })?;
+    let filters = super::process::compile_seccomp(&container.spec.seccomp, &capabilities, tracer)?;
+    child.send_filters(&filters);
+    let pty_master = child.wait_for_exec(tracer)?;
+    Ok((pid, pty_master, output))
 }
 
 /// Writes the record as running. It is written before the exec is known to have
@@ -152,6 +161,20 @@ fn record_running(
     store.save(&lock, container).map_err(Failure::runtime)
 }
 
+/// A container that did not start stays "created", with the reason, and the
+/// code the start would have given (125, 126 or 127), as Docker keeps them.
+fn record_failed(store: &ContainerStore, mut failed: Container, failure: &Failure) {
+    if let Ok(lock) = store.lock() {
+        failed.cgroup = None;
+        failed.state.status = Status::Created;
+        failed.state.process = None;
+        failed.state.monitor = None;
+        failed.state.error = Some(failure.message.clone());
+        failed.state.exit_code = Some(failure.exit_code.into());
+        let _ = store.save(&lock, &failed);
+    }
+}
+
 fn cgroup_detail(container: &Container) -> String {
     let l = &container.spec.limits;
     let mut parts = vec![format!("create peti/{}", &container.id[..12])];
@@ -167,183 +190,198 @@ fn cgroup_detail(container: &Container) -> String {
     parts.join(", ")
 }
 
-type Cloned = (
-    Pid,
-    Option<OwnedFd>,
-    Option<(OwnedFd, OwnedFd)>,
-    Vec<TraceEvent>,
-);
-
-/// What peti does while the child works, in two parts: what the child waits for
-/// before it goes on (returning the network namespace for it to join, if it gets
-/// one of its own), and what can be done while the child finishes.
-struct InParallel<'a> {
-    before_proceed: &'a mut dyn FnMut(&mut Tracer) -> Result<Option<OwnedFd>, Failure>,
-    after_proceed: &'a mut dyn FnMut(Pid, &mut Tracer) -> Result<(), Failure>,
+/// The container's first process, from its clone to its exec, seen from peti:
+/// a handle whose steps peti runs in order. Dropped before its exec is seen, it
+/// kills and reaps the child, so that no failure leaves it behind.
+struct Child {
+    pid: Pid,
+    channel: channel::Channel,
+    /// Why the go-ahead could not be sent, if it could not: the child had failed
+    /// already, and its own reason, still queued, is what the user needs.
+    undelivered: Option<channel::ChannelError>,
+    exec_seen: bool,
+    /// The program, as the user named it: for the words of a failed exec.
+    program: String,
 }
 
-fn clone_init(
-    store: &ContainerStore,
-    container: &Container,
-    cgroup: &Cgroup,
-    attach: Attach,
-    tracer: &mut Tracer,
-    in_parallel: &mut InParallel,
-) -> Result<Cloned, Failure> {
-    let spec = &container.spec;
-    let etc_files = etc_files(container);
-    let (parent_end, child_end) = channel::pair().map_err(Failure::runtime)?;
-    let (stdio, output) = match (spec.tty, attach) {
-        (true, _) => (Stdio::Pty, None),
-        (false, Attach::Foreground) => (Stdio::Inherit { stdin: spec.stdin }, None),
-        (false, Attach::Detached) => {
-            let (out_r, out_w) =
-                nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(Failure::runtime)?;
-            let (err_r, err_w) =
-                nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(Failure::runtime)?;
-            (
-                Stdio::Pipes {
-                    stdout: out_w,
-                    stderr: err_w,
-                },
-                Some((out_r, err_r)),
-            )
-        }
-    };
-    let dir = store.dir(&container.id);
-    let (upper, work) = (dir.join("upper"), dir.join("work"));
-    let scratch = store.scratch_dir();
-    // CAP_MKNOD is safe only where the devices cgroup limits which nodes work.
-    let capabilities: Vec<_> = DEFAULT_CAPABILITIES
-        .iter()
-        .copied()
-        .filter(|c| *c != caps::Capability::CAP_MKNOD || cgroup.guards_devices())
-        .collect();
-    let plan = InitPlan {
-        cgroup,
-        rootfs: RootfsPlan {
-            scratch: &scratch,
-            lower: &container.lower_dirs,
-            upper: &upper,
-            work: &work,
-            volatile: spec.auto_remove,
-            etc_files: &etc_files,
-            volumes: &spec.volumes,
-        },
-        namespaces: CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC,
-        joins_network: spec.network == NetworkMode::None,
-        hostname: &spec.hostname,
-        read_only_root: spec.read_only,
-        process: ProcessPlan {
-            args: &spec.args,
-            env: &spec.env,
-            workdir: &spec.workdir,
-            user: &spec.user,
-            stdio,
-            capabilities: &capabilities,
-        },
-        trace: tracer.enabled,
-    };
-    // Only the PID namespace has to come with clone: a process cannot enter a new
-    // PID namespace itself, only its children can. The child unshares mount, UTS
-    // and IPC itself, and joins the network namespace peti makes meanwhile (see
-    // `network`), so that none of these costs is paid before peti can go on.
-    let flags = CloneFlags::CLONE_NEWPID;
-    let mut plan = Some(plan);
-    let mut stack = ChildStack::new(1 << 20).map_err(Failure::runtime)?;
-    let pid = tracer.step("clone", &format!("{flags:?}"), || {
-        let child = Box::new(|| match plan.take() {
-            Some(plan) => init::run(plan, &child_end),
-            None => 125,
+impl Child {
+    /// Clones the child into a new PID namespace. It starts on its root file
+    /// system at once, and waits for [`Child::proceed`] before it joins the
+    /// network namespace and the cgroup. Returns it and, for a detached start,
+    /// the read ends of its stdout and stderr.
+    fn clone(
+        store: &ContainerStore,
+        container: &Container,
+        cgroup: &Cgroup,
+        attach: Attach,
+        capabilities: &[caps::Capability],
+        tracer: &mut Tracer,
+    ) -> Result<(Child, Option<(OwnedFd, OwnedFd)>), Failure> {
+        let spec = &container.spec;
+        let etc_files = etc_files(container);
+        let (parent_end, child_end) = channel::pair().map_err(Failure::runtime)?;
+        let (stdio, output) = match (spec.tty, attach) {
+            (true, _) => (Stdio::Pty, None),
+            (false, Attach::Foreground) => (Stdio::Inherit { stdin: spec.stdin }, None),
+            (false, Attach::Detached) => {
+                let (out_r, out_w) =
+                    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(Failure::runtime)?;
+                let (err_r, err_w) =
+                    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(Failure::runtime)?;
+                (
+                    Stdio::Pipes {
+                        stdout: out_w,
+                        stderr: err_w,
+                    },
+                    Some((out_r, err_r)),
+                )
+            }
+        };
+        let dir = store.dir(&container.id);
+        let (upper, work) = (dir.join("upper"), dir.join("work"));
+        let scratch = store.scratch_dir();
+        let plan = InitPlan {
+            cgroup,
+            rootfs: RootfsPlan {
+                scratch: &scratch,
+                lower: &container.lower_dirs,
+                upper: &upper,
+                work: &work,
+                volatile: spec.auto_remove,
+                etc_files: &etc_files,
+                volumes: &spec.volumes,
+            },
+            namespaces: CloneFlags::CLONE_NEWNS
+                | CloneFlags::CLONE_NEWUTS
+                | CloneFlags::CLONE_NEWIPC,
+            joins_network: spec.network == NetworkMode::None,
+            hostname: &spec.hostname,
+            read_only_root: spec.read_only,
+            process: ProcessPlan {
+                args: &spec.args,
+                env: &spec.env,
+                workdir: &spec.workdir,
+                user: &spec.user,
+                stdio,
+                capabilities,
+            },
+            trace: tracer.enabled,
+        };
+        // Only the PID namespace has to come with clone: a process cannot enter
+        // a new PID namespace itself, only its children can. The child unshares
+        // mount, UTS and IPC itself, and joins the network namespace peti makes
+        // meanwhile (see `network`), so that none of these costs is paid before
+        // peti can go on.
+        let flags = CloneFlags::CLONE_NEWPID;
+        let mut plan = Some(plan);
+        let mut stack = ChildStack::new(1 << 20).map_err(Failure::runtime)?;
+        let pid = tracer.step("clone", &format!("{flags:?}"), || {
+            let child = Box::new(|| match plan.take() {
+                Some(plan) => init::run(plan, &child_end),
+                None => 125,
+            });
+            // SAFETY: peti is single-threaded here, so the child's copy of our
+            // memory holds no lock another thread owned; the child only runs
+            // `init::run`, which ends in execve or in returning its exit status.
+            unsafe { nix::sched::clone(child, stack.usable(), flags, Some(libc::SIGCHLD)) }
         });
-        // SAFETY: peti is single-threaded here, so the child's copy of our memory
-        // holds no lock another thread owned; the child only runs `init::run`,
-        // which ends in execve or in returning its exit status.
-        unsafe { nix::sched::clone(child, stack.usable(), flags, Some(libc::SIGCHLD)) }
-    });
-    let pid = pid.map_err(|e| Failure::runtime(format!("clone({flags:?}): {e}")))?;
-    drop(child_end);
-    drop(plan);
-    let network = match (in_parallel.before_proceed)(tracer) {
-        Ok(network) => network,
-        Err(failure) => {
-            // Closing our end makes the child give up; reap it.
-            drop(parent_end);
-            let _ = waitpid(pid, None);
-            return Err(failure);
-        }
-    };
-    // If the child failed while building the root file system, it has already
-    // exited and this send fails (EPIPE). Its reason is still queued on our end,
-    // and the loop below reads it: that reason, not EPIPE, is what the user needs.
-    let network_fd = network.as_ref().map(|fd| fd.as_raw_fd());
-    let undelivered = parent_end.send(&Message::Proceed, network_fd).err();
-    // The container holds the namespace now, by being in it.
-    drop(network);
-    // Then its seccomp filters, compiled while the child joins, pivots and drops
-    // its privileges: it needs them only just before its exec.
-    let filters = (in_parallel.after_proceed)(pid, tracer)
-        .and_then(|()| super::process::compile_seccomp(&spec.seccomp, &capabilities, tracer));
-    match filters {
-        // A child that failed meanwhile cannot take them; its reason is read below.
-        Ok(filters) => drop(parent_end.send(&Message::Seccomp(filters.to_words()), None)),
-        Err(failure) => {
-            // The child was told to go on: stop it before anything runs unrecorded.
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-            let _ = waitpid(pid, None);
-            return Err(failure);
-        }
+        let pid = pid.map_err(|e| Failure::runtime(format!("clone({flags:?}): {e}")))?;
+        let child = Child {
+            pid,
+            channel: parent_end,
+            undelivered: None,
+            exec_seen: false,
+            program: spec.args[0].clone(),
+        };
+        Ok((child, output))
     }
-    let waiting_at = super::trace::monotonic_nanos();
-    let mut child_trace = Vec::new();
-    let mut pty_master = None;
-    let mut failure = None;
-    let mut channel_error = None;
-    loop {
-        match parent_end.receive() {
-            Ok(None) => break,
-            Ok(Some((Message::Trace(events), _))) => child_trace.extend(events),
-            Ok(Some((Message::PtyMaster, fd))) => pty_master = fd,
-            Ok(Some((Message::Proceed | Message::Seccomp(_), _))) => {}
-            Ok(Some((Message::Failed { exit_code, message }, _))) => {
-                failure.get_or_insert(Failure { exit_code, message });
-            }
-            Ok(Some((Message::ExecFailed { errno }, _))) => {
-                let errno = nix::errno::Errno::from_raw(errno);
-                failure.get_or_insert(super::process::exec_failure(&spec.args[0], errno));
-            }
-            // A child that failed and exited before reading our go-ahead leaves
-            // ECONNRESET on our end (its socket closed with a message unread),
-            // after or before its own reason. The socket error is reported once,
-            // and the queued messages stay readable, so read on: the child's
-            // reason, when it sent one, is what the user needs, not the reset.
-            Err(e) => {
-                if channel_error.is_some() {
-                    break; // not the one-time reset: the channel is broken
+
+    /// The go-ahead, with the network namespace to join if there is one. If the
+    /// child failed while building its root file system, it has exited and this
+    /// send fails (EPIPE); its reason is still queued, and [`Child::wait_for_exec`]
+    /// reads it.
+    fn proceed(&mut self, network: Option<OwnedFd>) {
+        let network_fd = network.as_ref().map(|fd| fd.as_raw_fd());
+        self.undelivered = self.channel.send(&Message::Proceed, network_fd).err();
+        // The container holds the namespace now, by being in it.
+        drop(network);
+    }
+
+    /// The seccomp filters. A child that failed meanwhile cannot take them; its
+    /// reason is read by [`Child::wait_for_exec`].
+    fn send_filters(&mut self, filters: &Filters) {
+        let _ = self
+            .channel
+            .send(&Message::Seccomp(filters.to_words()), None);
+    }
+
+    /// Reads the channel until the child's exec closes it: its trace, its pty
+    /// master, or why it failed. Returns the pty master of `-t`.
+    fn wait_for_exec(mut self, tracer: &mut Tracer) -> Result<Option<OwnedFd>, Failure> {
+        let waiting_at = super::trace::monotonic_nanos();
+        let mut child_trace = Vec::new();
+        let mut pty_master = None;
+        let mut failure = None;
+        let mut channel_error = None;
+        loop {
+            match self.channel.receive() {
+                Ok(None) => break,
+                Ok(Some((Message::Trace(events), _))) => child_trace.extend(events),
+                Ok(Some((Message::PtyMaster, fd))) => pty_master = fd,
+                Ok(Some((Message::Proceed | Message::Seccomp(_), _))) => {}
+                Ok(Some((Message::Failed { exit_code, message }, _))) => {
+                    failure.get_or_insert(Failure { exit_code, message });
                 }
-                channel_error = Some(e);
+                Ok(Some((Message::ExecFailed { errno }, _))) => {
+                    let errno = nix::errno::Errno::from_raw(errno);
+                    failure.get_or_insert(super::process::exec_failure(&self.program, errno));
+                }
+                // A child that failed and exited before reading the go-ahead leaves
+                // ECONNRESET on our end (its socket closed with a message unread),
+                // after or before its own reason. The socket error is reported
+                // once, and the queued messages stay readable, so read on: the
+                // child's reason, when it sent one, is what the user needs.
+                Err(e) => {
+                    if channel_error.is_some() {
+                        break; // not the one-time reset: the channel is broken
+                    }
+                    channel_error = Some(e);
+                }
             }
         }
+        let failure = failure
+            .or(channel_error.map(Failure::runtime))
+            .or(self.undelivered.take().map(Failure::runtime));
+        if let Some(failure) = failure {
+            let _ = waitpid(self.pid, None);
+            self.exec_seen = true; // reaped: nothing left for Drop to do
+            return Err(failure);
+        }
+        self.exec_seen = true;
+        let exec_start = child_trace
+            .iter()
+            .rev()
+            .find(|e| e.step == "exec")
+            .map_or(waiting_at, |e| e.start_ns);
+        tracer.record(
+            "exec",
+            "execve done (start-up channel closed)",
+            exec_start,
+            super::trace::monotonic_nanos(),
+        );
+        tracer.events.extend(child_trace);
+        Ok(pty_master)
     }
-    let failure = failure
-        .or(channel_error.map(Failure::runtime))
-        .or(undelivered.map(Failure::runtime));
-    if let Some(failure) = failure {
-        let _ = waitpid(pid, None);
-        return Err(failure);
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        if !self.exec_seen {
+            // Told to go on or not, it must not run unrecorded: stop it.
+            let _ = nix::sys::signal::kill(self.pid, nix::sys::signal::Signal::SIGKILL);
+            let _ = waitpid(self.pid, None);
+        }
     }
-    let exec_start = child_trace
-        .iter()
-        .rev()
-        .find(|e| e.step == "exec")
-        .map_or(waiting_at, |e| e.start_ns);
-    tracer.record(
-        "exec",
-        "execve done (start-up channel closed)",
-        exec_start,
-        super::trace::monotonic_nanos(),
-    );
-    Ok((pid, pty_master, output, child_trace))
 }
 
 /// The stack the child starts on. clone(2) without CLONE_VM gives the child a
