@@ -57,7 +57,7 @@ fuzz_target!(|data: &[u8]| {
         .write_slice(memory_bytes, GuestAddress(USER_START))
         .unwrap();
     let brk_start = USER_START + (1 << 20);
-    let mut kernel = Kernel::new(Vec::new(), brk_start, MEM - STACK_SIZE / 2, MEM, false);
+    let mut kernel = Kernel::new(Vec::new(), brk_start, MEM - STACK_SIZE / 2, MEM, false).quietly();
     let mut sregs = kvm_sregs::default();
     for call in calls.chunks_exact(56) {
         let word = |i: usize| u64::from_le_bytes(call[i * 8..i * 8 + 8].try_into().unwrap());
