@@ -5,8 +5,11 @@
 //!
 //! - [`image`]: OCI images: content-addressed blobs, layers, and the OCI image layout.
 //! - [`container`]: containers: namespaces, cgroups, overlayfs, pivot_root, the monitor.
+//! - [`engine`]: what each command does, with a plain API: the command line,
+//!   the labs (and soon build and compose) call it.
 //! - [`fsutil`]: file-system helpers, such as atomic writes.
 
 pub mod container;
+pub mod engine;
 pub mod fsutil;
 pub mod image;

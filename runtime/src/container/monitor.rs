@@ -45,6 +45,28 @@ pub fn install(root: &Path) -> Result<PathBuf, MonitorError> {
     Ok(path)
 }
 
+/// The command the monitor of a `--rm` container execs once it has recorded
+/// the exit: `peti rm -f ID`, with this store's roots. The monitor is C and
+/// small, and removing a container (its cgroup, writable layer, record, under
+/// the store's lock) is the engine's work, so the monitor hands it back to
+/// peti's binary rather than do it a second way. Empty if peti cannot name its
+/// own binary.
+pub fn remove_afterwards(root: &Path, run_root: &Path, id: &str) -> Vec<String> {
+    match std::env::current_exe() {
+        Ok(exe) => vec![
+            exe.display().to_string(),
+            "--root".into(),
+            root.display().to_string(),
+            "--run-root".into(),
+            run_root.display().to_string(),
+            "rm".into(),
+            "-f".into(),
+            id.to_string(),
+        ],
+        Err(_) => Vec::new(),
+    }
+}
+
 /// Becomes the monitor: stdout and stderr pipes on fds 3 and 4, as the monitor's
 /// contract says, our own streams on /dev/null so no terminal is held open, and
 /// `after` (for `--rm`, `peti rm -f ID`) to be run once the exit is recorded.

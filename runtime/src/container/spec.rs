@@ -233,6 +233,124 @@ pub struct ContainerSpec {
     pub seccomp: Seccomp,
 }
 
+/// What a user asked for when creating a container (the flags of `peti run`
+/// and `peti create`), before anything is checked or combined with the image.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Options {
+    pub name: Option<String>,
+    pub process: ProcessOptions,
+    pub hostname: Option<String>,
+    pub memory: Option<String>,
+    pub cpus: Option<String>,
+    pub pids_limit: Option<String>,
+    /// `-v HOST:CTR[:ro]`, as given.
+    pub volumes: Vec<String>,
+    pub read_only: bool,
+    pub network: NetworkMode,
+    pub interactive: bool,
+    pub tty: bool,
+    pub auto_remove: bool,
+    /// `--security-opt`, as given.
+    pub security_opt: Vec<String>,
+}
+
+/// How a process runs, shared by `run`, `create` and `exec`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProcessOptions {
+    /// `-e KEY=VALUE`, or `-e KEY` to copy it from peti's environment.
+    pub env: Vec<String>,
+    pub workdir: Option<String>,
+    pub user: Option<String>,
+}
+
+/// The one place a container's spec is made: the image's config, then the
+/// options, which win where both speak; and `command`, which replaces the
+/// image's Cmd (after its Entrypoint). `lookup` reads peti's own environment,
+/// for `-e KEY`. Nothing on the host is touched here.
+pub fn from_image(
+    config: &oci_spec::image::ImageConfiguration,
+    options: &Options,
+    command: &[String],
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<ContainerSpec, SpecError> {
+    let config = config.config().clone().unwrap_or_default();
+    let strings = |v: &Option<Vec<String>>| v.clone().unwrap_or_default();
+    let args = command_line(
+        &strings(config.entrypoint()),
+        &strings(config.cmd()),
+        command,
+    )?;
+    let env = merge_env(&strings(config.env()), &options.process.env, lookup)?;
+    let workdir = options
+        .process
+        .workdir
+        .clone()
+        .or_else(|| config.working_dir().clone())
+        .filter(|w| !w.is_empty())
+        .unwrap_or_else(|| "/".to_string());
+    check_workdir(&workdir)?;
+    let user = options
+        .process
+        .user
+        .clone()
+        .or_else(|| config.user().clone())
+        .unwrap_or_default();
+    if !user.is_empty() {
+        check_user(&user)?;
+    }
+    let limits = parse_limits(
+        options.memory.as_deref(),
+        options.cpus.as_deref(),
+        options.pids_limit.as_deref(),
+    )?;
+    let volumes = options
+        .volumes
+        .iter()
+        .map(|v| Volume::parse(v))
+        .collect::<Result<Vec<_>, _>>()?;
+    let hostname = match (&options.hostname, options.network) {
+        (Some(h), _) => {
+            check_hostname(h)?;
+            h.clone()
+        }
+        (None, NetworkMode::Host) => nix::unistd::gethostname()
+            .map(|h| h.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        // Filled in with the short ID once there is one.
+        (None, NetworkMode::None) => String::new(),
+    };
+    Ok(ContainerSpec {
+        args,
+        env,
+        workdir,
+        user,
+        hostname,
+        tty: options.tty,
+        stdin: options.interactive,
+        limits,
+        volumes,
+        read_only: options.read_only,
+        network: options.network,
+        auto_remove: options.auto_remove,
+        seccomp: parse_security_opts(&options.security_opt)?,
+    })
+}
+
+/// `--memory`, `--cpus` and `--pids-limit` as limits, for `create` and
+/// `update` alike; a limit not given stays unset.
+pub fn parse_limits(
+    memory: Option<&str>,
+    cpus: Option<&str>,
+    pids_limit: Option<&str>,
+) -> Result<Limits, SpecError> {
+    let host_cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    Ok(Limits {
+        memory_bytes: memory.map(parse_memory).transpose()?,
+        cpu_quota_us: cpus.map(|c| parse_cpus(c, host_cpus)).transpose()?,
+        pids: pids_limit.map(parse_pids_limit).transpose()?.flatten(),
+    })
+}
+
 /// Parses Docker's memory sizes: a number with an optional unit (b, k, m, g),
 /// binary multiples.
 pub fn parse_memory(text: &str) -> Result<u64, SpecError> {

@@ -167,18 +167,23 @@ pub struct ExitRecord {
 impl ExitRecord {
     /// Docker's exit code: the process's own, or 128 + N when signal N killed it.
     pub fn exit_code(&self) -> i32 {
-        let status = self.wait_status;
-        if libc::WIFSIGNALED(status) {
-            128 + libc::WTERMSIG(status)
-        } else {
-            libc::WEXITSTATUS(status)
-        }
+        exit_code_of(self.wait_status)
     }
 
     pub fn finished_at(&self) -> String {
         let time =
             SystemTime::UNIX_EPOCH + std::time::Duration::from_nanos(self.finished_unix_nanos);
         humantime::format_rfc3339_nanos(time).to_string()
+    }
+}
+
+/// Docker's exit code from a raw wait status: the process's own, or 128 + N
+/// when signal N killed it.
+pub fn exit_code_of(wait_status: i32) -> i32 {
+    if libc::WIFSIGNALED(wait_status) {
+        128 + libc::WTERMSIG(wait_status)
+    } else {
+        libc::WEXITSTATUS(wait_status)
     }
 }
 

@@ -1,0 +1,282 @@
+//! What the container commands accept: clap's definitions, and how they become
+//! the engine's options. (Plain comments on the Args structs: see `cli::args`.)
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use runtime::container::spec::{self, NetworkMode};
+use runtime::engine::exec::ExecOptions;
+
+use crate::cli::args::Format;
+
+/// The container commands, top-level and under `peti container`.
+#[derive(Subcommand)]
+pub enum ContainerCommand {
+    /// Create and start a container.
+    Run(RunArgs),
+    /// Create a container without starting it.
+    Create(CreateArgs),
+    /// Start stopped or created containers.
+    Start(StartArgs),
+    /// Stop running containers: SIGTERM, then SIGKILL after a grace period.
+    Stop(StopArgs),
+    /// Send a signal to running containers (default KILL).
+    Kill(KillArgs),
+    /// Remove containers.
+    Rm(RemoveArgs),
+    /// List containers.
+    #[command(alias = "ls", alias = "list")]
+    Ps(PsArgs),
+    /// Run a command in a running container.
+    Exec(ExecArgs),
+    /// Show what a detached container printed.
+    Logs(LogsArgs),
+    /// Show containers' full records as JSON.
+    Inspect(Containers),
+    /// Wait for containers to stop and print their exit codes.
+    Wait(Containers),
+    /// Change the resource limits of containers, while they run.
+    Update(UpdateArgs),
+    /// Show containers' resource usage (memory now and peak, CPU time).
+    Stats(StatsArgs),
+}
+
+// Containers named on the command line, at least one.
+#[derive(Args)]
+pub struct Containers {
+    #[arg(required = true, value_name = "CONTAINER")]
+    pub containers: Vec<String>,
+}
+
+#[derive(Args)]
+pub struct StartArgs {
+    /// Attach: wait for the container and show its output.
+    #[arg(short, long)]
+    pub attach: bool,
+    #[command(flatten)]
+    pub names: Containers,
+}
+
+#[derive(Args)]
+pub struct StopArgs {
+    /// Seconds to wait before SIGKILL.
+    #[arg(short = 't', long = "time", default_value_t = 10, value_name = "SECS")]
+    pub time: u64,
+    #[command(flatten)]
+    pub names: Containers,
+}
+
+#[derive(Args)]
+pub struct KillArgs {
+    #[arg(short, long, default_value = "KILL", value_name = "SIGNAL")]
+    pub signal: String,
+    #[command(flatten)]
+    pub names: Containers,
+}
+
+#[derive(Args)]
+pub struct RemoveArgs {
+    /// Kill a running container first.
+    #[arg(short, long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub names: Containers,
+}
+
+#[derive(Args)]
+pub struct PsArgs {
+    /// Show all containers, not only running ones.
+    #[arg(short, long)]
+    pub all: bool,
+    /// Only IDs.
+    #[arg(short, long)]
+    pub quiet: bool,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+#[derive(Args)]
+pub struct LogsArgs {
+    /// Keep following the output until the container stops.
+    #[arg(short, long)]
+    pub follow: bool,
+    pub container: String,
+}
+
+#[derive(Args)]
+pub struct UpdateArgs {
+    /// Memory limit (like 64m or 1g).
+    #[arg(short, long, allow_hyphen_values = true)]
+    pub memory: Option<String>,
+    /// CPUs (like 0.5).
+    #[arg(long, allow_hyphen_values = true)]
+    pub cpus: Option<String>,
+    /// Processes and threads.
+    #[arg(long, allow_hyphen_values = true)]
+    pub pids_limit: Option<String>,
+    #[command(flatten)]
+    pub names: Containers,
+}
+
+#[derive(Args)]
+pub struct StatsArgs {
+    /// One snapshot (the only mode so far; accepted for Docker compatibility).
+    #[arg(long)]
+    pub no_stream: bool,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    #[arg(value_name = "CONTAINER")]
+    pub containers: Vec<String>,
+}
+
+// `peti run`.
+#[derive(Args)]
+pub struct RunArgs {
+    /// Run in the background and print the container ID.
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Print each step of starting the container, with its duration.
+    #[arg(long)]
+    pub trace: bool,
+    /// Write the same steps as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub trace_json: Option<PathBuf>,
+    #[command(flatten)]
+    pub container: CreateArgs,
+}
+
+// `peti create`, and the part of `peti run` that says what to run.
+#[derive(Args)]
+pub struct CreateArgs {
+    #[command(flatten)]
+    pub options: ContainerOptions,
+    /// The image to run.
+    pub image: String,
+    /// The command and its arguments (default: the image's).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+// `peti exec`.
+#[derive(Args)]
+pub struct ExecArgs {
+    #[command(flatten)]
+    pub terminal: TerminalOptions,
+    #[command(flatten)]
+    pub process: ProcessOptions,
+    pub container: String,
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+impl ExecArgs {
+    pub fn options(&self) -> ExecOptions {
+        ExecOptions {
+            command: self.command.clone(),
+            process: self.process.to_options(),
+            interactive: self.terminal.interactive,
+            tty: self.terminal.tty,
+        }
+    }
+}
+
+// -i and -t, for run, create and exec.
+#[derive(Args, Clone)]
+pub struct TerminalOptions {
+    /// Keep stdin open.
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Allocate a pseudo-terminal.
+    #[arg(short, long)]
+    pub tty: bool,
+}
+
+// How the process runs: shared by `run`, `create` and `exec`.
+#[derive(Args, Clone)]
+pub struct ProcessOptions {
+    /// Set an environment variable (KEY=VALUE, or KEY to copy it from here).
+    #[arg(short, long = "env", value_name = "KEY=VALUE")]
+    env: Vec<String>,
+    /// Working directory inside the container.
+    #[arg(short, long, value_name = "DIR")]
+    workdir: Option<String>,
+    /// User: UID[:GID] or NAME[:GROUP].
+    #[arg(short, long)]
+    user: Option<String>,
+}
+
+impl ProcessOptions {
+    fn to_options(&self) -> spec::ProcessOptions {
+        spec::ProcessOptions {
+            env: self.env.clone(),
+            workdir: self.workdir.clone(),
+            user: self.user.clone(),
+        }
+    }
+}
+
+// Options shared by `run` and `create`.
+#[derive(Args, Clone)]
+pub struct ContainerOptions {
+    /// Assign a name.
+    #[arg(long)]
+    name: Option<String>,
+    #[command(flatten)]
+    process: ProcessOptions,
+    /// Container host name (default: the first 12 digits of its ID).
+    #[arg(long)]
+    hostname: Option<String>,
+    /// Memory limit (for example 64m).
+    // A value may start with '-' (as Docker's flag parser takes it), so that
+    // `-m -5m` is refused for what it is, a negative size, not as a flag.
+    #[arg(short, long, value_name = "BYTES", allow_hyphen_values = true)]
+    memory: Option<String>,
+    /// Number of CPUs (for example 0.5).
+    #[arg(long, allow_hyphen_values = true)]
+    cpus: Option<String>,
+    /// Maximum number of processes (-1 for unlimited).
+    #[arg(long, allow_hyphen_values = true, value_name = "N")]
+    pids_limit: Option<String>,
+    /// Bind a host path: HOST:CONTAINER[:ro].
+    #[arg(short, long = "volume", value_name = "HOST:CTR[:ro]")]
+    volume: Vec<String>,
+    /// Mount the root file system read-only.
+    #[arg(long)]
+    read_only: bool,
+    /// Network: none (a namespace of its own, loopback only) or host.
+    #[arg(long, default_value = "none", value_parser = ["none", "host"])]
+    network: String,
+    #[command(flatten)]
+    pub terminal: TerminalOptions,
+    /// Remove the container when it exits.
+    #[arg(long)]
+    rm: bool,
+    /// Security options: seccomp=unconfined, or seccomp=PROFILE.json.
+    #[arg(long = "security-opt", value_name = "OPTION")]
+    security_opt: Vec<String>,
+}
+
+impl ContainerOptions {
+    /// The options, as the engine takes them.
+    pub fn to_options(&self) -> spec::Options {
+        spec::Options {
+            name: self.name.clone(),
+            process: self.process.to_options(),
+            hostname: self.hostname.clone(),
+            memory: self.memory.clone(),
+            cpus: self.cpus.clone(),
+            pids_limit: self.pids_limit.clone(),
+            volumes: self.volume.clone(),
+            read_only: self.read_only,
+            network: if self.network == "host" {
+                NetworkMode::Host
+            } else {
+                NetworkMode::None
+            },
+            interactive: self.terminal.interactive,
+            tty: self.terminal.tty,
+            auto_remove: self.rm,
+            security_opt: self.security_opt.clone(),
+        }
+    }
+}

@@ -1,0 +1,50 @@
+//! The container commands: what they accept ([`args`]), and the thin handlers
+//! that call the engine and print ([`start`]: run, create, start and the other
+//! commands that change a container; [`show`]: ps, inspect, logs, stats).
+
+pub mod args;
+mod show;
+mod start;
+
+use runtime::engine::Engine;
+
+pub use args::ContainerCommand;
+
+use super::CliError;
+
+/// Runs one container command; returns the process exit status.
+pub fn run(engine: &Engine, command: ContainerCommand) -> Result<u8, CliError> {
+    match command {
+        ContainerCommand::Run(a) => return start::run(engine, a),
+        ContainerCommand::Create(a) => start::create(engine, a)?,
+        ContainerCommand::Start(a) => return start::start(engine, &a.names.containers, a.attach),
+        ContainerCommand::Stop(a) => start::each(&a.names.containers, |n| {
+            engine
+                .stop(n, std::time::Duration::from_secs(a.time))
+                .map(drop)
+        })?,
+        ContainerCommand::Kill(a) => {
+            start::each(&a.names.containers, |n| engine.kill(n, &a.signal))?
+        }
+        ContainerCommand::Rm(a) => start::each(&a.names.containers, |n| engine.remove(n, a.force))?,
+        ContainerCommand::Update(a) => start::each(&a.names.containers, |n| {
+            let (m, c, p) = (
+                a.memory.as_deref(),
+                a.cpus.as_deref(),
+                a.pids_limit.as_deref(),
+            );
+            engine.update(n, m, c, p).map(drop)
+        })?,
+        ContainerCommand::Wait(a) => {
+            for name in &a.containers {
+                println!("{}", engine.wait(name)?);
+            }
+        }
+        ContainerCommand::Exec(a) => return Ok(engine.exec(&a.container, &a.options())? as u8),
+        ContainerCommand::Ps(a) => show::ps(engine, &a)?,
+        ContainerCommand::Logs(a) => show::logs(engine, &a.container, a.follow)?,
+        ContainerCommand::Inspect(a) => show::inspect(engine, &a.containers)?,
+        ContainerCommand::Stats(a) => show::stats(engine, &a.containers, a.format)?,
+    }
+    Ok(0)
+}

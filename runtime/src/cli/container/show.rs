@@ -1,0 +1,132 @@
+//! ps, inspect, logs and stats: what the engine reports, as tables or JSON.
+
+use std::io::Write;
+use std::time::Duration;
+
+use runtime::engine::Engine;
+use runtime::engine::view::{PsRow, human_duration, since, status_text};
+
+use super::args::PsArgs;
+use crate::cli::CliError;
+use crate::cli::args::Format;
+use crate::cli::table::print_table;
+
+/// `peti ps [-a] [-q] [--format json]`.
+pub fn ps(engine: &Engine, args: &PsArgs) -> Result<(), CliError> {
+    let rows = engine.list(args.all)?;
+    if args.quiet {
+        rows.iter().for_each(|c| println!("{}", &c.id[..12]));
+        return Ok(());
+    }
+    if args.format == Format::Json {
+        for c in &rows {
+            let row = serde_json::to_string(&PsRow::of(c)).expect("a row serialises");
+            println!("{row}");
+        }
+        return Ok(());
+    }
+    let table: Vec<Vec<String>> = rows
+        .iter()
+        .map(|c| {
+            vec![
+                c.id[..12].to_string(),
+                c.image.clone(),
+                format!("\"{}\"", truncate(&c.spec.args.join(" "), 20)),
+                format!("{} ago", human_duration(since(&c.created))),
+                status_text(c),
+                c.name.clone(),
+            ]
+        })
+        .collect();
+    let header = [
+        "CONTAINER ID",
+        "IMAGE",
+        "COMMAND",
+        "CREATED",
+        "STATUS",
+        "NAMES",
+    ];
+    print_table(&header, &table);
+    Ok(())
+}
+
+fn truncate(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        return text.to_string();
+    }
+    let cut: String = text.chars().take(width - 1).collect();
+    format!("{cut}…")
+}
+
+/// `peti inspect`: a JSON array, with Docker's field names where Docker has one.
+pub fn inspect(engine: &Engine, names: &[String]) -> Result<(), CliError> {
+    let all = names
+        .iter()
+        .map(|n| engine.inspect(n))
+        .collect::<Result<Vec<_>, _>>()?;
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&all).expect("inspect serialises")
+    );
+    Ok(())
+}
+
+/// `peti logs [-f]`: the log's lines, back on stdout and stderr.
+pub fn logs(engine: &Engine, name: &str, follow: bool) -> Result<(), CliError> {
+    let mut cursor = engine.logs(name)?;
+    loop {
+        print_lines(cursor.next_lines()?);
+        if !follow {
+            return Ok(());
+        }
+        if !engine.still_running(&cursor)? {
+            print_lines(cursor.next_lines()?);
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn print_lines(lines: Vec<runtime::engine::logs::LogLine>) {
+    let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
+    for line in lines {
+        let target: &mut dyn Write = if line.is_stderr() { &mut err } else { &mut out };
+        let _ = target.write_all(line.log.as_bytes());
+    }
+    let _ = out.flush();
+}
+
+/// `peti stats --no-stream`: what each container's cgroup has counted.
+pub fn stats(engine: &Engine, names: &[String], format: Format) -> Result<(), CliError> {
+    let rows = engine.stats(names)?;
+    if format == Format::Json {
+        for row in &rows {
+            println!("{}", serde_json::to_string(row).expect("a row serialises"));
+        }
+        return Ok(());
+    }
+    let mib = |b: u64| format!("{:.1}MiB", b as f64 / (1 << 20) as f64);
+    let table: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.id.clone(),
+                r.name.clone(),
+                format!("{:.3}s", r.cpu_nanos as f64 / 1e9),
+                mib(r.memory_bytes),
+                r.memory_peak_bytes.map_or("-".into(), mib),
+                r.memory_limit_bytes.map_or("none".into(), mib),
+            ]
+        })
+        .collect();
+    let header = [
+        "CONTAINER ID",
+        "NAME",
+        "CPU TIME",
+        "MEM",
+        "MEM PEAK",
+        "LIMIT",
+    ];
+    print_table(&header, &table);
+    Ok(())
+}

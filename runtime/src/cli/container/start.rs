@@ -1,0 +1,108 @@
+//! run, create and start; and the loop that stop, kill, rm and update share:
+//! do it to each container named, and print the name, as Docker does.
+
+use std::path::Path;
+
+use runtime::container::trace::{Trace, TraceEvent, Tracer};
+use runtime::engine::lifecycle::Started;
+use runtime::engine::run::{CreateRequest, check_terminal};
+use runtime::engine::{Engine, EngineError};
+
+use super::args::{CreateArgs, RunArgs};
+use crate::cli::CliError;
+
+fn request(args: &CreateArgs) -> CreateRequest {
+    CreateRequest {
+        image: args.image.clone(),
+        command: args.command.clone(),
+        options: args.options.to_options(),
+    }
+}
+
+/// `peti create`: prints the new container's ID.
+pub fn create(engine: &Engine, args: CreateArgs) -> Result<(), CliError> {
+    println!("{}", engine.create(&request(&args), false)?.id);
+    Ok(())
+}
+
+/// `peti run`: create, then start in the foreground or (`-d`) detached.
+pub fn run(engine: &Engine, args: RunArgs) -> Result<u8, CliError> {
+    let terminal = &args.container.options.terminal;
+    if !args.detach {
+        check_terminal(terminal.tty && terminal.interactive)?;
+    }
+    let mut tracer = Tracer::new(args.trace || args.trace_json.is_some(), "peti");
+    let detail = format!("record, upper/ and work/ for {}", args.container.image);
+    let container = tracer.step("create", &detail, || {
+        engine.create(&request(&args.container), true)
+    })?;
+    let id = container.id.clone();
+    let result = if args.detach {
+        engine.start_detached(container, &mut tracer).map(|()| {
+            println!("{id}");
+            0
+        })
+    } else {
+        engine
+            .run_attached(container, &mut tracer)
+            .map(|code| code as u8)
+    };
+    if tracer.enabled {
+        emit_trace(
+            &id,
+            std::mem::take(&mut tracer.events),
+            args.trace,
+            args.trace_json.as_deref(),
+        )?;
+    }
+    Ok(result?)
+}
+
+fn emit_trace(
+    id: &str,
+    events: Vec<TraceEvent>,
+    print: bool,
+    json_file: Option<&Path>,
+) -> Result<(), CliError> {
+    let origin_ns = events.iter().map(|e| e.start_ns).min().unwrap_or(0);
+    let trace = Trace {
+        container: id.to_string(),
+        origin_ns,
+        events,
+    };
+    if print {
+        let _ = trace.print(&mut std::io::stderr().lock());
+    }
+    if let Some(path) = json_file {
+        let bytes = serde_json::to_vec_pretty(&trace).expect("a trace serialises");
+        std::fs::write(path, bytes).map_err(|source| CliError::TraceFile {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    }
+    Ok(())
+}
+
+/// `peti start [-a]`: the exit code of the last one attached to.
+pub fn start(engine: &Engine, names: &[String], attach: bool) -> Result<u8, CliError> {
+    let mut last = 0;
+    for name in names {
+        match engine.start(name, attach)? {
+            Started::Exited(code) => last = code as u8,
+            Started::AlreadyRunning | Started::Detached => println!("{name}"),
+        }
+    }
+    Ok(last)
+}
+
+/// Does `action` to each container named, printing each name once done.
+pub fn each(
+    names: &[String],
+    mut action: impl FnMut(&str) -> Result<(), EngineError>,
+) -> Result<(), CliError> {
+    for name in names {
+        action(name)?;
+        println!("{name}");
+    }
+    Ok(())
+}

@@ -1,0 +1,93 @@
+//! The image commands: load, import, images, tag, rmi; and `peti image ...`.
+
+use runtime::engine::Engine;
+use runtime::image::store::ImageSummary;
+
+use super::CliError;
+use super::args::{Format, ImageCommand, ImageShort};
+
+impl From<ImageShort> for ImageCommand {
+    fn from(short: ImageShort) -> Self {
+        match short {
+            ImageShort::Load(a) => ImageCommand::Load(a),
+            ImageShort::Import(a) => ImageCommand::Import(a),
+            ImageShort::Images(a) => ImageCommand::Ls(a),
+            ImageShort::Tag(a) => ImageCommand::Tag(a),
+            ImageShort::Rmi(a) => ImageCommand::Rm(a),
+        }
+    }
+}
+
+pub fn run(engine: &Engine, command: ImageCommand) -> Result<(), CliError> {
+    match command {
+        ImageCommand::Load(a) => {
+            for reference in engine.load(&a.input)? {
+                println!("Loaded image: {reference}");
+            }
+        }
+        // Like Docker, import prints the new image's ID, its config's digest.
+        ImageCommand::Import(a) => println!("{}", engine.import(&a.file, &a.reference)?),
+        ImageCommand::Ls(a) => print_images(&engine.list_images()?, a.format),
+        ImageCommand::Tag(a) => engine.tag(&a.source, &a.target)?,
+        ImageCommand::Rm(a) => {
+            for image in &a.images {
+                for line in engine.remove_image(image, a.force)? {
+                    println!("{line}");
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `peti images`.
+fn print_images(rows: &[ImageSummary], format: Format) {
+    match format {
+        Format::Json => {
+            for row in rows {
+                println!(
+                    "{}",
+                    serde_json::to_string(row).expect("strings and numbers serialise")
+                );
+            }
+        }
+        Format::Table => {
+            let table: Vec<Vec<String>> = rows
+                .iter()
+                .map(|row| {
+                    let id = row.id.trim_start_matches("sha256:");
+                    vec![
+                        row.repository.clone(),
+                        row.tag.clone(),
+                        id[..12].to_string(),
+                        human_size(row.size),
+                    ]
+                })
+                .collect();
+            super::table::print_table(&["REPOSITORY", "TAG", "IMAGE ID", "SIZE"], &table);
+        }
+    }
+}
+
+/// Sizes as Docker prints them: decimal units, four significant digits (`12.61kB`).
+fn human_size(bytes: u64) -> String {
+    let units = ["B", "kB", "MB", "GB", "TB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit + 1 < units.len() {
+        value /= 1000.0;
+        unit += 1;
+    }
+    let decimals = match value {
+        v if v >= 100.0 => 1,
+        v if v >= 10.0 => 2,
+        _ => 3,
+    };
+    let text = format!("{value:.decimals$}");
+    let text = if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        &text
+    };
+    format!("{text}{}", units[unit])
+}

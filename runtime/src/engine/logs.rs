@@ -1,0 +1,97 @@
+//! What a container printed: the monitor's log, one JSON object per line, in
+//! the format of Docker's json-file driver.
+
+use std::io::{BufRead, Seek, SeekFrom};
+use std::path::Path;
+
+use serde::Deserialize;
+
+use super::{Engine, EngineError};
+use crate::container::state::Status;
+
+/// One line the container printed, and on which stream.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct LogLine {
+    /// The text, with its newline.
+    pub log: String,
+    /// "stdout" or "stderr".
+    pub stream: String,
+}
+
+impl LogLine {
+    pub fn is_stderr(&self) -> bool {
+        self.stream == "stderr"
+    }
+}
+
+/// Where a reader of a log is: the container, its log file, and how far it has read.
+pub struct LogCursor {
+    id: String,
+    path: std::path::PathBuf,
+    offset: u64,
+}
+
+impl Engine {
+    /// A cursor at the start of a container's log.
+    pub fn logs(&self, name: &str) -> Result<LogCursor, EngineError> {
+        let container = self.containers.find(name)?;
+        Ok(LogCursor {
+            path: self.containers.log_file(&container.id),
+            id: container.id,
+            offset: 0,
+        })
+    }
+
+    /// Whether the container is still running, so that more may come (`-f`);
+    /// false once it is gone.
+    pub fn still_running(&self, cursor: &LogCursor) -> Result<bool, EngineError> {
+        match self.containers.find(&cursor.id) {
+            Ok(c) => match self.containers.refresh(c) {
+                Ok(c) => Ok(c.state.status == Status::Running),
+                Err(crate::container::state::StateError::NoSuchContainer(_)) => Ok(false),
+                Err(e) => Err(e.into()),
+            },
+            Err(_) => Ok(false),
+        }
+    }
+}
+
+impl LogCursor {
+    /// The complete lines written since the last call (a line the monitor is
+    /// still writing waits for the next one).
+    pub fn next_lines(&mut self) -> Result<Vec<LogLine>, EngineError> {
+        let (lines, offset) = read_from(&self.path, self.offset)?;
+        self.offset = offset;
+        Ok(lines)
+    }
+}
+
+/// The complete log lines after `offset`, and the offset after them.
+fn read_from(path: &Path, offset: u64) -> Result<(Vec<LogLine>, u64), EngineError> {
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return Ok((Vec::new(), offset));
+    };
+    let io = EngineError::io(format!("{}", path.display()));
+    if let Err(e) = file.seek(SeekFrom::Start(offset)) {
+        return Err(io(e));
+    }
+    let mut reader = std::io::BufReader::new(file);
+    let (mut lines, mut offset) = (Vec::new(), offset);
+    let mut line = String::new();
+    loop {
+        match reader.read_line(&mut line) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) => return Err(EngineError::io(format!("{}", path.display()))(e)),
+        }
+        if !line.ends_with('\n') {
+            break; // the monitor is still writing it
+        }
+        offset += line.len() as u64;
+        if let Ok(entry) = serde_json::from_str::<LogLine>(&line) {
+            lines.push(entry);
+        }
+        line.clear();
+    }
+    Ok((lines, offset))
+}

@@ -1,0 +1,150 @@
+//! The engine: what every command does, as a library with a plain API.
+//!
+//! The command line (`cli/`) only parses arguments and prints what the engine
+//! returns. Whatever else will drive containers (a `build` that runs each
+//! RUN step in a container, a `compose` that starts a set of them) calls the
+//! engine directly, never by running `peti` as a subprocess.
+//!
+//! - [`run`]: create a container from an image and options, start it attached
+//!   (waiting for it) or detached (a monitor stays with it).
+//! - [`lifecycle`]: stop, kill, remove, wait for, update, restart-free start.
+//! - [`exec`]: one more process in a running container.
+//! - [`view`]: what `ps`, `inspect` and `stats` show, as serde types with
+//!   Docker's field names.
+//! - [`logs`]: what a container printed, from its log.
+//! - [`images`]: load, import, list, tag and remove images.
+//!
+//! Below it sit the mechanisms: `image` (the store, layouts, layers) and
+//! `container` (namespaces, cgroups, the root file system, the start path).
+
+pub mod exec;
+pub mod images;
+pub mod lifecycle;
+pub mod logs;
+pub mod run;
+pub mod view;
+
+use std::path::{Path, PathBuf};
+
+use crate::container::cgroups::CgroupError;
+use crate::container::lifecycle::LifecycleError;
+use crate::container::monitor::MonitorError;
+use crate::container::process::Failure;
+use crate::container::spec::SpecError;
+use crate::container::state::{Container, ContainerStore, StateError};
+use crate::image::store::{Store, StoreError};
+
+/// Docker's exit status when the runtime itself fails.
+pub const EXIT_RUNTIME_FAILED: u8 = 125;
+
+/// Everything that can make an engine call fail.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Image(#[from] StoreError),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    #[error(transparent)]
+    Lifecycle(#[from] LifecycleError),
+    #[error(transparent)]
+    Monitor(#[from] MonitorError),
+    #[error(transparent)]
+    Cgroup(#[from] CgroupError),
+    /// A failure to start, with Docker's exit code (125, 126 or 127).
+    #[error("{}", .0.message)]
+    Start(Failure),
+    #[error(
+        "conflict: unable to remove image {image:?} (must force): container {container} is using it"
+    )]
+    ImageInUse { image: String, container: String },
+    #[error("the input device is not a TTY: drop -t, or run from a terminal")]
+    NotATerminal,
+    #[error("the container's monitor died while starting it: see `peti ps -a`")]
+    MonitorLost,
+    #[error("container {0} has never run: no usage to show")]
+    NeverRan(String),
+    #[error("you must provide one or more flags when using this command")]
+    NothingToUpdate,
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl EngineError {
+    /// Docker's exit status for this failure.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            EngineError::Start(failure) => failure.exit_code,
+            _ => EXIT_RUNTIME_FAILED,
+        }
+    }
+
+    fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> EngineError {
+        let what = what.into();
+        move |source| EngineError::Io { what, source }
+    }
+}
+
+impl From<Failure> for EngineError {
+    fn from(failure: Failure) -> Self {
+        EngineError::Start(failure)
+    }
+}
+
+/// The two stores every command works on, and where they are.
+pub struct Engine {
+    pub root: PathBuf,
+    pub run_root: PathBuf,
+    pub images: Store,
+    pub containers: ContainerStore,
+}
+
+impl Engine {
+    /// Opens (creating if needed) the image store and the container store.
+    pub fn open(root: &Path, run_root: &Path) -> Result<Engine, EngineError> {
+        Ok(Engine {
+            images: Store::open(root)?,
+            containers: ContainerStore::open(root, run_root)?,
+            root: root.to_path_buf(),
+            run_root: run_root.to_path_buf(),
+        })
+    }
+
+    /// The container a name or ID prefix names, as it is now (a lost `--rm`
+    /// container is removed by this look, as Docker's daemon would).
+    pub fn container(&self, name: &str) -> Result<Container, EngineError> {
+        Ok(self.containers.refresh(self.containers.find(name)?)?)
+    }
+
+    /// Every container as it is now, oldest first; gone ones left out.
+    pub fn all_containers(&self) -> Result<Vec<Container>, EngineError> {
+        let mut found = Vec::new();
+        for container in self.containers.all()? {
+            match self.containers.refresh(container) {
+                Ok(c) => found.push(c),
+                // Removed by another command meanwhile, or a lost --rm one.
+                Err(StateError::NoSuchContainer(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(found)
+    }
+
+    /// After `rmi -f` untagged an image a container used, its layers were kept
+    /// for that container; once no container needs them, they go.
+    pub fn prune_if_untagged(&self, container: &Container) {
+        // Only an untagged image needs the (costlier) look at every container's
+        // record: the common case, a tagged image, stops at repositories.json.
+        if !matches!(self.images.is_tagged(&container.manifest_digest), Ok(false)) {
+            return;
+        }
+        if let Ok(in_use) = self.containers.images_in_use() {
+            let _ = self.images.prune(&in_use);
+        }
+    }
+}

@@ -1,0 +1,313 @@
+//! What `ps`, `inspect` and `stats` show, as serde types with Docker's field
+//! names, and the few words Docker uses for states and durations.
+//!
+//! (The fields are declared in alphabetical order: that is the order peti has
+//! always printed them in, and a script may depend on it.)
+
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+
+use super::{Engine, EngineError};
+use crate::container::state::{Container, Status};
+
+/// One row of `peti ps --format json`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PsRow {
+    pub command: String,
+    pub created_at: String,
+    pub exit_code: Option<i32>,
+    #[serde(rename = "ID")]
+    pub id: String,
+    pub image: String,
+    pub names: String,
+    pub state: String,
+    pub status: String,
+}
+
+impl PsRow {
+    pub fn of(c: &Container) -> PsRow {
+        PsRow {
+            command: quoted_command(&c.spec.args),
+            created_at: c.created.clone(),
+            exit_code: c.state.exit_code,
+            id: c.id[..12].to_string(),
+            image: c.image.clone(),
+            names: c.name.clone(),
+            state: c.state.status.as_str().to_string(),
+            status: status_text(c),
+        }
+    }
+}
+
+/// `peti inspect`: one container's record, as Docker arranges it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Inspect {
+    pub args: Vec<String>,
+    pub config: InspectConfig,
+    pub created: String,
+    pub graph_driver: GraphDriver,
+    pub host_config: HostConfig,
+    pub id: String,
+    pub image: String,
+    pub log_path: PathBuf,
+    pub name: String,
+    pub path: Option<String>,
+    pub peti: PetiState,
+    pub state: InspectState,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct InspectConfig {
+    pub cmd: Vec<String>,
+    pub env: Vec<String>,
+    pub hostname: String,
+    pub image: String,
+    pub open_stdin: bool,
+    pub tty: bool,
+    pub user: String,
+    pub working_dir: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GraphDriver {
+    pub data: GraphDriverData,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GraphDriverData {
+    pub lower_dir: String,
+    pub upper_dir: PathBuf,
+    pub work_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct HostConfig {
+    pub auto_remove: bool,
+    pub binds: Vec<String>,
+    pub memory: u64,
+    pub nano_cpus: u64,
+    pub network_mode: String,
+    pub pids_limit: Option<u64>,
+    pub readonly_rootfs: bool,
+}
+
+/// What only peti has: the cgroup, the monitor, the run-time directory.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PetiState {
+    /// As a JSON value, whose keys serde_json sorts, as everything here is.
+    pub cgroup: Option<serde_json::Value>,
+    pub monitor_pid: Option<i32>,
+    pub run_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct InspectState {
+    pub dead: bool,
+    pub error: String,
+    pub exit_code: i32,
+    pub finished_at: Option<String>,
+    #[serde(rename = "OOMKilled")]
+    pub oom_killed: bool,
+    pub paused: bool,
+    pub pid: i32,
+    pub restarting: bool,
+    pub running: bool,
+    pub started_at: Option<String>,
+    pub status: String,
+}
+
+/// One row of `peti stats`: what the container's cgroup has counted.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StatsRow {
+    pub cpu_nanos: u64,
+    #[serde(rename = "ID")]
+    pub id: String,
+    pub memory_bytes: u64,
+    pub memory_limit_bytes: Option<u64>,
+    pub memory_peak_bytes: Option<u64>,
+    pub name: String,
+    pub oom_kills: u64,
+}
+
+impl Engine {
+    /// `peti ps [-a]`: running containers (or all), newest first, as Docker
+    /// lists them.
+    pub fn list(&self, all: bool) -> Result<Vec<Container>, EngineError> {
+        let mut rows: Vec<Container> = self
+            .all_containers()?
+            .into_iter()
+            .filter(|c| all || c.state.status == Status::Running)
+            .collect();
+        rows.reverse();
+        Ok(rows)
+    }
+
+    /// `peti inspect`: one container, as it is now.
+    pub fn inspect(&self, name: &str) -> Result<Inspect, EngineError> {
+        let c = self.container(name)?;
+        let dir = self.containers.dir(&c.id);
+        let running = c.state.status == Status::Running;
+        let spec = &c.spec;
+        Ok(Inspect {
+            args: spec.args.get(1..).unwrap_or_default().to_vec(),
+            config: InspectConfig {
+                cmd: spec.args.clone(),
+                env: spec.env.clone(),
+                hostname: spec.hostname.clone(),
+                image: c.image.clone(),
+                open_stdin: spec.stdin,
+                tty: spec.tty,
+                user: spec.user.clone(),
+                working_dir: spec.workdir.clone(),
+            },
+            created: c.created.clone(),
+            graph_driver: GraphDriver {
+                data: GraphDriverData {
+                    lower_dir: c
+                        .lower_dirs
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(":"),
+                    upper_dir: dir.join("upper"),
+                    work_dir: dir.join("work"),
+                },
+                name: "overlay".into(),
+            },
+            host_config: HostConfig {
+                auto_remove: spec.auto_remove,
+                binds: spec
+                    .volumes
+                    .iter()
+                    .map(|v| {
+                        let mode = if v.read_only { ":ro" } else { "" };
+                        format!("{}:{}{mode}", v.host.display(), v.container.display())
+                    })
+                    .collect(),
+                memory: spec.limits.memory_bytes.unwrap_or(0),
+                nano_cpus: spec.limits.cpu_quota_us.map_or(0, |q| q * 10_000),
+                network_mode: spec.network.as_str().into(),
+                pids_limit: spec.limits.pids,
+                readonly_rootfs: spec.read_only,
+            },
+            id: c.id.clone(),
+            image: c.image_id.clone(),
+            log_path: self.containers.log_file(&c.id),
+            name: format!("/{}", c.name),
+            path: spec.args.first().cloned(),
+            peti: PetiState {
+                cgroup: c
+                    .cgroup
+                    .as_ref()
+                    .map(|g| serde_json::to_value(g).expect("a cgroup serialises")),
+                monitor_pid: c.state.monitor.filter(|_| running).map(|p| p.pid),
+                run_dir: self.containers.run_dir(&c.id),
+            },
+            state: InspectState {
+                dead: false,
+                error: c.state.error.clone().unwrap_or_default(),
+                exit_code: c.state.exit_code.unwrap_or(0),
+                finished_at: c.state.finished_at.clone(),
+                oom_killed: c.state.oom_killed,
+                paused: false,
+                pid: c.state.process.filter(|_| running).map_or(0, |p| p.pid),
+                restarting: false,
+                running,
+                started_at: c.state.started_at.clone(),
+                status: c.state.status.as_str().into(),
+            },
+        })
+    }
+
+    /// `peti stats --no-stream`: the named containers, or every running one.
+    pub fn stats(&self, names: &[String]) -> Result<Vec<StatsRow>, EngineError> {
+        let containers = if names.is_empty() {
+            self.list(false)?.into_iter().rev().collect()
+        } else {
+            names
+                .iter()
+                .map(|n| self.containers.find(n))
+                .collect::<Result<Vec<_>, _>>()?
+        };
+        containers
+            .into_iter()
+            .map(|c| {
+                let cgroup = c
+                    .cgroup
+                    .as_ref()
+                    .ok_or_else(|| EngineError::NeverRan(c.name.clone()))?;
+                let usage = cgroup.usage()?;
+                Ok(StatsRow {
+                    cpu_nanos: usage.cpu_nanos,
+                    id: c.id[..12].to_string(),
+                    memory_bytes: usage.memory_bytes,
+                    memory_limit_bytes: c.spec.limits.memory_bytes,
+                    memory_peak_bytes: usage.memory_peak_bytes,
+                    name: c.name.clone(),
+                    oom_kills: usage.oom_kills,
+                })
+            })
+            .collect()
+    }
+}
+
+/// The command, quoted as Docker's ps shows it.
+pub fn quoted_command(args: &[String]) -> String {
+    format!("\"{}\"", args.join(" "))
+}
+
+/// How long ago an RFC 3339 time was.
+pub fn since(rfc3339: &str) -> Duration {
+    humantime::parse_rfc3339(rfc3339)
+        .ok()
+        .and_then(|t| SystemTime::now().duration_since(t).ok())
+        .unwrap_or_default()
+}
+
+/// Docker's Status column.
+pub fn status_text(c: &Container) -> String {
+    match c.state.status {
+        Status::Created => "Created".to_string(),
+        Status::Running => format!(
+            "Up {}",
+            human_duration(since(c.state.started_at.as_deref().unwrap_or("")))
+        ),
+        Status::Exited => format!(
+            "Exited ({}) {} ago",
+            c.state.exit_code.unwrap_or(0),
+            human_duration(since(c.state.finished_at.as_deref().unwrap_or("")))
+        ),
+    }
+}
+
+/// Docker's HumanDuration (go-units): "Less than a second", "5 seconds",
+/// "About a minute", "3 hours", ...
+pub fn human_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    let (m, h) = (s / 60, s / 3600);
+    match s {
+        0 => "Less than a second".to_string(),
+        1 => "1 second".to_string(),
+        2..=59 => format!("{s} seconds"),
+        _ if m == 1 => "About a minute".to_string(),
+        _ if m < 60 => format!("{m} minutes"),
+        _ if h == 1 => "About an hour".to_string(),
+        _ if h < 48 => format!("{h} hours"),
+        _ if h < 24 * 7 * 2 => format!("{} days", h / 24),
+        _ if h < 24 * 30 * 3 => format!("{} weeks", h / 24 / 7),
+        _ if h < 24 * 365 * 2 => format!("{} months", h / 24 / 30),
+        _ => format!("{} years", h / 24 / 365),
+    }
+}
