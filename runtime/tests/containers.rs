@@ -1091,13 +1091,24 @@ fn containers_without_names_never_clash() {
 fn dockers_management_commands_are_the_same_commands() {
     needs_containers!("dockers_management_commands_are_the_same_commands");
     let sandbox = Sandbox::new();
-    assert_eq!(sandbox.ok(&["container", "run", "--rm", "bb", "echo", "hi"]), "hi\n");
+    assert_eq!(
+        sandbox.ok(&["container", "run", "--rm", "bb", "echo", "hi"]),
+        "hi\n"
+    );
     let id = sandbox.ok(&["container", "create", "--name", "managed", "bb", "true"]);
     let id = &id.trim()[..12];
-    for list in [&["ps", "-aq"][..], &["container", "ls", "-aq"], &["container", "list", "-aq"]] {
+    for list in [
+        &["ps", "-aq"][..],
+        &["container", "ls", "-aq"],
+        &["container", "list", "-aq"],
+    ] {
         assert_eq!(sandbox.ok(list).trim(), id, "{list:?}");
     }
-    assert!(sandbox.ok(&["container", "inspect", "managed"]).contains("\"Name\": \"/managed\""));
+    assert!(
+        sandbox
+            .ok(&["container", "inspect", "managed"])
+            .contains("\"Name\": \"/managed\"")
+    );
     assert_eq!(sandbox.ok(&["container", "rm", "managed"]), "managed\n");
     sandbox.ok(&["image", "tag", "bb", "bb:two"]);
     assert!(sandbox.ok(&["image", "ls"]).contains("two"));

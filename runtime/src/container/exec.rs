@@ -17,7 +17,6 @@ use nix::unistd::{ForkResult, Pid, fork};
 use super::channel::{self, Message};
 use super::process::{self, Failure, ProcessPlan, Stdio};
 use super::seccomp::Filters;
-use super::security::DEFAULT_CAPABILITIES;
 use super::state::{Container, Status};
 use super::trace::Tracer;
 
@@ -66,13 +65,7 @@ pub fn exec(container: &Container, request: ExecRequest) -> Result<Executed, Fai
         return Err(not_running());
     }
     let cgroup = container.cgroup.clone();
-    let capabilities: Vec<_> = DEFAULT_CAPABILITIES
-        .iter()
-        .copied()
-        .filter(|c| {
-            *c != caps::Capability::CAP_MKNOD || cgroup.as_ref().is_some_and(|c| c.guards_devices())
-        })
-        .collect();
+    let capabilities = super::security::container_capabilities(cgroup.as_ref());
     let plan = ProcessPlan {
         args: request.args,
         env: &request.env,

@@ -120,7 +120,7 @@ pub fn create(
     for sub in ["upper", "work"] {
         let path = dir.join(sub);
         if let Err(source) = std::fs::create_dir(&path) {
-            let _ = containers.delete(&lock, &container);
+            let _ = super::teardown::release(containers, &lock, &container);
             return Err(LifecycleError::Io { path, source });
         }
     }
@@ -198,7 +198,7 @@ pub fn finish_foreground(
     let mut container = containers.find(id)?;
     let lock = containers.lock()?;
     if container.spec.auto_remove {
-        containers.delete(&lock, &container)?;
+        super::teardown::release(containers, &lock, &container)?;
     } else {
         super::state::mark_exited(&mut container, exit.exit_code(), exit.finished_at(), None);
         containers.save(&lock, &container)?;
@@ -362,6 +362,6 @@ pub fn remove(
         container = wait_recorded(containers, &container.id)?;
     }
     let lock = containers.lock()?;
-    containers.delete(&lock, &container)?;
+    super::teardown::release(containers, &lock, &container)?;
     Ok(())
 }

@@ -3,6 +3,7 @@
 //!
 //! - [`spec`]: what a container is made of (command, env, limits, volumes).
 //! - [`state`]: records on disk, the lock, and the truth about live processes.
+//! - [`teardown`]: releasing what a container holds, in one step, however it ends.
 //! - [`lifecycle`]: create, stop, kill, remove, wait.
 //! - [`spawn`]: the parent's side of starting one (cgroup, clone, the channel).
 //! - [`init`]: the child's side, from clone to exec.
@@ -33,5 +34,6 @@ pub mod security;
 pub mod spawn;
 pub mod spec;
 pub mod state;
+pub mod teardown;
 pub mod trace;
 pub mod tty;

@@ -46,6 +46,19 @@ pub const DEFAULT_CAPABILITIES: [Capability; 14] = [
     Capability::CAP_AUDIT_WRITE,
 ];
 
+/// The capabilities a container's processes get: Docker's default set, but
+/// CAP_MKNOD only where the devices cgroup limits which nodes work (cgroup v1's
+/// devices controller; on v2 that takes an eBPF program, which peti does not
+/// load, so there CAP_MKNOD is withheld).
+pub fn container_capabilities(cgroup: Option<&super::cgroups::Cgroup>) -> Vec<Capability> {
+    let devices_guarded = cgroup.is_some_and(|c| c.guards_devices());
+    DEFAULT_CAPABILITIES
+        .iter()
+        .copied()
+        .filter(|c| *c != Capability::CAP_MKNOD || devices_guarded)
+        .collect()
+}
+
 /// A resolved user: numbers, as the kernel wants them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {

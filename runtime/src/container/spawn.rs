@@ -21,7 +21,6 @@ use super::network;
 use super::process::{Failure, ProcessPlan, Stdio};
 use super::rootfs::RootfsPlan;
 use super::seccomp::Filters;
-use super::security::DEFAULT_CAPABILITIES;
 use super::spec::NetworkMode;
 use super::state::{Container, ContainerStore, ProcessId, Status, now_rfc3339};
 use super::trace::Tracer;
@@ -102,12 +101,7 @@ fn start_steps(
     attach: Attach,
     tracer: &mut Tracer,
 ) -> Result<Running, Failure> {
-    // CAP_MKNOD is safe only where the devices cgroup limits which nodes work.
-    let capabilities: Vec<_> = DEFAULT_CAPABILITIES
-        .iter()
-        .copied()
-        .filter(|c| *c != caps::Capability::CAP_MKNOD || cgroup.guards_devices())
-        .collect();
+    let capabilities = super::security::container_capabilities(Some(cgroup));
     let (mut child, output) =
         Child::clone(store, container, cgroup, attach, &capabilities, tracer)?;
     // What the child waits for, made while it builds its root file system: the

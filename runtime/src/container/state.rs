@@ -405,27 +405,15 @@ impl ContainerStore {
                 ),
             );
         }
-        // A `--rm` container whose peti (or monitor) was killed before it could
-        // remove it: nobody else will. Docker's daemon removes such a container
-        // when it finds it exited; so does this, the first time a command looks.
-        // To that command it no longer exists. If removing fails, it stays
-        // recorded as exited, for `peti rm` to try again and say why.
-        if container.spec.auto_remove && !monitor_alive && self.delete(&lock, &container).is_ok() {
-            return Err(StateError::NoSuchContainer(container.name));
-        }
         self.save(&lock, &container)?;
         Ok(container)
     }
 
-    /// Deletes a container that is not running: its cgroup first (while the
-    /// record still says where it is), then the record, its name, and everything
-    /// the container had on disk.
+    /// Removes what a container had on disk (its writable layer, its log and
+    /// run-time files), then its record and its name, record last: whatever
+    /// goes wrong midway leaves a record that names what is left, for `peti rm`
+    /// to finish. Its cgroup must be gone already (see `teardown`).
     pub fn delete(&self, _lock: &Locked, container: &Container) -> Result<(), StateError> {
-        // One after the other: the cgroup's rmdirs take about 0.1 ms, less than
-        // starting a thread to overlap them with the file removal would.
-        if let Some(cgroup) = &container.cgroup {
-            cgroup.remove()?;
-        }
         let dir = self.dir(&container.id);
         // The usual layout, removed entry by entry, children first: about half
         // the system calls of a generic recursive removal, which matters on the
@@ -433,17 +421,15 @@ impl ContainerStore {
         // `volatile` mount. Anything unexpected falls back to remove_dir_all.
         const FILE: bool = true;
         const DIR: bool = false;
-        let known = [
-            ("state.json", FILE),
+        let layer = [
             ("work/work/incompat/volatile/dirty", FILE),
             ("work/work/incompat/volatile", DIR),
             ("work/work/incompat", DIR),
             ("work/work", DIR),
             ("work", DIR),
             ("upper", DIR),
-            ("", DIR),
         ];
-        let quick = known.iter().try_for_each(|&(entry, is_file)| {
+        let remove = |entry: &str, is_file: bool| {
             let path = dir.join(entry);
             let removed = if is_file {
                 fs::remove_file(&path)
@@ -454,16 +440,23 @@ impl ContainerStore {
                 Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
                 _ => Ok(()),
             }
-        });
-        let run_dir = self.run_dir(&container.id);
-        for (tree, needed) in [(&dir, quick.is_err()), (&run_dir, true)] {
-            if !needed {
-                continue;
+        };
+        let remove_tree = |tree: &Path| match fs::remove_dir_all(tree) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_at(tree)(e)),
+            _ => Ok(()),
+        };
+        if layer.iter().try_for_each(|&(e, f)| remove(e, f)).is_err() {
+            for sub in ["work", "upper"] {
+                remove_tree(&dir.join(sub))?;
             }
-            match fs::remove_dir_all(tree) {
-                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(io_at(tree)(e)),
-                _ => {}
-            }
+        }
+        remove_tree(&self.run_dir(&container.id))?;
+        // What is left is the record, and the log beside it.
+        if remove("state.json", FILE)
+            .and_then(|()| remove("", DIR))
+            .is_err()
+        {
+            remove_tree(&dir)?;
         }
         let name_file = self.name_file(&container.name);
         if fs::read_to_string(&name_file).is_ok_and(|id| id == container.id) {

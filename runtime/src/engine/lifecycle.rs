@@ -41,14 +41,14 @@ impl Engine {
 
     /// `peti stop`: SIGTERM, then SIGKILL after `grace`.
     pub fn stop(&self, name: &str, grace: Duration) -> Result<Container, EngineError> {
-        let container = self.containers.find(name)?;
+        let container = self.container(name)?;
         Ok(lifecycle::stop(&self.containers, &container, grace)?)
     }
 
     /// `peti kill -s SIGNAL`.
     pub fn kill(&self, name: &str, signal: &str) -> Result<(), EngineError> {
         let signal = lifecycle::parse_signal(signal)?;
-        let container = self.containers.find(name)?;
+        let container = self.container(name)?;
         Ok(lifecycle::kill_container(
             &self.containers,
             &container,
@@ -58,7 +58,7 @@ impl Engine {
 
     /// `peti rm [-f]`, and then the image's layers if they were kept only for it.
     pub fn remove(&self, name: &str, force: bool) -> Result<(), EngineError> {
-        let container = self.containers.find(name)?;
+        let container = self.container(name)?;
         lifecycle::remove(&self.containers, &container, force)?;
         self.prune_if_untagged(&container);
         Ok(())
@@ -66,7 +66,7 @@ impl Engine {
 
     /// `peti wait`: blocks until the container stops; returns its exit code.
     pub fn wait(&self, name: &str) -> Result<i32, EngineError> {
-        let container = self.containers.find(name)?;
+        let container = self.container(name)?;
         let container = lifecycle::wait_recorded(&self.containers, &container.id)?;
         Ok(container.state.exit_code.unwrap_or(0))
     }
@@ -83,7 +83,7 @@ impl Engine {
             return Err(EngineError::NothingToUpdate);
         }
         let limits = spec::parse_limits(memory, cpus, pids_limit)?;
-        let container = self.containers.find(name)?;
+        let container = self.container(name)?;
         Ok(lifecycle::update(&self.containers, &container, &limits)?)
     }
 }

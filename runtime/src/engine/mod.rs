@@ -32,6 +32,7 @@ use crate::container::monitor::MonitorError;
 use crate::container::process::Failure;
 use crate::container::spec::SpecError;
 use crate::container::state::{Container, ContainerStore, StateError};
+use crate::container::teardown;
 use crate::image::store::{Store, StoreError};
 
 /// Docker's exit status when the runtime itself fails.
@@ -115,10 +116,13 @@ impl Engine {
         })
     }
 
-    /// The container a name or ID prefix names, as it is now (a lost `--rm`
-    /// container is removed by this look, as Docker's daemon would).
+    /// The container a name or ID prefix names, as it is now.
     pub fn container(&self, name: &str) -> Result<Container, EngineError> {
-        Ok(self.containers.refresh(self.containers.find(name)?)?)
+        let container = self.containers.refresh(self.containers.find(name)?)?;
+        match self.reap_if_abandoned(container)? {
+            Some(container) => Ok(container),
+            None => Err(StateError::NoSuchContainer(name.to_string()).into()),
+        }
     }
 
     /// Every container as it is now, oldest first; gone ones left out.
@@ -126,13 +130,39 @@ impl Engine {
         let mut found = Vec::new();
         for container in self.containers.all()? {
             match self.containers.refresh(container) {
-                Ok(c) => found.push(c),
-                // Removed by another command meanwhile, or a lost --rm one.
+                Ok(c) => found.extend(self.reap_if_abandoned(c)?),
+                // Removed by another command meanwhile.
                 Err(StateError::NoSuchContainer(_)) => {}
                 Err(e) => return Err(e.into()),
             }
         }
         Ok(found)
+    }
+
+    /// Removes a `--rm` container that nobody is left to remove (its peti or
+    /// monitor was killed), as Docker's daemon removes one when it finds it
+    /// exited; to the command that looked, it no longer exists. If removing
+    /// fails, it stays, exited, for `peti rm` to try again and say why.
+    fn reap_if_abandoned(&self, container: Container) -> Result<Option<Container>, EngineError> {
+        if !teardown::is_abandoned(&container) {
+            return Ok(Some(container));
+        }
+        let lock = self.containers.lock()?;
+        // Under the lock, read again: another command may have reaped it.
+        let Ok(container) = self.containers.find(&container.id) else {
+            return Ok(None);
+        };
+        if !teardown::is_abandoned(&container) {
+            return Ok(Some(container));
+        }
+        match teardown::release(&self.containers, &lock, &container) {
+            Ok(()) => {
+                drop(lock);
+                self.prune_if_untagged(&container);
+                Ok(None)
+            }
+            Err(_) => Ok(Some(container)),
+        }
     }
 
     /// After `rmi -f` untagged an image a container used, its layers were kept

@@ -215,6 +215,15 @@ impl ProcessOptions {
     }
 }
 
+/// `--network`'s values, listed in the help, parsed into the mode.
+fn network_mode() -> impl clap::builder::TypedValueParser<Value = NetworkMode> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(["none", "host"]).map(|mode| match mode.as_str() {
+        "host" => NetworkMode::Host,
+        _ => NetworkMode::None,
+    })
+}
+
 // Options shared by `run` and `create`.
 #[derive(Args, Clone)]
 pub struct ContainerOptions {
@@ -244,8 +253,8 @@ pub struct ContainerOptions {
     #[arg(long)]
     read_only: bool,
     /// Network: none (a namespace of its own, loopback only) or host.
-    #[arg(long, default_value = "none", value_parser = ["none", "host"])]
-    network: String,
+    #[arg(long, default_value = "none", value_parser = network_mode())]
+    network: NetworkMode,
     #[command(flatten)]
     pub terminal: TerminalOptions,
     /// Remove the container when it exits.
@@ -268,11 +277,7 @@ impl ContainerOptions {
             pids_limit: self.pids_limit.clone(),
             volumes: self.volume.clone(),
             read_only: self.read_only,
-            network: if self.network == "host" {
-                NetworkMode::Host
-            } else {
-                NetworkMode::None
-            },
+            network: self.network,
             interactive: self.terminal.interactive,
             tty: self.terminal.tty,
             auto_remove: self.rm,
