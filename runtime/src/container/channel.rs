@@ -40,8 +40,8 @@ pub enum Message {
     Trace(Vec<TraceEvent>),
     /// The pty master is attached to this message.
     PtyMaster,
-    /// Starting failed; `exit_code` is Docker's (125, 126 or 127).
-    Failed { exit_code: u8, message: String },
+    /// Starting failed, and why.
+    Failed(super::start_error::StartError),
     /// The seccomp filters, each instruction packed in a u64 (see
     /// `seccomp::Filters::to_words`), from peti after its go-ahead.
     Seccomp(Vec<Vec<u64>>),

@@ -15,7 +15,7 @@ use nix::sched::{CloneFlags, setns};
 use nix::unistd::{ForkResult, Pid, fork};
 
 use super::channel::{self, Message};
-use super::process::{self, Failure, ProcessPlan, Stdio};
+use super::process::{self, ProcessPlan, StartError, Stdio};
 use super::seccomp::Filters;
 use super::state::{Container, Status};
 use super::trace::Tracer;
@@ -47,8 +47,9 @@ pub struct Executed {
 
 /// Starts `request` inside `container`, which must be running (the caller has
 /// refreshed it).
-pub fn exec(container: &Container, request: ExecRequest) -> Result<Executed, Failure> {
-    let not_running = || Failure::runtime(format!("container {} is not running", container.name));
+pub fn exec(container: &Container, request: ExecRequest) -> Result<Executed, StartError> {
+    let not_running =
+        || StartError::runtime(format!("container {} is not running", container.name));
     let target = match (container.state.status, container.state.process) {
         (Status::Running, Some(p)) => p,
         _ => return Err(not_running()),
@@ -86,40 +87,36 @@ pub fn exec(container: &Container, request: ExecRequest) -> Result<Executed, Fai
     // From the fork on, the child is in the container's PID namespace, and is
     // peti's binary until its exec: no container process may open its
     // /proc/PID/exe (CVE-2019-5736). The child inherits this at the fork.
-    super::dmz::shield().map_err(|e| Failure::runtime(format!("prctl(PR_SET_DUMPABLE): {e}")))?;
+    super::dmz::shield()
+        .map_err(|e| StartError::runtime(format!("prctl(PR_SET_DUMPABLE): {e}")))?;
     setns(pid_ns.as_fd(), CloneFlags::CLONE_NEWPID)
-        .map_err(|e| Failure::runtime(format!("setns(pid): {e}")))?;
-    let (parent_end, child_end) = channel::pair().map_err(Failure::runtime)?;
+        .map_err(|e| StartError::runtime(format!("setns(pid): {e}")))?;
+    let (parent_end, child_end) = channel::pair().map_err(StartError::runtime)?;
     // SAFETY: peti is single-threaded, so the child may allocate and run Rust code
     // freely until it execs.
-    match unsafe { fork() }.map_err(|e| Failure::runtime(format!("fork: {e}")))? {
+    match unsafe { fork() }.map_err(|e| StartError::runtime(format!("fork: {e}")))? {
         ForkResult::Child => {
             let failure = join_and_exec(&others, cgroup.as_ref(), plan, &filters, &child_end);
-            let _ = child_end.send(
-                &Message::Failed {
-                    exit_code: failure.exit_code,
-                    message: failure.message,
-                },
-                None,
-            );
+            let code = i32::from(failure.exit_code());
+            let _ = child_end.send(&Message::Failed(failure), None);
             // SAFETY: _exit ends the forked child without running the parent's
             // destructors or flushing its buffers twice.
-            unsafe { libc::_exit(i32::from(failure.exit_code)) }
+            unsafe { libc::_exit(code) }
         }
         ForkResult::Parent { child } => {
             drop(child_end);
             let mut pty_master = None;
-            while let Some((message, fd)) = parent_end.receive().map_err(Failure::runtime)? {
+            while let Some((message, fd)) = parent_end.receive().map_err(StartError::runtime)? {
                 match message {
                     Message::PtyMaster => pty_master = fd,
-                    Message::Failed { exit_code, message } => {
+                    Message::Failed(failure) => {
                         let _ = nix::sys::wait::waitpid(child, None);
-                        return Err(Failure { exit_code, message });
+                        return Err(failure);
                     }
                     Message::ExecFailed { errno } => {
                         let _ = nix::sys::wait::waitpid(child, None);
-                        let errno = nix::errno::Errno::from_raw(errno);
-                        return Err(process::exec_failure(&request.args[0], errno));
+                        let program = request.args[0].clone();
+                        return Err(StartError::Exec { program, errno });
                     }
                     Message::Trace(_) | Message::Proceed | Message::Seccomp(_) => {}
                 }
@@ -138,13 +135,13 @@ fn join_and_exec(
     plan: ProcessPlan,
     filters: &Filters,
     channel: &channel::Channel,
-) -> Failure {
+) -> StartError {
     if let Some(Err(e)) = cgroup.map(|c| c.join_self()) {
-        return Failure::runtime(e);
+        return StartError::runtime(e);
     }
     for (file, flag) in namespaces {
         if let Err(e) = setns(file.as_fd(), *flag) {
-            return Failure::runtime(format!("setns({flag:?}): {e}"));
+            return StartError::runtime(format!("setns({flag:?}): {e}"));
         }
     }
     process::exec(

@@ -21,7 +21,7 @@ use nix::sys::stat::{Mode, umask};
 
 use super::cgroups::Cgroup;
 use super::channel::{Channel, Message};
-use super::process::{self, Failure, Filtering, ProcessPlan};
+use super::process::{self, Filtering, ProcessPlan, StartError};
 use super::rootfs::{self, RootfsPlan};
 use super::trace::Tracer;
 
@@ -52,24 +52,20 @@ pub fn run(plan: InitPlan, channel: &Channel) -> isize {
     if tracer.enabled {
         let _ = channel.send(&Message::Trace(tracer.events), None);
     }
-    let _ = channel.send(
-        &Message::Failed {
-            exit_code: failure.exit_code,
-            message: failure.message,
-        },
-        None,
-    );
-    failure.exit_code as isize
+    let code = failure.exit_code() as isize;
+    let _ = channel.send(&Message::Failed(failure), None);
+    code
 }
 
-fn set_up(plan: &InitPlan, channel: &Channel, tracer: &mut Tracer) -> Result<(), Failure> {
+fn set_up(plan: &InitPlan, channel: &Channel, tracer: &mut Tracer) -> Result<(), StartError> {
     // If peti (or the monitor) dies, so does the container: nothing is left
     // running that no one can see or stop.
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
-        .map_err(|e| Failure::runtime(format!("prctl: {e}")))?;
+        .map_err(|e| StartError::runtime(format!("prctl: {e}")))?;
     // Until its exec this process is peti's binary: keep every other process
     // from opening its /proc/PID/exe (see `dmz`).
-    super::dmz::shield().map_err(|e| Failure::runtime(format!("prctl(PR_SET_DUMPABLE): {e}")))?;
+    super::dmz::shield()
+        .map_err(|e| StartError::runtime(format!("prctl(PR_SET_DUMPABLE): {e}")))?;
     // All of this runs while peti makes the network namespace and the cgroup,
     // and writes the record.
     let namespaces = plan.namespaces;
@@ -77,30 +73,31 @@ fn set_up(plan: &InitPlan, channel: &Channel, tracer: &mut Tracer) -> Result<(),
         .step("unshare", &format!("{namespaces:?}"), || {
             unshare(namespaces)
         })
-        .map_err(|e| Failure::runtime(format!("unshare({namespaces:?}): {e}")))?;
+        .map_err(|e| StartError::runtime(format!("unshare({namespaces:?}): {e}")))?;
     // Device nodes and mount points get exactly the modes we ask for.
     umask(Mode::empty());
-    rootfs::build(&plan.rootfs, tracer).map_err(Failure::runtime)?;
-    rootfs::protect_kernel_paths(&plan.rootfs, "/proc/", tracer).map_err(Failure::runtime)?;
+    rootfs::build(&plan.rootfs, tracer).map_err(StartError::runtime)?;
+    rootfs::protect_kernel_paths(&plan.rootfs, "/proc/", tracer).map_err(StartError::runtime)?;
     let proceed = tracer.step("wait", "for peti: network namespace and cgroup", || {
         channel.receive()
     });
     let network = match proceed {
         Ok(Some((Message::Proceed, network))) => network,
         _ => {
-            return Err(Failure::runtime(
+            return Err(StartError::runtime(
                 "peti gave up on this container while it was starting",
             ));
         }
     };
     if plan.joins_network {
-        let network = network
-            .ok_or_else(|| Failure::runtime("peti sent no network namespace with its go-ahead"))?;
+        let network = network.ok_or_else(|| {
+            StartError::runtime("peti sent no network namespace with its go-ahead")
+        })?;
         tracer
             .step("setns", "join the network namespace peti made", || {
                 setns(&network, CloneFlags::CLONE_NEWNET)
             })
-            .map_err(|e| Failure::runtime(format!("setns(CLONE_NEWNET): {e}")))?;
+            .map_err(|e| StartError::runtime(format!("setns(CLONE_NEWNET): {e}")))?;
     }
     // The process joins by itself, writing "0": peti could write this pid
     // instead, but moving another process takes a kernel-wide lock that waits for
@@ -111,22 +108,22 @@ fn set_up(plan: &InitPlan, channel: &Channel, tracer: &mut Tracer) -> Result<(),
             "join (write 0 to tasks on v1, cgroup.procs on v2)",
             || plan.cgroup.join_self(),
         )
-        .map_err(Failure::runtime)?;
+        .map_err(StartError::runtime)?;
     tracer
         .step("unshare", "CLONE_NEWCGROUP", || {
             unshare(CloneFlags::CLONE_NEWCGROUP)
         })
-        .map_err(|e| Failure::runtime(format!("unshare(CLONE_NEWCGROUP): {e}")))?;
+        .map_err(|e| StartError::runtime(format!("unshare(CLONE_NEWCGROUP): {e}")))?;
     // sysfs shows the network devices of the namespace it is mounted from.
-    rootfs::mount_sysfs(&plan.rootfs, tracer).map_err(Failure::runtime)?;
-    rootfs::protect_kernel_paths(&plan.rootfs, "/sys/", tracer).map_err(Failure::runtime)?;
-    rootfs::pivot(&plan.rootfs.merged(), tracer).map_err(Failure::runtime)?;
-    rootfs::protect_root(plan.read_only_root, tracer).map_err(Failure::runtime)?;
+    rootfs::mount_sysfs(&plan.rootfs, tracer).map_err(StartError::runtime)?;
+    rootfs::protect_kernel_paths(&plan.rootfs, "/sys/", tracer).map_err(StartError::runtime)?;
+    rootfs::pivot(&plan.rootfs.merged(), tracer).map_err(StartError::runtime)?;
+    rootfs::protect_root(plan.read_only_root, tracer).map_err(StartError::runtime)?;
     tracer
         .step("sethostname", plan.hostname, || {
             nix::unistd::sethostname(plan.hostname)
         })
-        .map_err(|e| Failure::runtime(format!("sethostname: {e}")))?;
+        .map_err(|e| StartError::runtime(format!("sethostname: {e}")))?;
     // Docker's default umask for the container's programs.
     umask(Mode::from_bits_truncate(0o022));
     Ok(())

@@ -15,6 +15,7 @@
 //! - [`security`]: users, capabilities, no_new_privs.
 //! - [`cgroups`]: v1 and v2.
 //! - [`channel`]: the typed messages from child to parent.
+//! - [`start_error`]: why a start failed, with Docker's exit code.
 //! - [`monitor`]: the small process that stays with a detached container.
 //! - [`trace`]: `--trace`, the timeline of a start.
 //! - [`tty`]: `-t`, the pseudo-terminal relay.
@@ -33,6 +34,7 @@ pub mod seccomp;
 pub mod security;
 pub mod spawn;
 pub mod spec;
+pub mod start_error;
 pub mod state;
 pub mod teardown;
 pub mod trace;

@@ -22,14 +22,8 @@ use crate::image::DEFAULT_PATH;
 use super::channel::{Channel, Message};
 use super::seccomp::{self, Filters, KernelVersion, Seccomp};
 use super::security::{self, User};
+pub use super::start_error::StartError;
 use super::trace::{Tracer, monotonic_nanos};
-
-/// Docker's exit status when the command cannot be executed.
-pub const EXIT_CANNOT_EXECUTE: u8 = 126;
-/// Docker's exit status when the command is not found.
-pub const EXIT_NOT_FOUND: u8 = 127;
-/// Docker's exit status when the runtime itself failed.
-pub const EXIT_RUNTIME_FAILED: u8 = 125;
 
 /// Where the process's standard streams go.
 pub enum Stdio {
@@ -52,28 +46,12 @@ pub struct ProcessPlan<'a> {
     pub capabilities: &'a [Capability],
 }
 
-/// A failure before exec, with the exit status peti should report.
-#[derive(Debug)]
-pub struct Failure {
-    pub exit_code: u8,
-    pub message: String,
-}
-
-impl Failure {
-    pub fn runtime(message: impl std::fmt::Display) -> Self {
-        Failure {
-            exit_code: EXIT_RUNTIME_FAILED,
-            message: message.to_string(),
-        }
-    }
-}
-
 /// Compiles the container's seccomp profile for this process's capabilities.
 pub fn compile_seccomp(
     seccomp: &Seccomp,
     capabilities: &[Capability],
     tracer: &mut Tracer,
-) -> Result<Filters, Failure> {
+) -> Result<Filters, StartError> {
     let names: Vec<String> = capabilities.iter().map(|c| c.to_string()).collect();
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
     tracer
@@ -82,7 +60,7 @@ pub fn compile_seccomp(
             &format!("compile the {} profile", seccomp.label()),
             || seccomp::compile(seccomp, &names, KernelVersion::host()),
         )
-        .map_err(Failure::runtime)
+        .map_err(StartError::runtime)
 }
 
 /// Where a process gets its seccomp filters.
@@ -100,7 +78,7 @@ pub fn exec(
     filtering: Filtering,
     channel: &Channel,
     tracer: &mut Tracer,
-) -> Failure {
+) -> StartError {
     match prepare(&plan, filtering, channel, tracer) {
         Err(failure) => failure,
         Ok((program, argv, envp)) => {
@@ -110,13 +88,13 @@ pub fn exec(
                 let _ = channel.send(&Message::Trace(std::mem::take(&mut tracer.events)), None);
             }
             if let Err(e) = close_inherited_descriptors() {
-                return Failure::runtime(format!("closing inherited file descriptors: {e}"));
+                return StartError::runtime(format!("closing inherited file descriptors: {e}"));
             }
             // Through peti-dmz (see `dmz`): it reports its own exec's failure
             // over the channel, as ExecFailed; this returns only if it could not
             // be started at all.
             let e = super::dmz::exec(&program, &argv, &envp, channel);
-            Failure::runtime(format!("starting peti-dmz: {e}"))
+            StartError::runtime(format!("starting peti-dmz: {e}"))
         }
     }
 }
@@ -152,12 +130,12 @@ fn close_inherited_descriptors() -> std::io::Result<()> {
 }
 
 /// The filters peti sends after its go-ahead.
-fn receive_filters(channel: &Channel) -> Result<Filters, Failure> {
+fn receive_filters(channel: &Channel) -> Result<Filters, StartError> {
     match channel.receive() {
         Ok(Some((Message::Seccomp(words), _))) => {
-            Filters::from_words(words).map_err(Failure::runtime)
+            Filters::from_words(words).map_err(StartError::runtime)
         }
-        _ => Err(Failure::runtime(
+        _ => Err(StartError::runtime(
             "peti gave up on this container before sending its seccomp filters",
         )),
     }
@@ -170,16 +148,16 @@ fn prepare(
     filtering: Filtering,
     channel: &Channel,
     tracer: &mut Tracer,
-) -> Result<Prepared, Failure> {
+) -> Result<Prepared, StartError> {
     tracer.step("stdio", stdio_name(&plan.stdio), || {
         set_up_stdio(&plan.stdio, channel)
     })?;
-    let user = security::resolve_user(plan.user).map_err(Failure::runtime)?;
+    let user = security::resolve_user(plan.user).map_err(StartError::runtime)?;
     let env = with_defaults(plan.env, &user);
     tracer.step("chdir", plan.workdir, || {
         std::fs::create_dir_all(plan.workdir)
             .and_then(|()| std::env::set_current_dir(plan.workdir))
-            .map_err(|e| Failure::runtime(format!("working directory {}: {e}", plan.workdir)))
+            .map_err(|e| StartError::runtime(format!("working directory {}: {e}", plan.workdir)))
     })?;
     let detail = format!(
         "uid {} gid {}, {} capabilities, no_new_privs",
@@ -188,7 +166,7 @@ fn prepare(
         plan.capabilities.len()
     );
     tracer.step("capabilities", &detail, || {
-        security::drop_privileges(&user, plan.capabilities).map_err(Failure::runtime)
+        security::drop_privileges(&user, plan.capabilities).map_err(StartError::runtime)
     })?;
     // Last of the guards, after no_new_privs: from here on, and in all the
     // program runs, only the system calls the profile allows.
@@ -208,7 +186,7 @@ fn prepare(
         filters.instructions()
     );
     tracer.step("seccomp", &detail, || {
-        seccomp::install(filters).map_err(Failure::runtime)
+        seccomp::install(filters).map_err(StartError::runtime)
     })?;
     // The kernel clears the parent-death signal when credentials change: set again.
     let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
@@ -217,8 +195,9 @@ fn prepare(
         .find_map(|e| e.strip_prefix("PATH="))
         .unwrap_or(DEFAULT_PATH.trim_start_matches("PATH="));
     let program = find_program(&plan.args[0], path)?;
-    let cstring =
-        |s: &str| CString::new(s).map_err(|_| Failure::runtime(format!("{s:?} holds a NUL byte")));
+    let cstring = |s: &str| {
+        CString::new(s).map_err(|_| StartError::runtime(format!("{s:?} holds a NUL byte")))
+    };
     let argv = plan
         .args
         .iter()
@@ -229,7 +208,7 @@ fn prepare(
         .map(|e| cstring(e))
         .collect::<Result<Vec<_>, _>>()?;
     let program =
-        CString::new(program.into_os_string().into_encoded_bytes()).map_err(Failure::runtime)?;
+        CString::new(program.into_os_string().into_encoded_bytes()).map_err(StartError::runtime)?;
     Ok((program, argv, envp))
 }
 
@@ -254,10 +233,10 @@ fn with_defaults(env: &[String], user: &User) -> Vec<String> {
     env
 }
 
-fn set_up_stdio(stdio: &Stdio, channel: &Channel) -> Result<(), Failure> {
+fn set_up_stdio(stdio: &Stdio, channel: &Channel) -> Result<(), StartError> {
     let null = || {
         open("/dev/null", OFlag::O_RDWR, Mode::empty())
-            .map_err(|e| Failure::runtime(format!("/dev/null: {e}")))
+            .map_err(|e| StartError::runtime(format!("/dev/null: {e}")))
     };
     match stdio {
         Stdio::Inherit { stdin: true } => Ok(()),
@@ -269,15 +248,15 @@ fn set_up_stdio(stdio: &Stdio, channel: &Channel) -> Result<(), Failure> {
         }
         Stdio::Pty => {
             let (master, slave) =
-                open_pty().map_err(|e| Failure::runtime(format!("pseudo-terminal: {e}")))?;
+                open_pty().map_err(|e| StartError::runtime(format!("pseudo-terminal: {e}")))?;
             channel
                 .send(&Message::PtyMaster, Some(master.as_raw_fd()))
-                .map_err(Failure::runtime)?;
+                .map_err(StartError::runtime)?;
             drop(master);
-            setsid().map_err(|e| Failure::runtime(format!("setsid: {e}")))?;
+            setsid().map_err(|e| StartError::runtime(format!("setsid: {e}")))?;
             // SAFETY: TIOCSCTTY takes an integer argument; 0 means "do not steal".
             if unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0) } < 0 {
-                return Err(Failure::runtime(format!("TIOCSCTTY: {}", Errno::last())));
+                return Err(StartError::runtime(format!("TIOCSCTTY: {}", Errno::last())));
             }
             (0..3).try_for_each(|fd| move_to(&slave, fd))
         }
@@ -298,17 +277,17 @@ fn open_pty() -> nix::Result<(OwnedFd, OwnedFd)> {
     Ok((master.into(), slave))
 }
 
-fn move_to(fd: &OwnedFd, target: RawFd) -> Result<(), Failure> {
+fn move_to(fd: &OwnedFd, target: RawFd) -> Result<(), StartError> {
     // SAFETY: dup2 onto 0, 1 or 2 replaces the standard streams, which is the point;
     // nothing in this process holds them as OwnedFd.
     unsafe { dup2_raw(fd, target) }
         .map(std::mem::forget)
-        .map_err(|e| Failure::runtime(format!("dup2 onto fd {target}: {e}")))
+        .map_err(|e| StartError::runtime(format!("dup2 onto fd {target}: {e}")))
 }
 
 /// Finds the program as a shell would: a name with a slash is a path; anything
 /// else is looked up in PATH. The error text is Docker's.
-fn find_program(name: &str, path: &str) -> Result<PathBuf, Failure> {
+fn find_program(name: &str, path: &str) -> Result<PathBuf, StartError> {
     if name.contains('/') {
         let program = PathBuf::from(name);
         check_executable(name, &program)?;
@@ -320,20 +299,17 @@ fn find_program(name: &str, path: &str) -> Result<PathBuf, Failure> {
             return Ok(candidate);
         }
     }
-    Err(Failure {
-        exit_code: EXIT_NOT_FOUND,
-        message: format!("exec: \"{name}\": executable file not found in $PATH"),
-    })
+    Err(StartError::NotInPath(name.to_string()))
 }
 
-fn check_executable(name: &str, program: &Path) -> Result<(), Failure> {
-    let metadata = std::fs::metadata(program).map_err(|e| Failure {
-        exit_code: EXIT_NOT_FOUND,
-        message: format!("exec: \"{name}\": stat {name}: {}", lower_first(&e)),
+fn check_executable(name: &str, program: &Path) -> Result<(), StartError> {
+    let metadata = std::fs::metadata(program).map_err(|e| StartError::NoSuchFile {
+        program: name.to_string(),
+        reason: lower_first(&e),
     })?;
-    let cannot = |why: &str| Failure {
-        exit_code: EXIT_CANNOT_EXECUTE,
-        message: format!("exec: \"{name}\": {why}"),
+    let cannot = |why: &str| StartError::NotExecutable {
+        program: name.to_string(),
+        reason: why.to_string(),
     };
     if metadata.is_dir() {
         return Err(cannot("is a directory"));
@@ -342,21 +318,6 @@ fn check_executable(name: &str, program: &Path) -> Result<(), Failure> {
         return Err(cannot("permission denied"));
     }
     Ok(())
-}
-
-/// What execve's own error means, once the file was found executable: ENOENT here
-/// is a missing interpreter (a script's #! line, or a dynamic loader). peti-dmz
-/// sends the errno of its exec of `name`; this gives it Docker's code and words.
-pub fn exec_failure(name: &str, errno: Errno) -> Failure {
-    let exit_code = if errno == Errno::ENOENT {
-        EXIT_NOT_FOUND
-    } else {
-        EXIT_CANNOT_EXECUTE
-    };
-    Failure {
-        exit_code,
-        message: format!("exec: \"{name}\": {}", errno.desc().to_lowercase()),
-    }
 }
 
 fn lower_first(error: &std::io::Error) -> String {

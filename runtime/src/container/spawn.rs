@@ -18,7 +18,7 @@ use super::cgroups::Cgroup;
 use super::channel::{self, Message};
 use super::init::{self, InitPlan};
 use super::network;
-use super::process::{Failure, ProcessPlan, Stdio};
+use super::process::{ProcessPlan, StartError, Stdio};
 use super::rootfs::RootfsPlan;
 use super::seccomp::Filters;
 use super::spec::NetworkMode;
@@ -58,19 +58,20 @@ pub fn start(
     mut container: Container,
     attach: Attach,
     tracer: &mut Tracer,
-) -> Result<Started, Failure> {
+) -> Result<Started, StartError> {
     let run_dir = store.run_dir(&container.id);
     // Only a monitor needs a run-time directory (for its exit file).
     let _ = fs::remove_dir_all(&run_dir);
     if attach == Attach::Detached {
         fs::create_dir_all(&run_dir)
-            .map_err(|e| Failure::runtime(format!("{}: {e}", run_dir.display())))?;
+            .map_err(|e| StartError::runtime(format!("{}: {e}", run_dir.display())))?;
     }
     // A restarted container gets a fresh cgroup.
     if let Some(old) = container.cgroup.take() {
         let _ = old.remove();
     }
-    let cgroup = Cgroup::plan(&container.id, &container.spec.limits).map_err(Failure::runtime)?;
+    let cgroup =
+        Cgroup::plan(&container.id, &container.spec.limits).map_err(StartError::runtime)?;
     match start_steps(store, &mut container, &cgroup, attach, tracer) {
         Ok((pid, pty_master, output)) => {
             container.state.process = ProcessId::of(pid.as_raw());
@@ -100,7 +101,7 @@ fn start_steps(
     cgroup: &Cgroup,
     attach: Attach,
     tracer: &mut Tracer,
-) -> Result<Running, Failure> {
+) -> Result<Running, StartError> {
     let capabilities = super::security::container_capabilities(Some(cgroup));
     let (mut child, output) =
         Child::clone(store, container, cgroup, attach, &capabilities, tracer)?;
@@ -112,7 +113,7 @@ fn start_steps(
                 .step("netns", "make a network namespace, lo up", || {
                     network::isolated_namespace()
                 })
-                .map_err(Failure::runtime)?,
+                .map_err(StartError::runtime)?,
         ),
         NetworkMode::Host => None,
     };
@@ -120,7 +121,7 @@ fn start_steps(
         .step("cgroup", &cgroup_detail(container), || {
             cgroup.create(&container.spec.limits)
         })
-        .map_err(Failure::runtime)?;
+        .map_err(StartError::runtime)?;
     child.proceed(network);
     // What the child does not wait for, done while it finishes: the record, then
     // its seccomp filters, which it needs only just before its exec.
@@ -141,8 +142,8 @@ fn record_running(
     container: &mut Container,
     pid: Pid,
     cgroup: &Cgroup,
-) -> Result<(), Failure> {
-    let lock = store.lock().map_err(Failure::runtime)?;
+) -> Result<(), StartError> {
+    let lock = store.lock().map_err(StartError::runtime)?;
     container.state.status = Status::Running;
     container.state.process = ProcessId::of(pid.as_raw());
     container.state.monitor = ProcessId::of(std::process::id() as i32);
@@ -152,19 +153,19 @@ fn record_running(
     container.state.error = None;
     container.state.oom_killed = false;
     container.cgroup = Some(cgroup.clone());
-    store.save(&lock, container).map_err(Failure::runtime)
+    store.save(&lock, container).map_err(StartError::runtime)
 }
 
 /// A container that did not start stays "created", with the reason, and the
 /// code the start would have given (125, 126 or 127), as Docker keeps them.
-fn record_failed(store: &ContainerStore, mut failed: Container, failure: &Failure) {
+fn record_failed(store: &ContainerStore, mut failed: Container, failure: &StartError) {
     if let Ok(lock) = store.lock() {
         failed.cgroup = None;
         failed.state.status = Status::Created;
         failed.state.process = None;
         failed.state.monitor = None;
-        failed.state.error = Some(failure.message.clone());
-        failed.state.exit_code = Some(failure.exit_code.into());
+        failed.state.error = Some(failure.to_string());
+        failed.state.exit_code = Some(failure.exit_code().into());
         let _ = store.save(&lock, &failed);
     }
 }
@@ -210,18 +211,18 @@ impl Child {
         attach: Attach,
         capabilities: &[caps::Capability],
         tracer: &mut Tracer,
-    ) -> Result<(Child, Option<(OwnedFd, OwnedFd)>), Failure> {
+    ) -> Result<(Child, Option<(OwnedFd, OwnedFd)>), StartError> {
         let spec = &container.spec;
         let etc_files = etc_files(container);
-        let (parent_end, child_end) = channel::pair().map_err(Failure::runtime)?;
+        let (parent_end, child_end) = channel::pair().map_err(StartError::runtime)?;
         let (stdio, output) = match (spec.tty, attach) {
             (true, _) => (Stdio::Pty, None),
             (false, Attach::Foreground) => (Stdio::Inherit { stdin: spec.stdin }, None),
             (false, Attach::Detached) => {
-                let (out_r, out_w) =
-                    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(Failure::runtime)?;
-                let (err_r, err_w) =
-                    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(Failure::runtime)?;
+                let (out_r, out_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+                    .map_err(StartError::runtime)?;
+                let (err_r, err_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+                    .map_err(StartError::runtime)?;
                 (
                     Stdio::Pipes {
                         stdout: out_w,
@@ -268,7 +269,7 @@ impl Child {
         // peti can go on.
         let flags = CloneFlags::CLONE_NEWPID;
         let mut plan = Some(plan);
-        let mut stack = ChildStack::new(1 << 20).map_err(Failure::runtime)?;
+        let mut stack = ChildStack::new(1 << 20).map_err(StartError::runtime)?;
         let pid = tracer.step("clone", &format!("{flags:?}"), || {
             let child = Box::new(|| match plan.take() {
                 Some(plan) => init::run(plan, &child_end),
@@ -279,7 +280,7 @@ impl Child {
             // `init::run`, which ends in execve or in returning its exit status.
             unsafe { nix::sched::clone(child, stack.usable(), flags, Some(libc::SIGCHLD)) }
         });
-        let pid = pid.map_err(|e| Failure::runtime(format!("clone({flags:?}): {e}")))?;
+        let pid = pid.map_err(|e| StartError::runtime(format!("clone({flags:?}): {e}")))?;
         let child = Child {
             pid,
             channel: parent_end,
@@ -311,7 +312,7 @@ impl Child {
 
     /// Reads the channel until the child's exec closes it: its trace, its pty
     /// master, or why it failed. Returns the pty master of `-t`.
-    fn wait_for_exec(mut self, tracer: &mut Tracer) -> Result<Option<OwnedFd>, Failure> {
+    fn wait_for_exec(mut self, tracer: &mut Tracer) -> Result<Option<OwnedFd>, StartError> {
         let waiting_at = super::trace::monotonic_nanos();
         let mut child_trace = Vec::new();
         let mut pty_master = None;
@@ -323,12 +324,12 @@ impl Child {
                 Ok(Some((Message::Trace(events), _))) => child_trace.extend(events),
                 Ok(Some((Message::PtyMaster, fd))) => pty_master = fd,
                 Ok(Some((Message::Proceed | Message::Seccomp(_), _))) => {}
-                Ok(Some((Message::Failed { exit_code, message }, _))) => {
-                    failure.get_or_insert(Failure { exit_code, message });
+                Ok(Some((Message::Failed(reason), _))) => {
+                    failure.get_or_insert(reason);
                 }
                 Ok(Some((Message::ExecFailed { errno }, _))) => {
-                    let errno = nix::errno::Errno::from_raw(errno);
-                    failure.get_or_insert(super::process::exec_failure(&self.program, errno));
+                    let program = self.program.clone();
+                    failure.get_or_insert(StartError::Exec { program, errno });
                 }
                 // A child that failed and exited before reading the go-ahead leaves
                 // ECONNRESET on our end (its socket closed with a message unread),
@@ -344,8 +345,8 @@ impl Child {
             }
         }
         let failure = failure
-            .or(channel_error.map(Failure::runtime))
-            .or(self.undelivered.take().map(Failure::runtime));
+            .or(channel_error.map(StartError::runtime))
+            .or(self.undelivered.take().map(StartError::runtime));
         if let Some(failure) = failure {
             let _ = waitpid(self.pid, None);
             self.exec_seen = true; // reaped: nothing left for Drop to do

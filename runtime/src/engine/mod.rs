@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 use crate::container::cgroups::CgroupError;
 use crate::container::lifecycle::LifecycleError;
 use crate::container::monitor::MonitorError;
-use crate::container::process::Failure;
+use crate::container::process::StartError;
 use crate::container::spec::SpecError;
 use crate::container::state::{Container, ContainerStore, StateError};
 use crate::container::teardown;
@@ -54,8 +54,8 @@ pub enum EngineError {
     #[error(transparent)]
     Cgroup(#[from] CgroupError),
     /// A failure to start, with Docker's exit code (125, 126 or 127).
-    #[error("{}", .0.message)]
-    Start(Failure),
+    #[error(transparent)]
+    Start(StartError),
     #[error(
         "conflict: unable to remove image {image:?} (must force): container {container} is using it"
     )]
@@ -80,7 +80,7 @@ impl EngineError {
     /// Docker's exit status for this failure.
     pub fn exit_code(&self) -> u8 {
         match self {
-            EngineError::Start(failure) => failure.exit_code,
+            EngineError::Start(failure) => failure.exit_code(),
             _ => EXIT_RUNTIME_FAILED,
         }
     }
@@ -91,8 +91,8 @@ impl EngineError {
     }
 }
 
-impl From<Failure> for EngineError {
-    fn from(failure: Failure) -> Self {
+impl From<StartError> for EngineError {
+    fn from(failure: StartError) -> Self {
         EngineError::Start(failure)
     }
 }

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::{Engine, EngineError};
 use crate::container::lifecycle;
 use crate::container::monitor;
-use crate::container::process::Failure;
+use crate::container::process::StartError;
 use crate::container::spawn::{self, Attach, Started};
 use crate::container::spec::{self, Options};
 use crate::container::state::Container;
@@ -127,7 +127,7 @@ impl Engine {
                     serde_json::from_str(&text).map_err(|_| EngineError::MonitorLost)?;
                 tracer.events.extend(result.trace);
                 match result.error {
-                    Some((exit_code, message)) => Err(Failure { exit_code, message }.into()),
+                    Some(failure) => Err(failure.into()),
                     None => Ok(()),
                 }
             }
@@ -147,10 +147,7 @@ impl Engine {
         let auto_remove = container.spec.auto_remove;
         let mut tracer = Tracer::new(trace, "peti");
         let started = spawn::start(&self.containers, container, Attach::Detached, &mut tracer);
-        let error = started
-            .as_ref()
-            .err()
-            .map(|f| (f.exit_code, f.message.clone()));
+        let error = started.as_ref().err().cloned();
         let result = DetachedResult {
             error,
             trace: tracer.events,
@@ -213,7 +210,7 @@ pub fn check_terminal(attached_tty: bool) -> Result<(), EngineError> {
 /// What the process that becomes the monitor tells `peti run -d`.
 #[derive(Serialize, Deserialize)]
 struct DetachedResult {
-    error: Option<(u8, String)>,
+    error: Option<StartError>,
     trace: Vec<TraceEvent>,
 }
 
