@@ -471,3 +471,82 @@ fn import_streams_a_gzip_bomb_and_refuses_what_is_not_a_file() {
         ["blobs", "containers", "layers", "lock", "repositories.json"]
     );
 }
+
+#[test]
+fn from_an_index_of_platforms_the_hosts_image_is_loaded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store_dir = tmp.path().join("store");
+    let store = Store::open(&store_dir).unwrap();
+    let layout = Layout::new(&tmp.path().join("multi"));
+    // Two images, one per platform, each with a file that says which it is.
+    let mut entries = Vec::new();
+    for arch in ["arm64", "amd64"] {
+        let (gz, diff_id) = layer(&[("arch", arch.as_bytes())]);
+        let blob = layout.blob(&gz);
+        let manifest = layout.image(&[blob], &[diff_id]);
+        let path = layout.path_of(&manifest);
+        let size = fs::metadata(&path).unwrap().len();
+        entries.push(serde_json::json!({
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": manifest, "size": size,
+            "platform": {"os": "linux", "architecture": arch},
+        }));
+    }
+    entries.insert(
+        0,
+        serde_json::json!({
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": format!("sha256:{}", "0".repeat(64)), "size": 2,
+            "platform": {"os": "unknown", "architecture": "unknown"},
+        }),
+    );
+    // As a nested index (what a registry or `docker buildx` writes)...
+    let nested = serde_json::json!({"schemaVersion": 2, "manifests": entries});
+    let nested = layout.blob(nested.to_string().as_bytes());
+    let top = serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "digest": nested.0, "size": nested.1,
+            "annotations": {"org.opencontainers.image.ref.name": "latest"},
+        }],
+    });
+    fs::write(layout.dir.join("index.json"), top.to_string()).unwrap();
+    let loaded = store.load_layout(&layout.dir).unwrap();
+    assert_eq!(loaded.len(), 1);
+    let image = store.image("multi").unwrap();
+    let unpacked = store.layer_path(&image.diff_ids[0]);
+    assert_eq!(fs::read(unpacked.join("arch")).unwrap(), b"amd64");
+
+    // ...and as entries of the top index under one name.
+    let mut flat = entries.clone();
+    for e in &mut flat {
+        e["annotations"] = serde_json::json!({"org.opencontainers.image.ref.name": "flat"});
+    }
+    let top = serde_json::json!({"schemaVersion": 2, "manifests": flat});
+    fs::write(layout.dir.join("index.json"), top.to_string()).unwrap();
+    assert_eq!(
+        store.load_layout(&layout.dir).unwrap()[0].to_string(),
+        "multi:flat"
+    );
+    let image = store.image("multi:flat").unwrap();
+    let unpacked = store.layer_path(&image.diff_ids[0]);
+    assert_eq!(fs::read(unpacked.join("arch")).unwrap(), b"amd64");
+
+    // An index with no image for this platform says which it has.
+    entries.remove(2);
+    let nested = layout.blob(
+        serde_json::json!({"schemaVersion": 2, "manifests": entries})
+            .to_string()
+            .as_bytes(),
+    );
+    let top = serde_json::json!({"schemaVersion": 2, "manifests": [{
+        "mediaType": "application/vnd.oci.image.index.v1+json", "digest": nested.0, "size": nested.1,
+    }]});
+    fs::write(layout.dir.join("index.json"), top.to_string()).unwrap();
+    let err = store.load_layout(&layout.dir).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "no image for linux/amd64 in the index; it has: linux/arm64"
+    );
+}

@@ -22,11 +22,10 @@ use std::path::{Component, Path, PathBuf};
 
 use flate2::Compression;
 use flate2::read::GzDecoder;
-use oci_spec::image::{Descriptor, ImageConfiguration, ImageIndex, ImageManifest};
-use runtime::image::digest;
+use oci_spec::image::ImageConfiguration;
+use runtime::image::platform::Platform;
 use runtime::image::source::{self, LayoutDir, SourceError};
 use runtime::image::unpack::{self, Whiteout};
-use sha2::{Digest as _, Sha256};
 
 use crate::layout::MAX_MEM_MIB;
 
@@ -56,8 +55,6 @@ pub enum InitramfsError {
         MAX_IMAGE_BYTES >> 20
     )]
     TooLarge,
-    #[error("blob {digest} does not match its digest: the image is corrupt")]
-    DigestMismatch { digest: String },
     #[error("a layer holds {path:?}, which climbs out of the root with `..`: refused")]
     UnsafePath { path: String },
     #[error(
@@ -105,29 +102,19 @@ pub fn read_image(input: &Path, command: &[String]) -> Result<Image, InitramfsEr
     } else {
         (vec![read_tarball(input)?], None)
     };
+    // The image's defaults as a container gets them: peti's own rules.
     let process = config.as_ref().and_then(|c| c.config().clone());
-    let entrypoint = process
-        .as_ref()
-        .and_then(|p| p.entrypoint().clone())
-        .unwrap_or_default();
-    let cmd = if command.is_empty() {
-        process
-            .as_ref()
-            .and_then(|p| p.cmd().clone())
-            .unwrap_or_default()
-    } else {
-        command.to_vec()
-    };
-    let full: Vec<String> = entrypoint.into_iter().chain(cmd).collect();
-    if full.is_empty() {
-        return Err(InitramfsError::NoCommand);
-    }
+    let strings = |v: Option<Vec<String>>| v.unwrap_or_default();
+    let full = runtime::container::spec::command_line(
+        &strings(process.as_ref().and_then(|p| p.entrypoint().clone())),
+        &strings(process.as_ref().and_then(|p| p.cmd().clone())),
+        command,
+    )
+    .map_err(|_| InitramfsError::NoCommand)?;
     let env = process
         .as_ref()
         .and_then(|p| p.env().clone())
-        .unwrap_or_else(|| {
-            vec!["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into()]
-        });
+        .unwrap_or_else(|| vec![runtime::image::DEFAULT_PATH.to_string()]);
     let workdir = process
         .as_ref()
         .and_then(|p| p.working_dir().clone())
@@ -174,9 +161,9 @@ fn maybe_gunzip(bytes: &[u8]) -> std::io::Result<Result<Vec<u8>, InitramfsError>
     }
 }
 
-/// An OCI image layout: index.json, its first manifest, the config, the layers.
-/// Its files are opened as `peti load` opens them (see runtime's `image::source`):
-/// beneath the folder, no symlinks, regular files only, sizes bounded.
+/// An OCI image layout: the image for this machine's platform, its config and
+/// its layers, read as `peti load` reads them (see runtime's `image::source`):
+/// beneath the folder, no symlinks, regular files only, sizes and digests checked.
 fn read_layout(dir: &Path) -> Result<(Vec<Vec<u8>>, Option<ImageConfiguration>), InitramfsError> {
     let bad = |detail: String| InitramfsError::BadLayout {
         path: dir.to_path_buf(),
@@ -188,23 +175,13 @@ fn read_layout(dir: &Path) -> Result<(Vec<Vec<u8>>, Option<ImageConfiguration>),
             path: dir.to_path_buf(),
         });
     }
-    let index: ImageIndex = layout.read_json("index.json", "a valid OCI index.json")?;
-    let manifest = index
-        .manifests()
-        .first()
-        .ok_or_else(|| bad("index.json lists no manifest".into()))?;
-    let manifest_bytes = read_blob(&layout, manifest, source::MAX_DOCUMENT)?;
-    let manifest =
-        ImageManifest::from_reader(&manifest_bytes[..]).map_err(|e| bad(e.to_string()))?;
-    let config_bytes = read_blob(&layout, manifest.config(), source::MAX_DOCUMENT)?;
-    let config =
-        ImageConfiguration::from_reader(&config_bytes[..]).map_err(|e| bad(e.to_string()))?;
+    let (manifest, config) = layout.image(&Platform::host())?;
     let mut total = 0u64;
     let layers = manifest
         .layers()
         .iter()
         .map(|layer| {
-            let blob = read_blob(&layout, layer, MAX_IMAGE_BYTES)?;
+            let blob = layout.read_verified(layer, MAX_IMAGE_BYTES)?;
             let tar = maybe_gunzip(&blob)
                 .map_err(|e| bad(format!("layer {}: {e}", layer.digest())))??;
             total = total.saturating_add(tar.len() as u64);
@@ -215,38 +192,6 @@ fn read_layout(dir: &Path) -> Result<(Vec<Vec<u8>>, Option<ImageConfiguration>),
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok((layers, Some(config)))
-}
-
-/// A blob, checked against its size and digest, and at most `max` bytes.
-fn read_blob(
-    layout: &LayoutDir,
-    descriptor: &Descriptor,
-    max: u64,
-) -> Result<Vec<u8>, InitramfsError> {
-    let bad = |detail: String| InitramfsError::BadLayout {
-        path: layout.path().to_path_buf(),
-        detail,
-    };
-    let digest = digest::of_descriptor(descriptor).map_err(|e| bad(e.to_string()))?;
-    let (file, size) = layout.open_blob(&digest)?;
-    if size != descriptor.size() || size > max {
-        return Err(bad(format!(
-            "blob {} is {size} bytes; its descriptor says {} (at most {max} here)",
-            descriptor.digest(),
-            descriptor.size()
-        )));
-    }
-    let path = layout.path().join("blobs/sha256").join(digest.digest());
-    let mut bytes = Vec::with_capacity(size as usize);
-    file.take(size)
-        .read_to_end(&mut bytes)
-        .map_err(read_error(&path))?;
-    if hex::encode(Sha256::digest(&bytes)) != digest.digest() {
-        return Err(InitramfsError::DigestMismatch {
-            digest: descriptor.digest().to_string(),
-        });
-    }
-    Ok(bytes)
 }
 
 /// One file of the flattened tree.

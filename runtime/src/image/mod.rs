@@ -7,6 +7,8 @@
 
 pub mod digest;
 pub mod layout;
+pub mod platform;
+pub mod reference;
 pub mod source;
 pub mod store;
 pub mod unpack;

@@ -20,7 +20,12 @@ use std::path::{Path, PathBuf};
 use nix::errno::Errno;
 use nix::fcntl::{OFlag, OpenHow, ResolveFlag, openat2};
 use nix::sys::stat::{Mode, SFlag, fstat};
-use oci_spec::image::Sha256Digest;
+use oci_spec::image::{
+    Descriptor, ImageConfiguration, ImageIndex, ImageManifest, MediaType, Sha256Digest,
+};
+
+use super::platform::{Platform, PlatformError};
+use sha2::Digest as _;
 
 /// The largest JSON document (index, manifest, config) peti reads. Registries
 /// and containerd refuse manifests over 4 MiB; no real config comes near it.
@@ -54,8 +59,25 @@ pub enum SourceError {
         what: &'static str,
         detail: String,
     },
+    #[error(transparent)]
+    Platform(#[from] PlatformError),
     #[error("opening files safely needs openat2, Linux 5.6 or newer; this kernel does not have it")]
     KernelTooOld,
+    #[error("{path} is {size} bytes; its descriptor says {expected} (and at most {max} are read)")]
+    WrongSize {
+        path: PathBuf,
+        size: u64,
+        expected: u64,
+        max: u64,
+    },
+    #[error(
+        "blob {expected} does not match its digest ({path} hashes to {actual}): the image is corrupt"
+    )]
+    WrongDigest {
+        path: PathBuf,
+        expected: String,
+        actual: String,
+    },
 }
 
 /// An image layout folder, held open: every file is opened relative to it.
@@ -121,6 +143,97 @@ impl LayoutDir {
         self.open_file(&format!("blobs/sha256/{}", digest.digest()))
     }
 
+    /// A whole blob, checked: its size against the descriptor's (and `max`),
+    /// its content against its digest. For what must be held in memory anyway:
+    /// a nested index, or the layers of an initramfs.
+    pub fn read_verified(&self, descriptor: &Descriptor, max: u64) -> Result<Vec<u8>, SourceError> {
+        let digest =
+            super::digest::of_descriptor(descriptor).map_err(|e| SourceError::BadDocument {
+                path: self.path.clone(),
+                what: "a blob of a known digest",
+                detail: e.to_string(),
+            })?;
+        let path = self.path.join("blobs/sha256").join(digest.digest());
+        let (file, size) = self.open_blob(&digest)?;
+        if size != descriptor.size() || size > max {
+            return Err(SourceError::WrongSize {
+                path,
+                size,
+                expected: descriptor.size(),
+                max,
+            });
+        }
+        let mut bytes = Vec::with_capacity(size as usize);
+        file.take(size)
+            .read_to_end(&mut bytes)
+            .map_err(|source| SourceError::Io {
+                path: path.clone(),
+                source,
+            })?;
+        let actual = super::digest::from_hasher(sha2::Sha256::new_with_prefix(&bytes));
+        if actual != digest {
+            return Err(SourceError::WrongDigest {
+                path,
+                expected: super::digest::text(&digest),
+                actual: super::digest::text(&actual),
+            });
+        }
+        Ok(bytes)
+    }
+
+    /// The image manifest an index entry leads to: itself, or, for an entry
+    /// that is an index of its own (a multi-platform image), its entry for
+    /// `platform`.
+    pub fn manifest_for(
+        &self,
+        entry: &Descriptor,
+        platform: &Platform,
+    ) -> Result<Descriptor, SourceError> {
+        if !is_index(entry) {
+            return Ok(entry.clone());
+        }
+        let bytes = self.read_verified(entry, MAX_DOCUMENT)?;
+        let nested: ImageIndex =
+            serde_json::from_slice(&bytes).map_err(|e| SourceError::BadDocument {
+                path: self.path.clone(),
+                what: "a valid OCI image index",
+                detail: e.to_string(),
+            })?;
+        let chosen = super::platform::select(nested.manifests(), platform)?;
+        if is_index(chosen) {
+            return Err(SourceError::BadDocument {
+                path: self.path.clone(),
+                what: "an index of images",
+                detail: "an index within an index within an index".into(),
+            });
+        }
+        Ok(chosen.clone())
+    }
+
+    /// The one image of the layout for `platform`: its manifest and config,
+    /// read and checked (for a reader that does not store it: `microvm
+    /// initramfs`).
+    pub fn image(
+        &self,
+        platform: &Platform,
+    ) -> Result<(ImageManifest, ImageConfiguration), SourceError> {
+        let index: ImageIndex = self.read_json("index.json", "a valid OCI index.json")?;
+        let entry = super::platform::select(index.manifests(), platform)?;
+        let manifest = self.manifest_for(entry, platform)?;
+        let bad = |what, e: serde_json::Error| SourceError::BadDocument {
+            path: self.path.clone(),
+            what,
+            detail: e.to_string(),
+        };
+        let bytes = self.read_verified(&manifest, MAX_DOCUMENT)?;
+        let manifest: ImageManifest =
+            serde_json::from_slice(&bytes).map_err(|e| bad("a valid OCI image manifest", e))?;
+        let bytes = self.read_verified(manifest.config(), MAX_DOCUMENT)?;
+        let config: ImageConfiguration =
+            serde_json::from_slice(&bytes).map_err(|e| bad("a valid OCI image config", e))?;
+        Ok((manifest, config))
+    }
+
     /// Reads and parses a JSON document of the folder, at most [`MAX_DOCUMENT`] bytes.
     pub fn read_json<T: serde::de::DeserializeOwned>(
         &self,
@@ -129,6 +242,17 @@ impl LayoutDir {
     ) -> Result<T, SourceError> {
         let (file, size) = self.open_file(relative)?;
         read_document(file, size, &self.path.join(relative), what)
+    }
+}
+
+/// Whether a descriptor names an index (OCI's, or Docker's manifest list).
+pub fn is_index(descriptor: &Descriptor) -> bool {
+    match descriptor.media_type() {
+        MediaType::ImageIndex => true,
+        MediaType::Other(other) => {
+            other == "application/vnd.docker.distribution.manifest.list.v2+json"
+        }
+        _ => false,
     }
 }
 

@@ -24,6 +24,9 @@ use oci_spec::image::{Descriptor, ImageConfiguration, ImageIndex, ImageManifest,
 use sha2::{Digest as _, Sha256};
 
 use super::digest::{self, DigestError};
+use super::platform::{self, Platform, PlatformError};
+pub use super::reference::Reference;
+use super::reference::ReferenceError;
 use super::source::{self, LayoutDir, MAX_DOCUMENT, SourceError};
 use super::unpack::{UnpackError, unpack_layer};
 
@@ -94,95 +97,14 @@ pub enum StoreError {
         #[source]
         source: UnpackError,
     },
+    #[error(transparent)]
+    Platform(#[from] PlatformError),
+    #[error("refusing to create a tag with a digest reference: {0}")]
+    DigestTag(String),
     #[error("no such image: {0} (see `peti images`)")]
     UnknownImage(String),
-    #[error(
-        "invalid reference format {0:?}: use NAME[:TAG] with lowercase letters, digits and . _ - /"
-    )]
-    BadReference(String),
-}
-
-/// An image reference, `name:tag`, with `latest` when no tag is given (Docker's rule).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Reference {
-    pub name: String,
-    pub tag: String,
-}
-
-impl Reference {
-    /// Parses `NAME[:TAG]`.
-    pub fn parse(text: &str) -> Result<Self, StoreError> {
-        let bad = || StoreError::BadReference(text.to_string());
-        // A ':' after the last '/' separates the tag; one before it is a registry port.
-        let (name, tag) = match text.rfind(':') {
-            Some(i) if !text[i..].contains('/') => (&text[..i], &text[i + 1..]),
-            _ => (text, "latest"),
-        };
-        let tag_ok = !tag.is_empty()
-            && tag.len() <= 128
-            && !tag.starts_with(['.', '-'])
-            && tag
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
-        if !name_is_valid(name) || !tag_ok {
-            return Err(bad());
-        }
-        Ok(Reference {
-            name: name.to_string(),
-            tag: tag.to_string(),
-        })
-    }
-}
-
-/// Docker's grammar for a repository name: an optional registry host (it has a
-/// `.` or a `:port`, or is `localhost`), then path components of lowercase
-/// letters and digits, joined inside a component by `.`, `_`, `__` or dashes.
-/// `a:b` is no name: the text before the tag's `:` holds a second `:` with no
-/// registry port behind it.
-fn name_is_valid(name: &str) -> bool {
-    let path = match name.split_once('/') {
-        Some((host, path))
-            if (host.contains(['.', ':']) || host == "localhost") && host_is_valid(host) =>
-        {
-            path
-        }
-        _ => name,
-    };
-    path.split('/').all(path_component_is_valid)
-}
-
-/// `host` or `host:port`, the host made of letters, digits, dashes and dots.
-fn host_is_valid(host: &str) -> bool {
-    let (host, port) = match host.split_once(':') {
-        Some((host, port)) => (host, Some(port)),
-        None => (host, None),
-    };
-    let label_ok = |l: &str| {
-        !l.is_empty()
-            && !l.starts_with('-')
-            && !l.ends_with('-')
-            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-    };
-    host.split('.').all(label_ok)
-        && port.is_none_or(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
-}
-
-/// `[a-z0-9]+` runs joined by one `.`, one or two `_`, or any number of `-`.
-fn path_component_is_valid(component: &str) -> bool {
-    let alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
-    let separator_ok = |s: &str| s == "." || s == "_" || s == "__" || s.chars().all(|c| c == '-');
-    component.starts_with(alnum)
-        && component.ends_with(alnum)
-        && component
-            .split(alnum)
-            .filter(|s| !s.is_empty())
-            .all(separator_ok)
-}
-
-impl std::fmt::Display for Reference {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}", self.name, self.tag)
-    }
+    #[error(transparent)]
+    BadReference(#[from] ReferenceError),
 }
 
 /// One row of `peti images`.
@@ -375,7 +297,7 @@ impl Store {
     /// refuse what is not one) while the same bytes are hashed and gzipped into the
     /// layer. A gzip bomb costs disk, not memory, and only what it really holds.
     pub fn import_rootfs(&self, tarball: &Path, reference: &str) -> Result<Reference, StoreError> {
-        let reference = Reference::parse(reference)?;
+        let reference = tag_reference(reference)?;
         let (file, _) = source::open_regular(tarball)?;
         let mut input = io::BufReader::new(file);
         let gzipped = input
@@ -420,7 +342,7 @@ impl Store {
         let config =
             super::import_config().map_err(|e| bad("a valid OCI image config", e.to_string()))?;
         writer
-            .finish(&reference.tag, config)
+            .finish(reference.tag_or_latest(), config)
             .map_err(layout_error)?;
         let mut loaded = self.load_layout_named(&layout, &reference.name, Some(&reference))?;
         Ok(loaded.remove(0))
@@ -459,8 +381,21 @@ impl Store {
         name_as: Option<&Reference>,
     ) -> Result<Vec<Reference>, StoreError> {
         let mut loaded = Vec::new();
-        for descriptor in index.manifests() {
-            let manifest_digest = self.import_document(layout, descriptor, "manifest")?;
+        for (ref_name, entries) in by_ref_name(index.manifests()) {
+            // One name, several platforms: the host's. A nested index too.
+            let descriptor = match entries.as_slice() {
+                [one] => *one,
+                several => {
+                    let owned: Vec<Descriptor> = several.iter().map(|d| (*d).clone()).collect();
+                    let chosen = platform::select(&owned, &Platform::host())?;
+                    *several
+                        .iter()
+                        .find(|d| **d == chosen)
+                        .expect("chosen among them")
+                }
+            };
+            let manifest_descriptor = layout.manifest_for(descriptor, &Platform::host())?;
+            let manifest_digest = self.import_document(layout, &manifest_descriptor, "manifest")?;
             let manifest: ImageManifest =
                 self.read_blob_json(&manifest_digest, "a valid OCI image manifest")?;
             let config_digest = self.import_document(layout, manifest.config(), "config")?;
@@ -471,12 +406,7 @@ impl Store {
                 self.import_blob(layout, layer, blob)?;
                 self.unpack_once(blob, diff_id)?;
             }
-            let tag = descriptor
-                .annotations()
-                .as_ref()
-                .and_then(|a| a.get(oci_spec::image::ANNOTATION_REF_NAME))
-                .cloned()
-                .unwrap_or_else(|| "latest".to_string());
+            let tag = ref_name.unwrap_or_else(|| "latest".to_string());
             let reference = if let Some(name) = name_as {
                 name.clone()
             } else if tag.contains(':') || tag.contains('/') {
@@ -676,12 +606,24 @@ impl Store {
         Ok(digest::text(&self.resolve_digest(reference)?))
     }
 
+    /// A reference by tag names what repositories.json says; one by digest
+    /// (`name@sha256:...`) names that manifest, if some tag of the name has it.
     fn resolve_digest(&self, reference: &str) -> Result<Sha256Digest, StoreError> {
         let parsed = Reference::parse(reference)?;
         let refs = self.references()?;
-        let digest = refs
-            .get(&parsed.to_string())
-            .ok_or_else(|| StoreError::UnknownImage(reference.to_string()))?;
+        let unknown = || StoreError::UnknownImage(reference.to_string());
+        if let Some(pinned) = &parsed.digest {
+            let wanted = digest::text(pinned);
+            let known = refs.iter().any(|(key, d)| {
+                *d == wanted && Reference::parse(key).is_ok_and(|r| r.name == parsed.name)
+            });
+            return if known {
+                Ok(pinned.clone())
+            } else {
+                Err(unknown())
+            };
+        }
+        let digest = refs.get(&parsed.to_string()).ok_or_else(unknown)?;
         stored_digest(digest)
     }
 
@@ -699,7 +641,7 @@ impl Store {
 
     /// `peti tag SOURCE TARGET`.
     pub fn tag(&self, source: &str, target: &str) -> Result<(), StoreError> {
-        let target = Reference::parse(target)?;
+        let target = tag_reference(target)?;
         let _guard = self.lock()?;
         let digest = self.resolve(source)?;
         self.set_reference(&target, &digest)
@@ -715,8 +657,8 @@ impl Store {
             let size = manifest.config().size()
                 + manifest.layers().iter().map(Descriptor::size).sum::<u64>();
             rows.push(ImageSummary {
+                tag: parsed.tag_or_latest().to_string(),
                 repository: parsed.name,
-                tag: parsed.tag,
                 id: manifest.config().digest().to_string(),
                 manifest_digest: digest,
                 size,
@@ -802,6 +744,33 @@ impl Store {
     }
 }
 
+/// An index's entries by the name they are tagged with, in their order: one
+/// name may have an entry per platform.
+fn by_ref_name(entries: &[Descriptor]) -> Vec<(Option<String>, Vec<&Descriptor>)> {
+    let mut groups: Vec<(Option<String>, Vec<&Descriptor>)> = Vec::new();
+    for entry in entries {
+        let name = entry
+            .annotations()
+            .as_ref()
+            .and_then(|a| a.get(oci_spec::image::ANNOTATION_REF_NAME))
+            .cloned();
+        match groups.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, group)) => group.push(entry),
+            None => groups.push((name, vec![entry])),
+        }
+    }
+    groups
+}
+
+/// A reference that names a tag to write: one pinned by digest cannot be.
+fn tag_reference(text: &str) -> Result<Reference, StoreError> {
+    let reference = Reference::parse(text)?;
+    if reference.digest.is_some() {
+        return Err(StoreError::DigestTag(text.to_string()));
+    }
+    Ok(reference)
+}
+
 /// A manifest digest from peti's own records (repositories.json, a container's
 /// record), checked like any other before it becomes a path.
 fn stored_digest(text: &str) -> Result<Sha256Digest, StoreError> {
@@ -858,52 +827,5 @@ impl<R: Read> Read for HashingReader<R> {
         let n = self.inner.read(buf)?;
         self.hasher.update(&buf[..n]);
         Ok(n)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn references_follow_dockers_rules() {
-        assert_eq!(Reference::parse("lab").unwrap().to_string(), "lab:latest");
-        assert_eq!(Reference::parse("lab:v1").unwrap().to_string(), "lab:v1");
-        assert_eq!(
-            Reference::parse("127.0.0.1:5000/lab").unwrap().to_string(),
-            "127.0.0.1:5000/lab:latest"
-        );
-        assert_eq!(Reference::parse("127.0.0.1:5000/lab:2").unwrap().tag, "2");
-        for good in [
-            "localhost/lab",
-            "localhost:5000/a/b:c",
-            "registry.example.com/team/lab-app:1.0",
-            "a__b",
-            "a---b",
-            "my_app.v2",
-        ] {
-            assert!(Reference::parse(good).is_ok(), "{good:?}");
-        }
-        for bad in [
-            "",
-            "Lab",
-            "lab:",
-            "lab:bad tag",
-            "a b",
-            "a:b:c",
-            "a:b/c",
-            "/lab",
-            "lab/",
-            "a//b",
-            "-lab",
-            "lab-",
-            "a___b",
-            "a..b",
-            "lab:.v1",
-            "host:/lab",
-            "Host.example/Lab",
-        ] {
-            assert!(Reference::parse(bad).is_err(), "{bad:?}");
-        }
     }
 }
