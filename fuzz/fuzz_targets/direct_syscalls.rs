@@ -13,8 +13,8 @@ use std::sync::Once;
 
 use kvm_bindings::{kvm_regs, kvm_sregs};
 use libfuzzer_sys::fuzz_target;
-use microvm::boot::direct::{STACK_SIZE, USER_START};
-use microvm::syscalls::{Kernel, Next};
+use microvm::program::machine::{STACK_SIZE, USER_START};
+use microvm::program::syscalls::{Kernel, Next};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
 const MEM: u64 = 8 << 20;

@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
-use microvm::boot::{direct, elf};
+use microvm::program::{elf, machine};
 use vm_memory::{GuestAddress, GuestMemoryMmap};
 
 const MEM: u64 = 32 << 20;
@@ -17,5 +17,5 @@ fuzz_target!(|data: &[u8]| {
     };
     let memory = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), MEM as usize)]).unwrap();
     let args = vec!["fuzzed".to_string()];
-    let _ = direct::load(&memory, MEM, &program, &args, &[], [0; 16]);
+    let _ = machine::load(&memory, MEM, &program, &args, &[], [0; 16]);
 });

@@ -53,12 +53,20 @@ fn has_id(html: &str, id: &str) -> bool {
     html.contains(&format!("id=\"{id}\""))
 }
 
-fn html_files(dir: &Path, found: &mut Vec<PathBuf>) {
+/// The files below `dir` whose extension is one of `extensions`, leaving out
+/// build output (`target/`).
+fn files_below(dir: &Path, extensions: &[&str], found: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap().flatten() {
         let path = entry.path();
+        if path.file_name().is_some_and(|n| n == "target") {
+            continue;
+        }
         if path.is_dir() {
-            html_files(&path, found);
-        } else if path.extension().is_some_and(|e| e == "html") {
+            files_below(&path, extensions, found);
+        } else if path
+            .extension()
+            .is_some_and(|e| extensions.iter().any(|x| e == *x))
+        {
             found.push(path);
         }
     }
@@ -180,7 +188,7 @@ fn the_book_builds_and_every_internal_link_and_anchor_resolves() {
     let built = built();
     let out = &built.html;
     let mut pages = Vec::new();
-    html_files(out, &mut pages);
+    files_below(out, &["html"], &mut pages);
     assert!(
         pages.iter().any(|p| p.ends_with("what-docker-is.html")),
         "a chapter is missing from {pages:?}"
@@ -411,4 +419,110 @@ fn a_browser_shows_a_lab_page_and_the_commands_page_with_every_image_and_link() 
             shots.display()
         );
     }
+}
+
+/// Every file of ours a page names (`microvm/src/vm.rs`, `runtime/src/...`)
+/// exists, and every code excerpt it quotes (a `rust,ignore` block) is still in
+/// the source: each line of the excerpt, spaces aside, in order, in one file.
+/// Excerpts may join short lines and end a line with `...`; what they quote must
+/// not have moved or changed, or the page teaches code that is not there.
+#[test]
+fn the_books_files_and_code_excerpts_are_in_the_source() {
+    let root = book().join("..").canonicalize().unwrap();
+    let mut sources = Vec::new();
+    for crate_dir in ["runtime", "microvm", "labs", "testkit"] {
+        files_below(&root.join(crate_dir), &["rs", "c"], &mut sources);
+    }
+    let squeezed: Vec<(PathBuf, String)> = sources
+        .iter()
+        .map(|p| (p.clone(), squeeze(&std::fs::read_to_string(p).unwrap())))
+        .collect();
+    let mut wrong = Vec::new();
+    let mut excerpts = 0;
+    let mut pages = vec![root.join("README.md")];
+    files_below(&root.join("book/src"), &["md"], &mut pages);
+    for page in &pages {
+        let text = std::fs::read_to_string(page).unwrap();
+        let name = page
+            .strip_prefix(&root)
+            .unwrap_or(page)
+            .display()
+            .to_string();
+        for path in named_paths(&text) {
+            if !root.join(&path).exists() {
+                wrong.push(format!("{name}: names {path}, which does not exist"));
+            }
+        }
+        for (line, excerpt) in rust_excerpts(&text) {
+            excerpts += 1;
+            if !squeezed.iter().any(|(_, s)| quotes(s, &excerpt)) {
+                wrong.push(format!(
+                    "{name}:{line}: this excerpt is in no source file:\n{}",
+                    excerpt.join("\n")
+                ));
+            }
+        }
+    }
+    assert!(
+        excerpts >= 5,
+        "found only {excerpts} excerpts: is the parser right?"
+    );
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// Text with every space, tab and newline taken out.
+fn squeeze(text: &str) -> String {
+    text.chars().filter(|c| !c.is_whitespace()).collect()
+}
+
+/// The paths of our own source a page names, as `crate/src/...` in backticks.
+fn named_paths(text: &str) -> Vec<String> {
+    text.split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|s| {
+            ["runtime/", "microvm/", "labs/", "testkit/", "fuzz/"]
+                .iter()
+                .any(|c| s.starts_with(c))
+                && (s.ends_with(".rs") || s.ends_with(".c") || s.ends_with('/'))
+                && !s.contains(' ')
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+/// Each `rust,ignore` block: its first line's number and its lines, squeezed,
+/// without a trailing `...` and without the lines that are only `...`.
+fn rust_excerpts(text: &str) -> Vec<(usize, Vec<String>)> {
+    let mut excerpts = Vec::new();
+    let mut current: Option<(usize, Vec<String>)> = None;
+    for (i, line) in text.lines().enumerate() {
+        let fence = line.trim_start().starts_with("```");
+        match current.take() {
+            None if fence && line.contains("rust,ignore") => current = Some((i + 1, Vec::new())),
+            None => {}
+            Some(done) if fence => excerpts.push(done),
+            Some((at, mut lines)) => {
+                let squeezed = squeeze(line);
+                let squeezed = squeezed.trim_end_matches("...");
+                if !squeezed.is_empty() {
+                    lines.push(squeezed.to_string());
+                }
+                current = Some((at, lines));
+            }
+        }
+    }
+    excerpts
+}
+
+/// Whether `source` (squeezed) holds each line of `excerpt`, in order.
+fn quotes(source: &str, excerpt: &[String]) -> bool {
+    let mut from = 0;
+    for line in excerpt {
+        match source[from..].find(line.as_str()) {
+            Some(at) => from += at + line.len(),
+            None => return false,
+        }
+    }
+    true
 }

@@ -73,13 +73,13 @@ fn initramfs(c: &mut Criterion) {
         println!("initramfs benchmark skipped: no lab images: run `labs prepare` first");
         return;
     }
-    let image = microvm::boot::initramfs::read_image(&layout, &[]).expect("the hello image");
-    let (bytes, _) = microvm::boot::initramfs::build(&image).expect("an initramfs");
+    let image = microvm::linux::initramfs::read_image(&layout, &[]).expect("the hello image");
+    let (bytes, _) = microvm::linux::initramfs::build(&image).expect("an initramfs");
     let mut group = c.benchmark_group("initramfs");
     group.throughput(Throughput::Bytes(bytes.len() as u64));
     group.measurement_time(Duration::from_secs(10));
     group.bench_function("build from the hello image", |b| {
-        b.iter(|| microvm::boot::initramfs::build(&image).expect("an initramfs"))
+        b.iter(|| microvm::linux::initramfs::build(&image).expect("an initramfs"))
     });
     group.finish();
 }

@@ -14,15 +14,15 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
-use microvm::boot::initramfs;
-use microvm::direct::{self, ElfConfig};
-use microvm::host;
+use clap::{Args, Parser, Subcommand};
 use microvm::layout::{MAX_MEM_MIB, MIN_MEM_MIB};
+use microvm::linux::{self, Console, LinuxConfig, initramfs};
 use microvm::memory_use::MemoryUse;
-use microvm::run::{self, Console, RunConfig};
-use microvm::syscalls::Grant;
+use microvm::program::syscalls::Grant;
+use microvm::program::{self, ProgramConfig};
+use microvm::run::{Failed, Machine, Report};
 use microvm::timeline::Timeline;
+use microvm::{host, test_guests};
 
 /// A tiny KVM micro-VM launcher built on the rust-vmm crates.
 #[derive(Parser)]
@@ -46,54 +46,7 @@ enum Command {
     /// Boot a kernel in a new VM and run it until it resets; or (--elf) run a
     /// static program in a VM with no guest kernel.
     #[command(group(clap::ArgGroup::new("what").required(true).args(["kernel", "elf"])))]
-    Run {
-        /// The kernel: a bzImage, or an ELF (vmlinux; with a PVH note it is
-        /// entered through PVH).
-        #[arg(long, value_name = "PATH")]
-        kernel: Option<PathBuf>,
-        /// A static x86-64 Linux program to run at user level, its system calls
-        /// served by microvm.
-        #[arg(long, value_name = "PATH", conflicts_with_all = ["initrd", "cmdline", "console"])]
-        elf: Option<PathBuf>,
-        /// With --elf: an environment variable for the program (repeatable).
-        #[arg(long, value_name = "K=V", requires = "elf")]
-        env: Vec<String>,
-        /// With --elf: let the program open HOST's file as GUEST (`:ro` for
-        /// read-only).
-        #[arg(long, value_name = "HOST:GUEST[:ro]", requires = "elf")]
-        file: Vec<String>,
-        /// With --elf: print each system call, strace-style, on stderr.
-        #[arg(long, requires = "elf")]
-        trace_syscalls: bool,
-        /// With --elf: the program's arguments (after `--`).
-        #[arg(last = true)]
-        args: Vec<String>,
-        /// An initrd (initramfs) to load high in guest memory.
-        #[arg(long, value_name = "PATH")]
-        initrd: Option<PathBuf>,
-        /// The kernel command line.
-        #[arg(long, value_name = "STR", default_value = DEFAULT_CMDLINE)]
-        cmdline: String,
-        /// Guest memory in MiB.
-        #[arg(long, value_name = "MIB", default_value_t = 128,
-              value_parser = clap::value_parser!(u64).range(MIN_MEM_MIB..=MAX_MEM_MIB))]
-        mem: u64,
-        /// Number of vCPUs (only 1 for now).
-        #[arg(long, value_name = "N", default_value_t = 1)]
-        vcpus: u8,
-        /// Where the serial console goes: stdio, none, or a file.
-        #[arg(long, value_name = "stdio|FILE|none", default_value = "stdio")]
-        console: String,
-        /// Stop the guest if it has not ended after this many seconds.
-        #[arg(long, value_name = "SECS")]
-        timeout: Option<u64>,
-        /// Print when each phase of the boot ended (on stderr).
-        #[arg(long)]
-        timeline: bool,
-        /// With --timeline: print one JSON object on stdout instead.
-        #[arg(long, requires = "timeline")]
-        json: bool,
-    },
+    Run(RunArgs),
     /// Build a gzipped newc initramfs from an OCI image layout or a rootfs tarball,
     /// whose /init runs the image's command (or COMMAND) and ends the VM.
     Initramfs {
@@ -119,6 +72,80 @@ enum Command {
     },
 }
 
+// `microvm run`: what every guest gets, then one group per kind of guest.
+// (A doc comment here would replace the subcommand's own in --help.)
+#[derive(Args)]
+struct RunArgs {
+    #[command(flatten)]
+    machine: MachineArgs,
+    #[command(flatten)]
+    linux: LinuxArgs,
+    #[command(flatten)]
+    program: ProgramArgs,
+}
+
+// A Linux guest: `--kernel` and what only a kernel takes.
+#[derive(Args)]
+#[command(next_help_heading = "A Linux guest (--kernel)")]
+struct LinuxArgs {
+    /// The kernel: a bzImage, or an ELF (vmlinux; with a PVH note it is
+    /// entered through PVH).
+    #[arg(long, value_name = "PATH")]
+    kernel: Option<PathBuf>,
+    /// An initrd (initramfs) to load high in guest memory.
+    #[arg(long, value_name = "PATH", requires = "kernel")]
+    initrd: Option<PathBuf>,
+    /// The kernel command line.
+    #[arg(long, value_name = "STR", default_value = DEFAULT_CMDLINE)]
+    cmdline: String,
+    /// Number of vCPUs (only 1 for now).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    vcpus: u8,
+    /// Where the serial console goes: stdio, none, or a file.
+    #[arg(long, value_name = "stdio|FILE|none", default_value = "stdio")]
+    console: String,
+}
+
+// A program guest: `--elf` and what only a program takes.
+#[derive(Args)]
+#[command(next_help_heading = "A program guest (--elf)")]
+struct ProgramArgs {
+    /// A static x86-64 Linux program to run at user level, its system calls
+    /// served by microvm.
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["initrd", "cmdline", "console", "vcpus"])]
+    elf: Option<PathBuf>,
+    /// An environment variable for the program (repeatable).
+    #[arg(long, value_name = "K=V", requires = "elf")]
+    env: Vec<String>,
+    /// Let the program open HOST's file as GUEST (`:ro` for read-only).
+    #[arg(long, value_name = "HOST:GUEST[:ro]", requires = "elf")]
+    file: Vec<String>,
+    /// Print each system call, strace-style, on stderr.
+    #[arg(long, requires = "elf")]
+    trace_syscalls: bool,
+    /// The program's arguments (after `--`).
+    #[arg(last = true)]
+    args: Vec<String>,
+}
+
+// What every guest gets, and what a run shows.
+#[derive(Args)]
+struct MachineArgs {
+    /// Guest memory in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 128,
+          value_parser = clap::value_parser!(u64).range(MIN_MEM_MIB..=MAX_MEM_MIB))]
+    mem: u64,
+    /// Stop the guest if it has not ended after this many seconds.
+    #[arg(long, value_name = "SECS")]
+    timeout: Option<u64>,
+    /// Print when each phase of the boot ended (on stderr).
+    #[arg(long)]
+    timeline: bool,
+    /// With --timeline: print one JSON object on stdout instead.
+    #[arg(long, requires = "timeline")]
+    json: bool,
+}
+
 /// musl's malloc maps and unmaps memory for small allocations, a cost paid on
 /// every start; dlmalloc keeps what it maps (see .cargo/config.toml).
 #[global_allocator]
@@ -134,85 +161,71 @@ fn main() -> ExitCode {
             output,
             command,
         } => initramfs(&input, &output, &command),
-        Command::Run {
-            kernel,
-            elf,
-            env,
-            file,
-            trace_syscalls,
-            args,
-            initrd,
-            cmdline,
-            mem,
-            vcpus,
-            console,
-            timeout,
-            timeline: show,
-            json,
-        } => {
-            if let Some(program) = elf {
-                let files = match file.iter().map(|f| Grant::parse(f).ok_or(f)).collect() {
-                    Ok(files) => files,
-                    Err(bad) => {
-                        eprintln!(
-                            "microvm: error: invalid --file {bad:?}: use HOST:GUEST or HOST:GUEST:ro, GUEST absolute"
-                        );
-                        return ExitCode::from(2);
-                    }
-                };
-                let config = ElfConfig {
-                    args: std::iter::once(program.display().to_string())
-                        .chain(args)
-                        .collect(),
-                    program,
-                    env,
-                    files,
-                    mem_mib: mem,
-                    timeout: timeout.map(Duration::from_secs),
-                    trace_syscalls,
-                };
-                return run_program(&config, timeline, show, json);
-            }
-            let Some(kernel) = kernel else {
+        Command::Run(args) => run(args, timeline),
+    }
+}
+
+fn run(mut args: RunArgs, timeline: Timeline) -> ExitCode {
+    let shown = Shown {
+        show: args.machine.timeline,
+        json: args.machine.json,
+    };
+    let machine = Machine {
+        mem_mib: args.machine.mem,
+        timeout: args.machine.timeout.map(Duration::from_secs),
+    };
+    if let Some(elf) = args.program.elf.take() {
+        let config = match program_config(elf, args.program) {
+            Ok(config) => config,
+            Err(bad) => {
+                eprintln!(
+                    "microvm: error: invalid --file {bad:?}: use HOST:GUEST or HOST:GUEST:ro, GUEST absolute"
+                );
                 return ExitCode::from(2);
-            };
-            let config = RunConfig {
-                kernel,
-                initrd,
-                cmdline,
-                mem_mib: mem,
-                vcpus,
-                console: match console.as_str() {
-                    "stdio" => Console::Stdio,
-                    "none" => Console::None,
-                    file => Console::File(file.into()),
-                },
-                timeout: timeout.map(Duration::from_secs),
-            };
-            run_kernel(&config, timeline, show, json)
-        }
+            }
+        };
+        return match program::run_program(config, &machine, timeline) {
+            Ok(report) => shown.ended(&report, report.guest.exit_code as u8),
+            Err(failed) => shown.failed(&failed),
+        };
+    }
+    // clap's group makes one of --kernel and --elf required.
+    let Some(kernel) = args.linux.kernel else {
+        return ExitCode::from(2);
+    };
+    let config = LinuxConfig {
+        kernel,
+        initrd: args.linux.initrd,
+        cmdline: args.linux.cmdline,
+        vcpus: args.linux.vcpus,
+        console: match args.linux.console.as_str() {
+            "stdio" => Console::Stdio,
+            "none" => Console::None,
+            file => Console::File(file.into()),
+        },
+    };
+    match linux::run_linux(config, &machine, timeline) {
+        Ok(report) => shown.ended(&report, 0),
+        Err(failed) => shown.failed(&failed),
     }
 }
 
-fn run_program(config: &ElfConfig, timeline: Timeline, show: bool, json: bool) -> ExitCode {
-    let shown = Shown { show, json };
-    match direct::run_elf(config, timeline) {
-        Ok(report) => shown.ended(&report.timeline, &report, report.exit_code as u8),
-        Err(failed) => shown.failed_with(
-            &failed.timeline,
-            &failed.error,
-            failed.error.exit_code(),
-            failed.memory.as_ref(),
-        ),
-    }
-}
-
-fn run_kernel(config: &RunConfig, timeline: Timeline, show: bool, json: bool) -> ExitCode {
-    let shown = Shown { show, json };
-    match run::run_linux(config, timeline) {
-        Ok(report) => shown.ended(&report.timeline, &report, 0),
-        Err(failed) => shown.failed(&failed.timeline, &failed.error, failed.error.exit_code()),
-    }
+/// The program's configuration, or the `--file` that does not parse.
+fn program_config(elf: PathBuf, args: ProgramArgs) -> Result<ProgramConfig, String> {
+    let files = args
+        .file
+        .iter()
+        .map(|f| Grant::parse(f).ok_or_else(|| f.clone()))
+        .collect::<Result<_, _>>()?;
+    Ok(ProgramConfig {
+        args: std::iter::once(elf.display().to_string())
+            .chain(args.args)
+            .collect(),
+        program: elf,
+        env: args.env,
+        files,
+        trace_syscalls: args.trace_syscalls,
+    })
 }
 
 /// What `--timeline` and `--json` ask to be shown at the end of a run: the
@@ -223,35 +236,39 @@ struct Shown {
     json: bool,
 }
 
+/// A failed run's report: the error, the timeline up to it, and the memory the
+/// VM held when it ended, if it got that far.
+#[derive(serde::Serialize)]
+struct FailedReport<'a> {
+    error: String,
+    timeline: &'a Timeline,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    memory: Option<&'a MemoryUse>,
+}
+
 impl Shown {
-    fn ended(&self, timeline: &Timeline, report: &impl serde::Serialize, code: u8) -> ExitCode {
+    fn ended<O: serde::Serialize>(&self, report: &Report<O>, code: u8) -> ExitCode {
+        self.show(&report.timeline, report);
+        ExitCode::from(code)
+    }
+
+    fn failed(&self, failed: &Failed) -> ExitCode {
+        let report = FailedReport {
+            error: failed.error.to_string(),
+            timeline: &failed.timeline,
+            memory: failed.memory.as_ref(),
+        };
+        self.show(&failed.timeline, &report);
+        eprintln!("microvm: error: {}", failed.error);
+        ExitCode::from(failed.error.exit_code())
+    }
+
+    fn show(&self, timeline: &Timeline, report: &impl serde::Serialize) {
         if self.json {
             println!("{}", serde_json::json!({ "microvm": report }));
         } else if self.show {
             eprint!("{}", timeline.render());
         }
-        ExitCode::from(code)
-    }
-
-    fn failed(&self, timeline: &Timeline, error: &dyn std::fmt::Display, code: u8) -> ExitCode {
-        self.failed_with(timeline, error, code, None)
-    }
-
-    /// A failed run's report, with the memory the VM held when it ended, if known.
-    fn failed_with(
-        &self,
-        timeline: &Timeline,
-        error: &dyn std::fmt::Display,
-        code: u8,
-        memory: Option<&MemoryUse>,
-    ) -> ExitCode {
-        let mut report = serde_json::json!({ "error": error.to_string(), "timeline": timeline });
-        if let Some(memory) = memory {
-            report["memory"] = serde_json::json!(memory);
-        }
-        self.ended(timeline, &report, code);
-        eprintln!("microvm: error: {error}");
-        ExitCode::from(code)
     }
 }
 
@@ -280,7 +297,7 @@ fn initramfs(input: &std::path::Path, output: &std::path::Path, command: &[Strin
 
 fn write_guests(dir: &std::path::Path) -> ExitCode {
     let written = std::fs::create_dir_all(dir).and_then(|()| {
-        microvm::guests::GUESTS
+        test_guests::GUESTS
             .iter()
             .try_for_each(|(name, what, bytes)| {
                 std::fs::write(dir.join(name), bytes)?;

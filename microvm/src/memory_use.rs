@@ -3,11 +3,11 @@
 //! nothing until the guest first uses it), and the VMM's own overhead (its
 //! resident set minus those guest pages).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use vm_memory::{GuestMemoryBackend, GuestMemoryMmap, GuestMemoryRegion};
 
 /// Memory use at one moment, in KiB.
-#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
 pub struct MemoryUse {
     /// This process's resident set (VmRSS).
     pub vmm_rss_kib: u64,

@@ -1,52 +1,107 @@
-//! `microvm run --kernel`: the whole life of a Linux VM, from opening
-//! /dev/kvm to the guest's reset, with the timeline of each phase.
+//! One life of a VM, the same for every kind of guest: open /dev/kvm, map the
+//! guest's memory, load the guest, run its vCPU until it ends, measure what it
+//! cost. What differs between a Linux kernel ([`crate::linux`]) and a static
+//! program with no kernel ([`crate::program`]) is behind two traits: a
+//! [`Guest`] says how it is loaded, and once loaded, [`Loaded`] says what each
+//! of its exits means.
 //!
 //! The vCPU runs on this thread. `KVM_RUN` returns to us at each exit (a port
-//! or MMIO access, a shutdown); the loop hands the access to a device and
-//! enters the guest again. To stop a guest that never exits by itself
-//! (`--timeout`, or Ctrl-A x at the console), another thread sends this one a
-//! signal: the signal makes `KVM_RUN` return early with EINTR.
+//! or MMIO access, a shutdown); the loop hands the exit to the guest and enters
+//! the guest again. To stop a guest that never exits by itself (`--timeout`,
+//! or Ctrl-A x at the console), another thread sends this one a signal: the
+//! signal makes `KVM_RUN` return early with EINTR ([`crate::stop`]).
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use kvm_ioctls::{VcpuExit, VcpuFd};
-use serde::Serialize;
-use vmm_sys_util::eventfd::EventFd;
+use serde::{Deserialize, Serialize};
 
-use crate::boot::linux::{self, BootError, BootLayout, LinuxBootConfig};
-use crate::devices::serial::{RawTerminal, SerialConsole};
-use crate::devices::{DeviceError, Devices, Outcome};
-use crate::host::{self, Virtualisation};
-use crate::layout::SERIAL_IRQ;
+use crate::linux::LinuxError;
 use crate::memory_use::{self, MemoryUse};
+use crate::program::ProgramError;
 use crate::stop::{StopReason, Stopper};
-use crate::timeline::Timeline;
-use crate::vcpu::{self, VcpuError};
+use crate::timeline::{Timeline, phase};
+use crate::vcpu::VcpuError;
 use crate::vm::{Vm, VmError};
 
-/// Where the guest's serial output goes.
+/// What every VM is given, whatever runs in it.
 #[derive(Debug, Clone)]
-pub enum Console {
-    Stdio,
-    File(PathBuf),
-    None,
-}
-
-/// Everything `microvm run --kernel` was asked.
-#[derive(Debug, Clone)]
-pub struct RunConfig {
-    pub kernel: PathBuf,
-    pub initrd: Option<PathBuf>,
-    pub cmdline: String,
+pub struct Machine {
     pub mem_mib: u64,
-    pub vcpus: u8,
-    pub console: Console,
+    /// Stop the guest after this long.
     pub timeout: Option<Duration>,
 }
 
-/// Why a VM failed. The guest's own faults are errors too: a VM that did not
-/// end by asking for a reset did not finish its work.
+/// A kind of guest: how it is checked, and loaded into a new VM.
+pub trait Guest {
+    /// The guest once loaded: what answers its exits.
+    type Loaded: Loaded;
+
+    /// What the guest is called in messages: "guest", "program".
+    const NOUN: &'static str;
+
+    /// What can be checked, and read, before a VM exists (the files, this host).
+    fn check(&mut self) -> Result<(), RunError> {
+        Ok(())
+    }
+
+    /// Hardware to add once the memory is mapped, before "memory mapped" is
+    /// marked (interrupt controllers: see [`crate::linux`] for why after).
+    fn add_hardware(&self, _vm: &Vm) -> Result<(), RunError> {
+        Ok(())
+    }
+
+    /// Puts the guest in the VM's memory and makes its vCPU ready to enter it;
+    /// marks its own loading phase on the timeline.
+    fn load(
+        self,
+        vm: &Vm,
+        timeline: &mut Timeline,
+        stop: &Stopper,
+    ) -> Result<(Self::Loaded, VcpuFd), RunError>;
+}
+
+/// A loaded guest: what each of its exits means, and what it reports.
+pub trait Loaded {
+    /// How a guest that ended well ended: a reset, or a program's exit code.
+    type Ending;
+    /// What the report says of this guest, besides the timeline and memory.
+    type Outcome: Serialize;
+
+    /// One exit. It borrows the vCPU's run page; what needs the vCPU's
+    /// registers too answers [`Flow::Serve`] and is done in [`Loaded::serve`].
+    fn exit(&mut self, exit: VcpuExit<'_>) -> Flow<Self::Ending>;
+
+    /// The second half of an exit that asked for the registers.
+    fn serve(&mut self, _vcpu: &mut VcpuFd) -> Flow<Self::Ending> {
+        Flow::Resume
+    }
+
+    /// The user asked to quit (Ctrl-A x).
+    fn quit(&mut self) -> Flow<Self::Ending> {
+        Flow::Resume
+    }
+
+    /// After the last exit: the guest's own marks, if it made any.
+    fn ended(&mut self, _timeline: &mut Timeline) {}
+
+    /// What to report, once it ended well.
+    fn outcome(self, ending: Self::Ending) -> Self::Outcome;
+}
+
+/// What the loop does after an exit.
+pub enum Flow<E> {
+    /// Enter the guest again.
+    Resume,
+    /// Call [`Loaded::serve`] with the vCPU, then decide.
+    Serve,
+    /// The guest ended well.
+    End(E),
+    /// The guest, or the VM, failed.
+    Fail(RunError),
+}
+
+/// Why a VM failed. A guest's own failures are in its kind's error.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error(transparent)]
@@ -54,41 +109,11 @@ pub enum RunError {
     #[error(transparent)]
     Vcpu(#[from] VcpuError),
     #[error(transparent)]
-    Boot(#[from] BootError),
+    Linux(#[from] LinuxError),
     #[error(transparent)]
-    Devices(#[from] DeviceError),
-    #[error(
-        "--vcpus {0}: more than one vCPU needs an MP table, which microvm does not write yet; use --vcpus 1"
-    )]
-    VcpuCount(u8),
-    #[error(
-        "{0} is a stock Linux kernel, and this host's KVM is nested PVM: its ring-0 code would run in KVM's instruction emulator, which fails on it. To boot it, use a host with {LINUX_NEEDS}. Here, run a static program with --elf instead; `microvm doctor` says what this host can run",
-        LINUX_NEEDS = crate::host::LINUX_NEEDS
-    )]
-    LinuxOnPvm(PathBuf),
-    #[error("cannot open the console file {path}: {source}")]
-    Console {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("cannot connect the serial port's interrupt (KVM_IRQFD): {0}")]
-    Irqfd(kvm_ioctls::Error),
-    #[error(
-        "the guest shut down: a triple fault (an exception with no handler that works), or a shutdown command; the VM cannot continue"
-    )]
-    Shutdown,
-    #[error(
-        "KVM could not run the guest (KVM_EXIT_INTERNAL_ERROR): an instruction it had to emulate failed{hint}"
-    )]
-    Internal { hint: &'static str },
-    #[error(
-        "KVM refused to enter the guest (KVM_EXIT_FAIL_ENTRY, reason {0:#x}): the vCPU state is invalid"
-    )]
-    FailEntry(u64),
-    #[error("the guest halted (HLT) with nothing to wake it")]
-    Halted,
-    #[error("the guest did not finish within --timeout {0} s; stopped it")]
-    Timeout(u64),
+    Program(#[from] ProgramError),
+    #[error("the {noun} did not finish within --timeout {seconds} s; stopped it")]
+    Timeout { noun: &'static str, seconds: u64 },
     #[error("KVM_RUN failed: {0}")]
     KvmRun(kvm_ioctls::Error),
     #[error("unexpected VM exit: {0}")]
@@ -96,184 +121,140 @@ pub enum RunError {
 }
 
 impl RunError {
-    /// The process exit code: 124 for a timeout (as timeout(1)), 1 otherwise.
+    /// The process exit code: 124 for a timeout (as timeout(1)); for a program
+    /// that crashed, 128 + the signal Linux would have sent; 1 otherwise.
     pub fn exit_code(&self) -> u8 {
         match self {
-            RunError::Timeout(_) => 124,
+            RunError::Timeout { .. } => 124,
+            RunError::Program(e) => e.exit_code(),
             _ => 1,
         }
     }
 }
 
-/// How a VM that worked ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Ending {
-    /// The guest reset the machine through the i8042: the normal end.
-    Reset,
-    /// The user typed Ctrl-A x.
-    Quit,
-}
-
-/// What a run reports: how it ended, the timeline, where things went, memory.
-#[derive(Debug, Serialize)]
-pub struct RunReport {
-    pub ending: Ending,
+/// What a run that worked reports: the guest's outcome, when each phase
+/// ended, and what the VM cost in memory at the end.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Report<O> {
+    #[serde(flatten)]
+    pub guest: O,
     pub timeline: Timeline,
-    pub boot: BootLayout,
     pub memory: MemoryUse,
-    /// Accesses to ports and addresses with no device, and how many places.
-    pub unknown_accesses: u64,
-    pub unknown_places: usize,
 }
 
-/// A run that failed still has a timeline up to the failure.
+/// A run that failed still has a timeline up to the failure, and, if the VM
+/// got to run, what it held in memory when it was stopped (at --timeout, say).
+#[derive(Debug)]
 pub struct Failed {
     pub error: RunError,
     pub timeline: Timeline,
+    pub memory: Option<MemoryUse>,
 }
 
-/// Boots the kernel and runs the VM until it ends.
-pub fn run_linux(config: &RunConfig, mut timeline: Timeline) -> Result<RunReport, Box<Failed>> {
-    match boot_and_run(config, &mut timeline) {
-        Ok((ending, boot, memory, unknown)) => Ok(RunReport {
-            ending,
+/// Runs `guest` in a new VM until it ends.
+pub fn run<G: Guest>(
+    guest: G,
+    machine: &Machine,
+    mut timeline: Timeline,
+) -> Result<Report<<G::Loaded as Loaded>::Outcome>, Box<Failed>> {
+    let mut memory = None;
+    match life(guest, machine, &mut timeline, &mut memory) {
+        Ok(outcome) => Ok(Report {
+            guest: outcome,
             timeline,
-            boot,
-            memory,
-            unknown_accesses: unknown.0,
-            unknown_places: unknown.1,
+            memory: memory.unwrap_or_default(),
         }),
         Err(error) => {
-            if !timeline.phases.iter().any(|p| p.name == "exit") {
-                timeline.mark("exit");
+            if !timeline.phases.iter().any(|p| p.name == phase::EXIT) {
+                timeline.mark(phase::EXIT);
             }
-            Err(Box::new(Failed { error, timeline }))
+            Err(Box::new(Failed {
+                error,
+                timeline,
+                memory,
+            }))
         }
     }
 }
 
-type Outcomes = (Ending, BootLayout, MemoryUse, (u64, usize));
-
-fn boot_and_run(config: &RunConfig, timeline: &mut Timeline) -> Result<Outcomes, RunError> {
-    if config.vcpus != 1 {
-        return Err(RunError::VcpuCount(config.vcpus));
-    }
-    let linux_kernel = linux::is_linux_kernel(&config.kernel)?;
-    if linux_kernel && host::virtualisation() == Virtualisation::NestedPvm {
-        return Err(RunError::LinuxOnPvm(config.kernel.clone()));
-    }
+fn life<G: Guest>(
+    mut guest: G,
+    machine: &Machine,
+    timeline: &mut Timeline,
+    memory_at_end: &mut Option<MemoryUse>,
+) -> Result<<G::Loaded as Loaded>::Outcome, RunError> {
+    guest.check()?;
     let mut vm = Vm::create()?;
-    timeline.mark("KVM ready");
-    // Memory before the interrupt controllers: once an irqchip exists, every
-    // memory-slot change waits for an (expedited) SRCU grace period, which we
-    // measured at 7 ms on a nested-PVM host against 0.1 ms in this order.
-    vm.add_memory(config.mem_mib)?;
-    vm.add_interrupt_hardware()?;
-    timeline.mark("memory mapped");
-    let boot = LinuxBootConfig {
-        kernel: &config.kernel,
-        initrd: config.initrd.as_deref(),
-        cmdline: &config.cmdline,
-    };
-    let (entry, layout) = linux::load(&vm.memory, &boot)?;
-    timeline.mark("kernel and initrd loaded");
-    let vcpu = vcpu::create(&vm.kvm, &vm.fd, 0, 1)?;
-    vcpu::set_entry(&vcpu, &vm.memory, entry)?;
-    let mut devices = make_devices(&vm, &config.console)?;
+    timeline.mark(phase::KVM_READY);
+    vm.add_memory(machine.mem_mib)?;
+    guest.add_hardware(&vm)?;
+    timeline.mark(phase::MEMORY_MAPPED);
     let stop = Stopper::for_this_thread();
-    // Keys from stdin reach the guest's serial port; a terminal is put in raw
-    // mode first, so they arrive one by one, Ctrl-C included.
-    let _raw_terminal = match config.console {
-        Console::Stdio => {
-            let raw = RawTerminal::enter();
-            let stopper = stop.clone();
-            devices
-                .serial
-                .forward_stdin(move || stopper.stop(StopReason::Quit));
-            raw
-        }
-        _ => None,
-    };
-    if let Some(limit) = config.timeout {
+    let (mut loaded, mut vcpu) = guest.load(&vm, timeline, &stop)?;
+    if let Some(limit) = machine.timeout {
         stop.stop_after(limit);
     }
-    let ending = run_vcpu(vcpu, &mut devices, timeline, &stop, config.timeout);
+    timeline.mark(phase::FIRST_KVM_RUN);
+    let timeout = Timeout {
+        noun: G::NOUN,
+        seconds: machine.timeout.map_or(0, |t| t.as_secs()),
+    };
+    let ending = run_vcpu(&mut vcpu, &mut loaded, &stop, timeout);
+    // The VM's end is the last exit; tearing the VM down comes after.
     let ended_at = crate::timeline::monotonic_ns();
     stop.finished();
-    for mark in &devices.boot_timer.marks {
-        timeline.mark_at("boot-timer mark", *mark);
-    }
-    // The VM's end is the last exit; tearing the VM down comes after.
-    timeline.mark_at("exit", ended_at);
-    let ending = ending?;
-    let memory = memory_use::measure(&vm.memory);
-    Ok((ending, layout, memory, devices.unknown_accesses()))
+    loaded.ended(timeline);
+    timeline.mark_at(phase::EXIT, ended_at);
+    *memory_at_end = Some(memory_use::measure(&vm.memory));
+    Ok(loaded.outcome(ending?))
 }
 
-fn make_devices(vm: &Vm, console: &Console) -> Result<Devices, RunError> {
-    let interrupt = EventFd::new(libc::EFD_NONBLOCK).map_err(|source| DeviceError::EventFd {
-        what: "the serial interrupt",
-        source,
-    })?;
-    vm.fd
-        .register_irqfd(&interrupt, SERIAL_IRQ)
-        .map_err(RunError::Irqfd)?;
-    let out: Box<dyn std::io::Write + Send> = match console {
-        Console::Stdio => Box::new(std::io::stdout()),
-        Console::File(path) => {
-            Box::new(
-                std::fs::File::create(path).map_err(|source| RunError::Console {
-                    path: path.clone(),
-                    source,
-                })?,
-            )
-        }
-        Console::None => Box::new(std::io::sink()),
-    };
-    Ok(Devices::new(SerialConsole::new(interrupt, out))?)
+/// What a timeout is reported as.
+#[derive(Clone, Copy)]
+struct Timeout {
+    noun: &'static str,
+    seconds: u64,
 }
 
-fn run_vcpu(
-    mut vcpu: VcpuFd,
-    devices: &mut Devices,
-    timeline: &mut Timeline,
+/// The vCPU loop: `KVM_RUN`, hand the exit to the guest, again.
+fn run_vcpu<L: Loaded>(
+    vcpu: &mut VcpuFd,
+    guest: &mut L,
     stop: &Stopper,
-    timeout: Option<Duration>,
-) -> Result<Ending, RunError> {
-    timeline.mark("first KVM_RUN");
+    timeout: Timeout,
+) -> Result<L::Ending, RunError> {
     loop {
-        match vcpu.run() {
-            Ok(VcpuExit::IoOut(port, data)) => {
-                if devices.io_out(port, data) == Outcome::Reset {
-                    return Ok(Ending::Reset);
-                }
-            }
-            Ok(VcpuExit::IoIn(port, data)) => devices.io_in(port, data),
-            Ok(VcpuExit::MmioWrite(addr, data)) => devices.mmio_write(addr, data),
-            Ok(VcpuExit::MmioRead(addr, data)) => devices.mmio_read(addr, data),
-            Ok(VcpuExit::Shutdown) => return Err(RunError::Shutdown),
-            Ok(VcpuExit::Hlt) => return Err(RunError::Halted),
-            Ok(VcpuExit::FailEntry(reason, _)) => return Err(RunError::FailEntry(reason)),
-            Ok(VcpuExit::InternalError) => {
-                return Err(RunError::Internal {
-                    hint: if host::virtualisation() == Virtualisation::NestedPvm {
-                        " (this host is nested PVM, whose emulator handles few kernel-mode instructions)"
-                    } else {
-                        ""
-                    },
+        let flow = match vcpu.run() {
+            Ok(exit) => guest.exit(exit),
+            // Interrupted by the stopper's signal: why is read below.
+            Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => Flow::Resume,
+            Err(e) => Flow::Fail(RunError::KvmRun(e)),
+        };
+        let flow = match flow {
+            Flow::Serve => guest.serve(vcpu),
+            other => other,
+        };
+        match flow {
+            Flow::Resume | Flow::Serve => {}
+            Flow::End(ending) => return Ok(ending),
+            Flow::Fail(error) => return Err(error),
+        }
+        // Looked at after every exit, not only after EINTR: an exit the VMM
+        // served slowly (a guest's sleep, an accept) was cut short by the
+        // stopper's kick, not KVM_RUN.
+        match stop.reason() {
+            Some(StopReason::Timeout) => {
+                return Err(RunError::Timeout {
+                    noun: timeout.noun,
+                    seconds: timeout.seconds,
                 });
             }
-            Ok(other) => return Err(RunError::UnexpectedExit(format!("{other:?}"))),
-            Err(e) if e.errno() == libc::EINTR => match stop.reason() {
-                Some(StopReason::Timeout) => {
-                    return Err(RunError::Timeout(timeout.map_or(0, |t| t.as_secs())));
-                }
-                Some(StopReason::Quit) => return Ok(Ending::Quit),
-                None => {}
+            Some(StopReason::Quit) => match guest.quit() {
+                Flow::End(ending) => return Ok(ending),
+                Flow::Fail(error) => return Err(error),
+                Flow::Resume | Flow::Serve => {}
             },
-            Err(e) if e.errno() == libc::EAGAIN => {}
-            Err(e) => return Err(RunError::KvmRun(e)),
+            None => {}
         }
     }
 }

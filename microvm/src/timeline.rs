@@ -6,7 +6,30 @@
 //! the first phase also counts the exec and the loading of this program, as the
 //! labs want when they compare a VM's start with a container's.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+
+/// The names of the phases, as the timeline and its readers (the labs) spell
+/// them, in the order a run marks them.
+pub mod phase {
+    /// The origin's first mark: this process began.
+    pub const PROCESS_START: &str = "process start";
+    /// /dev/kvm opened, the VM made.
+    pub const KVM_READY: &str = "KVM ready";
+    /// Guest RAM mapped into the VM (and, for Linux, its interrupt controllers).
+    pub const MEMORY_MAPPED: &str = "memory mapped";
+    /// A Linux guest's kernel and initrd in its memory.
+    pub const KERNEL_LOADED: &str = "kernel and initrd loaded";
+    /// A program guest's ELF segments and stack in its memory.
+    pub const ELF_LOADED: &str = "ELF loaded";
+    /// The vCPU is about to enter the guest for the first time.
+    pub const FIRST_KVM_RUN: &str = "first KVM_RUN";
+    /// A Linux guest wrote the boot timer's magic value.
+    pub const BOOT_TIMER: &str = "boot-timer mark";
+    /// A program guest first wrote a line starting "READY" to stdout.
+    pub const WORKLOAD_READY: &str = "workload READY";
+    /// The guest's last exit: the VM's work is over.
+    pub const EXIT: &str = "exit";
+}
 
 /// The variable a parent sets to its CLOCK_MONOTONIC reading, in nanoseconds.
 pub const SPAWN_NS_VAR: &str = "MICROVM_SPAWN_NS";
@@ -19,16 +42,16 @@ pub fn monotonic_ns() -> u64 {
 }
 
 /// One phase: its name and the moment it ended.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Phase {
     pub name: String,
     pub at_ns: u64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Timeline {
     /// "spawn" (the parent's reading) or "main".
-    pub origin: &'static str,
+    pub origin: String,
     pub origin_ns: u64,
     pub phases: Vec<Phase>,
 }
@@ -46,11 +69,11 @@ impl Timeline {
             None => ("main", now),
         };
         let mut timeline = Timeline {
-            origin,
+            origin: origin.to_string(),
             origin_ns,
             phases: Vec::new(),
         };
-        timeline.mark_at("process start", now);
+        timeline.mark_at(phase::PROCESS_START, now);
         timeline
     }
 

@@ -6,7 +6,7 @@ mod common;
 use std::path::Path;
 
 use common::{debian_kernel, guest, microvm, report, stderr};
-use microvm::boot::linux::bzimage_info;
+use microvm::linux::boot::bzimage_info;
 
 /// Runs `microvm run ARGS --timeline --json` and checks that it failed with
 /// `message`, before any KVM_RUN.

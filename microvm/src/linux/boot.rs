@@ -27,7 +27,7 @@ use linux_loader::loader::elf::start_info::{
     hvm_memmap_table_entry, hvm_modlist_entry, hvm_start_info,
 };
 use linux_loader::loader::{BzImage, Elf, KernelLoader, KernelLoaderResult};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use vm_memory::{Address, ByteValued, Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
 
 use crate::layout::{
@@ -90,7 +90,7 @@ pub struct LinuxBootConfig<'a> {
 }
 
 /// One entry of the memory map the guest is given.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MemoryRange {
     pub addr: u64,
     pub size: u64,
@@ -100,10 +100,10 @@ pub struct MemoryRange {
 
 /// Where everything went: printed in `--json`, and checked by the tests
 /// against what the test guests read back.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BootLayout {
-    pub kernel_format: &'static str,
-    pub protocol: &'static str,
+    pub kernel_format: String,
+    pub protocol: String,
     pub kernel_load: u64,
     pub kernel_end: u64,
     pub entry: u64,
@@ -115,7 +115,7 @@ pub struct BootLayout {
     pub e820: Vec<MemoryRange>,
 }
 
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct InitrdPlacement {
     pub addr: u64,
     pub size: u64,
@@ -408,8 +408,9 @@ pub fn load(
         kernel_format: match format {
             Format::BzImage(_) => "bzImage",
             Format::Elf => "elf",
-        },
-        protocol: "linux64",
+        }
+        .to_string(),
+        protocol: "linux64".to_string(),
         kernel_load: loaded.kernel_load.raw_value(),
         kernel_end,
         entry: 0,
@@ -422,7 +423,7 @@ pub fn load(
     let entry = match (&format, loaded.pvh_boot_cap) {
         (Format::Elf, PvhBootCapability::PvhEntryPresent(pvh)) => {
             write_pvh_start_info(memory, &layout)?;
-            layout.protocol = "pvh";
+            layout.protocol = "pvh".to_string();
             layout.params_addr = PVH_INFO_START;
             Entry::Pvh {
                 eip: pvh.raw_value(),

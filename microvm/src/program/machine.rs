@@ -1,4 +1,4 @@
-//! The machine a direct (`--elf`) guest runs on: a static Linux program at user
+//! The machine a program guest (`--elf`) runs on: a static Linux program at user
 //! level (CPL3), in a VM with no guest kernel.
 //!
 //! A user program needs surprisingly little of a kernel to start: its segments
@@ -83,7 +83,7 @@ const TSS_SELECTOR: u16 = 0x28;
 
 /// What is wrong with where the program wants to be.
 #[derive(Debug, thiserror::Error)]
-pub enum DirectError {
+pub enum MachineError {
     #[error(
         "a segment of the program wants {start:#x}..{end:#x}, outside user memory ({USER_START:#x}..{limit:#x}): give more --mem, or link it above 2 MiB"
     )]
@@ -100,8 +100,8 @@ pub enum DirectError {
 }
 
 /// Where the program was put, for the system calls to come.
-#[derive(Debug, Clone, Copy, serde::Serialize)]
-pub struct DirectLayout {
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
+pub struct ProgramLayout {
     pub entry: u64,
     pub stack_pointer: u64,
     /// The first byte after the program: the heap (brk) starts here.
@@ -119,7 +119,7 @@ pub fn load(
     args: &[String],
     env: &[String],
     random: [u8; 16],
-) -> Result<DirectLayout, DirectError> {
+) -> Result<ProgramLayout, MachineError> {
     let base = if program.pie { PIE_BASE } else { 0 };
     let limit = mem_end.saturating_sub(STACK_SIZE);
     let mut end = 0;
@@ -128,14 +128,14 @@ pub fn load(
         let start = base.checked_add(s.vaddr);
         let stop = start.and_then(|a| a.checked_add(s.mem_size));
         let (Some(start), Some(stop)) = (start, stop) else {
-            return Err(DirectError::OutOfRange {
+            return Err(MachineError::OutOfRange {
                 start: s.vaddr,
                 end: u64::MAX,
                 limit,
             });
         };
         if start < USER_START || stop > limit {
-            return Err(DirectError::OutOfRange {
+            return Err(MachineError::OutOfRange {
                 start,
                 end: stop,
                 limit,
@@ -168,7 +168,7 @@ pub fn load(
         (23, 0),                       // AT_SECURE
     ];
     let stack_pointer = build_stack(memory, mem_end, args, env, &auxv, random)?;
-    Ok(DirectLayout {
+    Ok(ProgramLayout {
         entry: base + program.entry,
         stack_pointer,
         brk_start: end.next_multiple_of(4096),
@@ -187,19 +187,19 @@ fn build_stack(
     env: &[String],
     auxv: &[(u64, u64)],
     random: [u8; 16],
-) -> Result<u64, DirectError> {
+) -> Result<u64, MachineError> {
     let floor = mem_end - STACK_SIZE;
     let mut top = mem_end - 16;
-    let mut push_bytes = |bytes: &[u8]| -> Result<u64, DirectError> {
+    let mut push_bytes = |bytes: &[u8]| -> Result<u64, MachineError> {
         top = top
             .checked_sub(bytes.len() as u64)
             .filter(|&t| t > floor + 4096)
-            .ok_or(DirectError::StackTooSmall)?;
+            .ok_or(MachineError::StackTooSmall)?;
         memory.write_slice(bytes, GuestAddress(top))?;
         Ok(top)
     };
     let random_at = push_bytes(&random)?;
-    let mut strings = |items: &[String]| -> Result<Vec<u64>, DirectError> {
+    let mut strings = |items: &[String]| -> Result<Vec<u64>, MachineError> {
         items
             .iter()
             .map(|s| push_bytes(&[s.as_bytes(), &[0]].concat()))
@@ -220,7 +220,7 @@ fn build_stack(
     // RSP must be 16-byte aligned where argc is.
     let rsp = (top - bytes.len() as u64) & !0xf;
     if rsp <= floor + 4096 {
-        return Err(DirectError::StackTooSmall);
+        return Err(MachineError::StackTooSmall);
     }
     memory.write_slice(&bytes, GuestAddress(rsp))?;
     Ok(rsp)
@@ -236,7 +236,7 @@ const fn descriptor(flags: u64, base: u64, limit: u64) -> u64 {
 }
 
 /// Writes the GDT, TSS, IDT, stubs and page tables.
-pub fn write_machine(memory: &GuestMemoryMmap, mem_end: u64) -> Result<(), DirectError> {
+pub fn write_machine(memory: &GuestMemoryMmap, mem_end: u64) -> Result<(), MachineError> {
     let gdt = [
         0,
         descriptor(0xa09b, 0, 0xfffff), // 0x08 kernel code, 64-bit
@@ -290,7 +290,7 @@ pub fn write_machine(memory: &GuestMemoryMmap, mem_end: u64) -> Result<(), Direc
 /// so that the CPU's own writes (an exception frame on the kernel stack) still
 /// go through. The program can read the GDT but not change it, and the VMM
 /// treats every pointer below 2 MiB as not the program's (EFAULT).
-fn write_page_tables(memory: &GuestMemoryMmap, mem_end: u64) -> Result<(), DirectError> {
+fn write_page_tables(memory: &GuestMemoryMmap, mem_end: u64) -> Result<(), MachineError> {
     const PRESENT_WRITABLE: u64 = 0x3;
     const USER: u64 = 0x4;
     const HUGE: u64 = 0x80;
@@ -343,8 +343,8 @@ pub fn set_user_segments(sregs: &mut kvm_sregs) {
 }
 
 /// Puts the vCPU at the program's entry, at CPL3, in 64-bit mode.
-pub fn set_cpu(vcpu: &VcpuFd, layout: &DirectLayout) -> Result<(), DirectError> {
-    let ioctl = |what| move |source| DirectError::Ioctl { what, source };
+pub fn set_cpu(vcpu: &VcpuFd, layout: &ProgramLayout) -> Result<(), MachineError> {
+    let ioctl = |what| move |source| MachineError::Ioctl { what, source };
     let mut sregs = vcpu.get_sregs().map_err(ioctl("KVM_GET_SREGS"))?;
     sregs.gdt.base = GDT_START;
     sregs.gdt.limit = 7 * 8 - 1;
@@ -394,7 +394,7 @@ pub fn set_cpu(vcpu: &VcpuFd, layout: &DirectLayout) -> Result<(), DirectError> 
         data,
         ..Default::default()
     });
-    let msrs = Msrs::from_entries(&msrs).map_err(|_| DirectError::Ioctl {
+    let msrs = Msrs::from_entries(&msrs).map_err(|_| MachineError::Ioctl {
         what: "KVM_SET_MSRS",
         source: kvm_ioctls::Error::new(libc::EINVAL),
     })?;
