@@ -14,12 +14,10 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
-
 use crate::charts::ChartError;
-use crate::criterion::Estimate;
+use crate::criterion::CriterionFile;
+use crate::experiments::{LabResults, ResultsError};
 use crate::machine::Machine;
-use crate::results::{LabResults, ResultsError};
 
 /// The folder under the book's source that this module owns.
 pub const GENERATED: &str = "generated";
@@ -43,6 +41,8 @@ pub enum BookError {
     },
     #[error(transparent)]
     Results(#[from] ResultsError),
+    #[error(transparent)]
+    Criterion(#[from] crate::criterion::CriterionError),
     #[error("{path}: {reason}")]
     Format { path: PathBuf, reason: String },
     #[error("drawing a chart: {0}")]
@@ -75,14 +75,6 @@ pub struct LabCharts {
     pub date: String,
     pub runs: Option<u32>,
     pub charts: Vec<PathBuf>,
-}
-
-/// `criterion.json`, as `labs criterion` writes it.
-#[derive(Deserialize)]
-struct CriterionFile {
-    machine: String,
-    date: String,
-    estimates: Vec<Estimate>,
 }
 
 /// Redraws every chart of one results folder into `out`.
@@ -120,11 +112,7 @@ pub fn draw_machine(results: &Path, out: &Path) -> Result<MachineCharts, BookErr
 }
 
 fn draw_criterion(path: &Path, out: &Path) -> Result<LabCharts, BookError> {
-    let text = std::fs::read_to_string(path).map_err(io(path))?;
-    let file: CriterionFile = serde_json::from_str(&text).map_err(|e| BookError::Format {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    })?;
+    let file = CriterionFile::read(path)?;
     let chart = out.join("criterion.svg");
     crate::criterion::chart(&file.estimates, &chart, &file.machine)?;
     Ok(LabCharts {

@@ -12,8 +12,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::experiments::LabResults;
 use crate::machine::Machine;
-use crate::results::LabResults;
 
 /// The verdict on one results file.
 #[derive(Debug)]

@@ -66,7 +66,59 @@ struct Interval {
 #[derive(Deserialize)]
 struct Benchmark {
     full_id: String,
-    throughput: Option<serde_json::Value>,
+    throughput: Option<Throughput>,
+}
+
+/// A declared throughput: `{"Bytes": N}` (or Elements, which we do not chart).
+#[derive(Deserialize)]
+struct Throughput {
+    #[serde(rename = "Bytes")]
+    bytes: Option<u64>,
+}
+
+/// `criterion.json`, as `labs criterion` writes it beside the labs' results
+/// and `labs book` reads it back (fields in the order they are written).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CriterionFile {
+    /// The commands that produced the estimates.
+    pub commands: Vec<String>,
+    pub date: String,
+    pub estimates: Vec<Estimate>,
+    pub machine: String,
+    /// Always "ns per iteration".
+    pub unit: String,
+}
+
+impl CriterionFile {
+    /// The estimates, measured now on `machine`.
+    pub fn new(machine: &str, estimates: Vec<Estimate>) -> CriterionFile {
+        CriterionFile {
+            commands: vec![
+                "cargo bench -p runtime --bench hot_paths".into(),
+                "cargo bench -p microvm --bench hot_paths".into(),
+            ],
+            date: crate::results::now_rfc3339(),
+            estimates,
+            machine: machine.to_string(),
+            unit: "ns per iteration".into(),
+        }
+    }
+
+    /// Writes the file atomically.
+    pub fn write(&self, path: &Path) -> Result<(), CriterionError> {
+        let mut bytes = serde_json::to_vec_pretty(self).expect("estimates serialise");
+        bytes.push(b'\n');
+        runtime::fsutil::write_atomically(path, &bytes, 0o644).map_err(|source| {
+            CriterionError::Io {
+                path: path.to_path_buf(),
+                source,
+            }
+        })
+    }
+
+    pub fn read(path: &Path) -> Result<CriterionFile, CriterionError> {
+        read(path)
+    }
 }
 
 fn read<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, CriterionError> {
@@ -112,10 +164,7 @@ fn collect(dir: &Path, found: &mut Vec<Estimate>) -> Result<(), CriterionError> 
                 median_low_ns: estimates.median.confidence_interval.lower_bound,
                 median_high_ns: estimates.median.confidence_interval.upper_bound,
                 mean_ns: estimates.mean.point_estimate,
-                bytes_per_iteration: benchmark
-                    .throughput
-                    .as_ref()
-                    .and_then(|t| t["Bytes"].as_u64()),
+                bytes_per_iteration: benchmark.throughput.and_then(|t| t.bytes),
             });
         } else if path
             .file_name()

@@ -6,10 +6,10 @@
 //! - [`prepare`]: `labs prepare`, which builds both into one output directory.
 //! - [`ways`]: the three ways to run a workload (container, direct VM, Linux VM).
 //! - [`experiments`]: the labs themselves (hello-both-ways, boot-time, memory,
-//!   disk, resources, isolation).
-//! - [`compare`]: `labs compare`, ours against runc, docker, podman and QEMU.
-//! - [`simulate`]: `labs simulate`, measured costs extrapolated to a fleet host.
-//! - [`results`]: the versioned results files, and their summaries.
+//!   disk, resources, isolation; compare, ours against runc, docker, podman
+//!   and QEMU; simulate, measured costs extrapolated to a fleet host), and the
+//!   versioned results file each one writes.
+//! - [`results`]: a results file's numbers: samples and their summaries.
 //! - [`machine`]: the machine a result was measured on.
 //! - [`charts`]: the SVG charts.
 //! - [`book`]: `labs book`, which draws the book's charts from the results files.
@@ -20,7 +20,6 @@
 pub mod book;
 pub mod charts;
 pub mod check;
-pub mod compare;
 pub mod criterion;
 pub mod experiments;
 pub mod images;
@@ -28,6 +27,5 @@ pub mod machine;
 pub mod prepare;
 pub mod progress;
 pub mod results;
-pub mod simulate;
 pub mod ways;
 pub mod workloads;

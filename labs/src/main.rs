@@ -4,11 +4,12 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use labs::criterion::CriterionFile;
+use labs::experiments::LabResults;
+use labs::experiments::simulate::{self, Fleet};
 use labs::experiments::{self, LABS, LabContext, LabError};
 use labs::machine::Machine;
 use labs::prepare::{DEFAULT_OUT, Prepared, prepare};
-use labs::results::LabResults;
-use labs::simulate::{self, Fleet};
 use labs::ways::Tools;
 
 /// Run the same workload as a container and as a VM, and measure both.
@@ -155,7 +156,7 @@ fn main() -> ExitCode {
             Ok(())
         }
         Command::Schema => {
-            let schema = labs::results::json_schema();
+            let schema = labs::experiments::json_schema();
             println!("{}", serde_json::to_string_pretty(&schema).expect("JSON"));
             Ok(())
         }
@@ -272,16 +273,9 @@ fn run(names: &[String], options: &RunOptions, density: Vec<u32>) -> Result<(), 
 
 fn compare(options: &RunOptions) -> Result<(), String> {
     let (mut ctx, out, _scratch) = context(options, Vec::new())?;
-    let (data, commands) = labs::compare::run(&mut ctx).map_err(|e| e.to_string())?;
+    let (data, commands) = labs::experiments::compare::run(&mut ctx).map_err(|e| e.to_string())?;
     ctx.end();
-    let results = LabResults {
-        schema: labs::results::SCHEMA.into(),
-        machine: ctx.machine.id.clone(),
-        date: labs::results::now_rfc3339(),
-        runs: ctx.runs,
-        commands,
-        data,
-    };
+    let results = LabResults::new(&ctx.machine.id, ctx.runs, commands, data);
     write_results(&results, &out, &ctx.machine)
 }
 
@@ -353,24 +347,12 @@ fn criterion(dir: &Path, out: Option<PathBuf>) -> Result<(), String> {
     let out = out.unwrap_or_else(|| default_dir(&machine));
     let estimates = labs::criterion::read_estimates(dir).map_err(|e| e.to_string())?;
     write_machine(&machine, &out)?;
-    let json = serde_json::json!({
-        "machine": machine.id,
-        "date": labs::results::now_rfc3339(),
-        "commands": [
-            "cargo bench -p runtime --bench hot_paths",
-            "cargo bench -p microvm --bench hot_paths"
-        ],
-        "unit": "ns per iteration",
-        "estimates": estimates,
-    });
+    let file = CriterionFile::new(&machine.id, estimates);
     let path = out.join("criterion.json");
-    let mut bytes = serde_json::to_vec_pretty(&json).expect("JSON");
-    bytes.push(b'\n');
-    runtime::fsutil::write_atomically(&path, &bytes, 0o644)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+    file.write(&path).map_err(|e| e.to_string())?;
     let chart = out.join("criterion.svg");
-    labs::criterion::chart(&estimates, &chart, &machine.id).map_err(|e| e.to_string())?;
-    for e in &estimates {
+    labs::criterion::chart(&file.estimates, &chart, &machine.id).map_err(|e| e.to_string())?;
+    for e in &file.estimates {
         println!("{:<50} median {:>12.2} µs", e.id, e.median_ns / 1000.0);
     }
     println!(
@@ -455,17 +437,15 @@ fn run_simulate(
     }
     let from_dir = from.clone();
     let out = out.unwrap_or(from);
-    let results = LabResults {
-        schema: labs::results::SCHEMA.into(),
-        machine: machine.id.clone(),
-        date: labs::results::now_rfc3339(),
+    let results = LabResults::new(
+        &machine.id,
         // The N behind the costs: the boot-time lab's runs.
-        runs: LabResults::read(&from_dir.join("boot-time.json")).map_or(1, |r| r.runs),
-        commands: vec![format!(
+        LabResults::read(&from_dir.join("boot-time.json")).map_or(1, |r| r.runs),
+        vec![format!(
             "labs simulate --host-mem {host_mem} --cores {cores} --instances {instances}"
         )],
-        data: experiments::LabData::Simulate(data),
-    };
+        experiments::LabData::Simulate(data),
+    );
     write_results(&results, &out, &machine)
 }
 

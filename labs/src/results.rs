@@ -1,93 +1,16 @@
-//! Results files: what every lab writes, versioned, with the machine, the date,
-//! N and the commands that produced the numbers.
+//! The numbers of a results file: samples, the summaries worked out from them,
+//! and how two numbers read back are compared. The file itself (the envelope
+//! around each lab's data) is [`crate::experiments::LabResults`].
 //!
-//! A file is `<out>/<lab>.json`, an envelope around the lab's own data. The
-//! raw samples are kept next to the summaries computed from them, so that a
+//! The raw samples are kept next to the summaries computed from them, so that a
 //! chart can be redrawn and `labs check` can recompute every summary: a result
 //! whose median does not follow from its samples was edited by hand.
-//!
-//! The JSON Schema of these files is generated from the types here
-//! (`labs schema`), and the tests validate every lab's output against it.
-
-use std::fs;
-use std::path::{Path, PathBuf};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::experiments::LabData;
-
 /// The version of the results format. Bump it when a field changes meaning.
 pub const SCHEMA: &str = "peti-labs/results/v1";
-
-/// What can go wrong reading or writing results.
-#[derive(Debug, thiserror::Error)]
-pub enum ResultsError {
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{path}: not a results file of this version ({SCHEMA}): {reason}")]
-    Format { path: PathBuf, reason: String },
-}
-
-/// One lab's results. (Not `deny_unknown_fields`, which serde cannot combine
-/// with the flattened lab data; the lab's own structs deny unknown fields.)
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-pub struct LabResults {
-    /// Always [`SCHEMA`].
-    pub schema: String,
-    /// The machine id (its description is machine.json in the same folder).
-    pub machine: String,
-    /// When the lab ran, RFC 3339, UTC.
-    pub date: String,
-    /// How many measured runs per way (warm-up runs not counted).
-    pub runs: u32,
-    /// The commands whose behaviour was measured, as a reader would type them.
-    pub commands: Vec<String>,
-    /// The lab's name and its own data.
-    #[serde(flatten)]
-    pub data: LabData,
-}
-
-impl LabResults {
-    pub fn lab(&self) -> &'static str {
-        self.data.lab()
-    }
-
-    /// Writes `<dir>/<lab>.json` atomically: a reader of the folder never sees
-    /// half a file, even if the lab is interrupted.
-    pub fn write(&self, dir: &Path) -> Result<PathBuf, ResultsError> {
-        let path = dir.join(format!("{}.json", self.lab()));
-        let io = |source| ResultsError::Io {
-            path: path.clone(),
-            source,
-        };
-        fs::create_dir_all(dir).map_err(io)?;
-        let mut bytes = serde_json::to_vec_pretty(self).expect("results serialise");
-        bytes.push(b'\n');
-        runtime::fsutil::write_atomically(&path, &bytes, 0o644).map_err(io)?;
-        Ok(path)
-    }
-
-    pub fn read(path: &Path) -> Result<LabResults, ResultsError> {
-        let bytes = fs::read(path).map_err(|source| ResultsError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let format = |reason: String| ResultsError::Format {
-            path: path.to_path_buf(),
-            reason,
-        };
-        let results: LabResults =
-            serde_json::from_slice(&bytes).map_err(|e| format(e.to_string()))?;
-        if results.schema != SCHEMA {
-            return Err(format(format!("schema is {:?}", results.schema)));
-        }
-        Ok(results)
-    }
-}
 
 /// Whether two numbers are equal up to the last few bits: the test for a number
 /// that was worked out again from a results file. JSON carries decimals, and a
@@ -171,11 +94,6 @@ impl Series {
 /// Now, as RFC 3339 in UTC, to the second.
 pub fn now_rfc3339() -> String {
     runtime::container::state::now_rfc3339()
-}
-
-/// The JSON Schema of results files, as `labs schema` prints it.
-pub fn json_schema() -> serde_json::Value {
-    serde_json::to_value(schemars::schema_for!(LabResults)).expect("a schema serialises")
 }
 
 #[cfg(test)]

@@ -19,6 +19,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
+use microvm::run::{JsonLine, Printed};
+use runtime::engine::view::{Inspect, StatsRow};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -85,6 +87,9 @@ impl fmt::Display for Way {
 pub struct Run {
     pub command: String,
     pub wall_ms: f64,
+    /// The peak resident memory of the command's own process (wait4's
+    /// ru_maxrss), in KiB: for a client such as docker, the client's.
+    pub peak_rss_kib: f64,
     pub exit_code: i32,
     pub stdout: String,
     pub stderr: String,
@@ -199,17 +204,22 @@ impl Tools {
         command
     }
 
-    /// `peti stats --format json NAME`, parsed.
-    pub fn stats(&self, name: &str) -> Result<serde_json::Value, WayError> {
+    /// `peti stats --no-stream --format json NAME`, read with peti's own type.
+    pub fn stats(&self, name: &str) -> Result<StatsRow, WayError> {
         self.peti_json(&["stats", "--no-stream", "--format", "json", name])
     }
 
-    /// `peti inspect NAME`: the container's record.
-    pub fn inspect(&self, name: &str) -> Result<serde_json::Value, WayError> {
-        Ok(self.peti_json(&["inspect", name])?[0].clone())
+    /// `peti inspect NAME`: the container's record, read with peti's own type.
+    pub fn inspect(&self, name: &str) -> Result<Inspect, WayError> {
+        let shown = format!("peti inspect {name}");
+        let mut all: Vec<Inspect> = self.peti_json(&["inspect", name])?;
+        all.pop().ok_or_else(|| WayError::Report {
+            what: shown,
+            reason: "no record".into(),
+        })
     }
 
-    fn peti_json(&self, args: &[&str]) -> Result<serde_json::Value, WayError> {
+    fn peti_json<T: serde::de::DeserializeOwned>(&self, args: &[&str]) -> Result<T, WayError> {
         let shown = format!("peti {}", args.join(" "));
         let ran = checked(&mut self.peti(args), &shown)?;
         serde_json::from_str(ran.stdout.trim()).map_err(|e| WayError::Report {
@@ -222,7 +232,7 @@ impl Tools {
     pub fn load_image(&self, image: &str) -> Result<(), WayError> {
         let layout = self.image_layout(image);
         let layout = layout.to_string_lossy();
-        run(&mut self.peti(&["load", "-i", &layout]), "peti load")?;
+        checked(&mut self.peti(&["load", "-i", &layout]), "peti load")?;
         Ok(())
     }
 
@@ -322,8 +332,10 @@ impl Tools {
     }
 }
 
-/// The JSON report `microvm --json` prints as its last line.
-pub fn microvm_report(run: &Run) -> Result<serde_json::Value, WayError> {
+/// The report `microvm --json` prints as its last line, read with microvm's
+/// own types: `O` is the kind of guest's outcome (a program's or a Linux
+/// guest's).
+pub fn microvm_report<O: serde::de::DeserializeOwned>(run: &Run) -> Result<Printed<O>, WayError> {
     let line = run
         .stdout
         .lines()
@@ -333,28 +345,15 @@ pub fn microvm_report(run: &Run) -> Result<serde_json::Value, WayError> {
             what: run.command.clone(),
             reason: "no JSON report on stdout".into(),
         })?;
-    let value: serde_json::Value = serde_json::from_str(line).map_err(|e| WayError::Report {
+    let line: JsonLine<O> = serde_json::from_str(line).map_err(|e| WayError::Report {
         what: run.command.clone(),
         reason: e.to_string(),
     })?;
-    Ok(value["microvm"].clone())
+    Ok(line.microvm)
 }
 
-/// Runs a command to the end, timing it from spawn to exit. A non-zero exit is
-/// an error unless the caller asked for the exit code (see [`timed`]).
-fn run(command: &mut Command, shown: &str) -> Result<Run, WayError> {
-    let ran = timed(command, shown)?;
-    if ran.exit_code != 0 {
-        return Err(WayError::Failed {
-            command: shown.to_string(),
-            code: ran.exit_code,
-            stderr: ran.stderr.trim().to_string(),
-        });
-    }
-    Ok(ran)
-}
-
-/// Runs a command to the end and times it, spawn to exit, whatever its status.
+/// Runs a command to the end and times it, spawn to exit, whatever its status;
+/// its peak RSS comes from wait4(2).
 pub fn timed(command: &mut Command, shown: &str) -> Result<Run, WayError> {
     command
         .stdin(Stdio::null())
@@ -378,15 +377,29 @@ pub fn timed(command: &mut Command, shown: &str) -> Result<Run, WayError> {
     if let Some(mut pipe) = child.stdout.take() {
         let _ = pipe.read_to_string(&mut stdout);
     }
-    let status = child.wait().map_err(|source| WayError::Spawn {
-        program: shown.to_string(),
-        source,
-    })?;
+    let mut status = 0;
+    // SAFETY: rusage is a plain C struct that wait4 fills; all-zero is valid.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: the pid is our own unreaped child (std's Child never waited on
+    // it, and is not used after this), and `status` and `usage` are live.
+    let reaped = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
     let wall_ms = start.elapsed().as_secs_f64() * 1000.0;
+    if reaped < 0 {
+        return Err(WayError::Spawn {
+            program: shown.to_string(),
+            source: std::io::Error::last_os_error(),
+        });
+    }
+    let exit_code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -1
+    };
     Ok(Run {
         command: shown.to_string(),
         wall_ms,
-        exit_code: status.code().unwrap_or(-1),
+        peak_rss_kib: usage.ru_maxrss as f64,
+        exit_code,
         stdout,
         stderr: stderr_reader.join().unwrap_or_default(),
     })
@@ -394,7 +407,15 @@ pub fn timed(command: &mut Command, shown: &str) -> Result<Run, WayError> {
 
 /// Like [`timed`], but a non-zero exit is an error naming the command.
 pub fn checked(command: &mut Command, shown: &str) -> Result<Run, WayError> {
-    run(command, shown)
+    let ran = timed(command, shown)?;
+    if ran.exit_code != 0 {
+        return Err(WayError::Failed {
+            command: shown.to_string(),
+            code: ran.exit_code,
+            stderr: ran.stderr.trim().to_string(),
+        });
+    }
+    Ok(ran)
 }
 
 #[cfg(test)]
@@ -406,6 +427,7 @@ mod tests {
         let run = Run {
             command: String::new(),
             wall_ms: 0.0,
+            peak_rss_kib: 0.0,
             exit_code: 0,
             stdout: "READY workload=observe\nINFO kernel=Linux release=6.1 pid=1\n\
                      INFO mounts=unavailable (No such file or directory)\nRESULT workload=x status=ok\n"

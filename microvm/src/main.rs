@@ -17,10 +17,9 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use microvm::layout::{MAX_MEM_MIB, MIN_MEM_MIB};
 use microvm::linux::{self, Console, LinuxConfig, initramfs};
-use microvm::memory_use::MemoryUse;
 use microvm::program::syscalls::Grant;
 use microvm::program::{self, ProgramConfig};
-use microvm::run::{Failed, Machine, Report};
+use microvm::run::{Failed, JsonLine, Machine, Printed, Report};
 use microvm::timeline::Timeline;
 use microvm::{host, test_guests};
 
@@ -185,8 +184,11 @@ fn run(mut args: RunArgs, timeline: Timeline) -> ExitCode {
             }
         };
         return match program::run_program(config, &machine, timeline) {
-            Ok(report) => shown.ended(&report, report.guest.exit_code as u8),
-            Err(failed) => shown.failed(&failed),
+            Ok(report) => {
+                let code = report.guest.exit_code as u8;
+                shown.ended(report, code)
+            }
+            Err(failed) => shown.failed(*failed),
         };
     }
     // clap's group makes one of --kernel and --elf required.
@@ -205,8 +207,8 @@ fn run(mut args: RunArgs, timeline: Timeline) -> ExitCode {
         },
     };
     match linux::run_linux(config, &machine, timeline) {
-        Ok(report) => shown.ended(&report, 0),
-        Err(failed) => shown.failed(&failed),
+        Ok(report) => shown.ended(report, 0),
+        Err(failed) => shown.failed(*failed),
     }
 }
 
@@ -236,38 +238,28 @@ struct Shown {
     json: bool,
 }
 
-/// A failed run's report: the error, the timeline up to it, and the memory the
-/// VM held when it ended, if it got that far.
-#[derive(serde::Serialize)]
-struct FailedReport<'a> {
-    error: String,
-    timeline: &'a Timeline,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    memory: Option<&'a MemoryUse>,
-}
-
 impl Shown {
-    fn ended<O: serde::Serialize>(&self, report: &Report<O>, code: u8) -> ExitCode {
-        self.show(&report.timeline, report);
+    fn ended<O: serde::Serialize>(&self, report: Report<O>, code: u8) -> ExitCode {
+        self.show(Printed::Ran(report));
         ExitCode::from(code)
     }
 
-    fn failed(&self, failed: &Failed) -> ExitCode {
-        let report = FailedReport {
-            error: failed.error.to_string(),
-            timeline: &failed.timeline,
-            memory: failed.memory.as_ref(),
-        };
-        self.show(&failed.timeline, &report);
-        eprintln!("microvm: error: {}", failed.error);
-        ExitCode::from(failed.error.exit_code())
+    fn failed(&self, failed: Failed) -> ExitCode {
+        let (message, code) = (failed.error.to_string(), failed.error.exit_code());
+        self.show::<()>(Printed::Failed(failed.into()));
+        eprintln!("microvm: error: {message}");
+        ExitCode::from(code)
     }
 
-    fn show(&self, timeline: &Timeline, report: &impl serde::Serialize) {
+    fn show<O: serde::Serialize>(&self, report: Printed<O>) {
         if self.json {
-            println!("{}", serde_json::json!({ "microvm": report }));
+            let line = JsonLine { microvm: report };
+            println!(
+                "{}",
+                serde_json::to_string(&line).expect("a report serialises")
+            );
         } else if self.show {
-            eprint!("{}", timeline.render());
+            eprint!("{}", report.timeline().render());
         }
     }
 }

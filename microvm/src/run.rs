@@ -45,6 +45,11 @@ pub trait Guest {
         Ok(())
     }
 
+    /// What this guest needs of KVM, checked as soon as the VM exists.
+    fn check_kvm(&self, _vm: &Vm) -> Result<(), RunError> {
+        Ok(())
+    }
+
     /// Hardware to add once the memory is mapped, before "memory mapped" is
     /// marked (interrupt controllers: see [`crate::linux`] for why after).
     fn add_hardware(&self, _vm: &Vm) -> Result<(), RunError> {
@@ -151,6 +156,61 @@ pub struct Failed {
     pub memory: Option<MemoryUse>,
 }
 
+/// A failed run as `--json` prints it: the error's message, the timeline up
+/// to it, and the memory the VM held when it ended, if it got that far.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct FailedReport {
+    pub error: String,
+    pub timeline: Timeline,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<MemoryUse>,
+}
+
+impl From<Failed> for FailedReport {
+    fn from(failed: Failed) -> Self {
+        FailedReport {
+            error: failed.error.to_string(),
+            timeline: failed.timeline,
+            memory: failed.memory,
+        }
+    }
+}
+
+/// What `microvm run --timeline --json` prints as its last line: `{"microvm":
+/// ...}`, the report of a run that failed or of one that worked. Readers (the
+/// labs) parse it with this same type.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct JsonLine<O> {
+    pub microvm: Printed<O>,
+}
+
+/// One run's report, either way. A failed one is told by its `error`, so it
+/// is tried first.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Printed<O> {
+    Failed(FailedReport),
+    Ran(Report<O>),
+}
+
+impl<O> Printed<O> {
+    pub fn timeline(&self) -> &Timeline {
+        match self {
+            Printed::Failed(f) => &f.timeline,
+            Printed::Ran(r) => &r.timeline,
+        }
+    }
+
+    /// What the VM held at its end; a run that failed before the VM ran has
+    /// none.
+    pub fn memory(&self) -> Option<&MemoryUse> {
+        match self {
+            Printed::Failed(f) => f.memory.as_ref(),
+            Printed::Ran(r) => Some(&r.memory),
+        }
+    }
+}
+
 /// Runs `guest` in a new VM until it ends.
 pub fn run<G: Guest>(
     guest: G,
@@ -185,6 +245,7 @@ fn life<G: Guest>(
 ) -> Result<<G::Loaded as Loaded>::Outcome, RunError> {
     guest.check()?;
     let mut vm = Vm::create()?;
+    guest.check_kvm(&vm)?;
     timeline.mark(phase::KVM_READY);
     vm.add_memory(machine.mem_mib)?;
     guest.add_hardware(&vm)?;
@@ -200,9 +261,11 @@ fn life<G: Guest>(
         seconds: machine.timeout.map_or(0, |t| t.as_secs()),
     };
     let ending = run_vcpu(&mut vcpu, &mut loaded, &stop, timeout);
-    // The VM's end is the last exit; tearing the VM down comes after.
+    // The VM's end is the last exit; tearing the VM down comes after, the
+    // vCPU first.
     let ended_at = crate::timeline::monotonic_ns();
     stop.finished();
+    drop(vcpu);
     loaded.ended(timeline);
     timeline.mark_at(phase::EXIT, ended_at);
     *memory_at_end = Some(memory_use::measure(&vm.memory));

@@ -34,12 +34,9 @@ pub mod phase {
 /// The variable a parent sets to its CLOCK_MONOTONIC reading, in nanoseconds.
 pub const SPAWN_NS_VAR: &str = "MICROVM_SPAWN_NS";
 
-/// Now, on CLOCK_MONOTONIC, in nanoseconds.
-pub fn monotonic_ns() -> u64 {
-    let now = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
-        .expect("CLOCK_MONOTONIC is always available on Linux");
-    now.tv_sec() as u64 * 1_000_000_000 + now.tv_nsec() as u64
-}
+/// Now, on CLOCK_MONOTONIC, in nanoseconds: the clock peti's trace uses too,
+/// so a VM's timeline and a container's trace line up.
+pub use runtime::container::trace::monotonic_nanos as monotonic_ns;
 
 /// One phase: its name and the moment it ended.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -17,10 +17,15 @@ use std::path::{Path, PathBuf};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::LabResults;
 use super::{LabContext, LabData, LabError, Skipped, linux_kernel};
 use crate::charts::{self, ChartError};
-use crate::results::{LabResults, Series};
+use crate::results::Series;
 use crate::ways::{Run, Way, WayError, microvm_report};
+use microvm::linux::LinuxOutcome;
+use microvm::program::ProgramOutcome;
+use microvm::timeline::{monotonic_ns, phase};
+use runtime::container::trace::Trace;
 
 /// Rounds run first and thrown away: they warm the page cache and the allocator.
 pub const WARM_UP: u32 = 3;
@@ -120,12 +125,6 @@ struct Sample {
     phases: Vec<(&'static str, &'static str, f64)>,
 }
 
-fn monotonic_ns() -> u64 {
-    let now = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
-        .expect("CLOCK_MONOTONIC is always there");
-    now.tv_sec() as u64 * 1_000_000_000 + now.tv_nsec() as u64
-}
-
 fn bad_report(run: &Run, reason: &str) -> WayError {
     WayError::Report {
         what: run.command.clone(),
@@ -146,14 +145,13 @@ fn container_sample(tools: &crate::ways::Tools, trace: &Path) -> Result<Sample, 
         });
     }
     let text = std::fs::read_to_string(trace).map_err(|e| bad_report(&run, &e.to_string()))?;
-    let trace: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| bad_report(&run, &e.to_string()))?;
-    let events = trace["events"].as_array().cloned().unwrap_or_default();
+    let trace: Trace = serde_json::from_str(&text).map_err(|e| bad_report(&run, &e.to_string()))?;
     let step = |name: &str| {
-        events
+        trace
+            .events
             .iter()
-            .find(|e| e["process"] == "peti" && e["step"] == name)
-            .and_then(|e| Some((e["start_ns"].as_u64()?, e["duration_ns"].as_u64()?)))
+            .find(|e| e.process == "peti" && e.step == name)
+            .map(|e| (e.start_ns, e.duration_ns))
             .ok_or_else(|| bad_report(&run, &format!("no peti step {name:?} in the trace")))
     };
     let (create, exec, wait, exit) = (step("create")?, step("exec")?, step("wait")?, step("exit")?);
@@ -189,19 +187,20 @@ fn container_sample(tools: &crate::ways::Tools, trace: &Path) -> Result<Sample, 
     })
 }
 
-/// The phases of microvm's own timeline, measured from the lab's spawn.
-fn vm_phases(
+/// The phases of microvm's own timeline, measured from the lab's spawn: each
+/// of `names` is (the phase's name in microvm's timeline, its label here, its
+/// stage). `O` is the kind of guest's outcome in the report.
+fn vm_phases<O: serde::de::DeserializeOwned>(
     run: &Run,
     spawned: u64,
     names: &[(&'static str, &'static str, &'static str)],
 ) -> Result<Vec<(&'static str, &'static str, f64)>, WayError> {
-    let report = microvm_report(run)?;
-    let at: BTreeMap<String, u64> = report["timeline"]["phases"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
+    let report = microvm_report::<O>(run)?;
+    let at: BTreeMap<&str, u64> = report
+        .timeline()
+        .phases
         .iter()
-        .filter_map(|p| Some((p["name"].as_str()?.to_string(), p["at_ns"].as_u64()?)))
+        .map(|p| (p.name.as_str(), p.at_ns))
         .collect();
     let mut previous = spawned;
     let mut phases = Vec::new();
@@ -223,22 +222,22 @@ fn direct_sample(tools: &crate::ways::Tools) -> Result<Sample, WayError> {
     // The spawn time travels in the environment, as the microvm benchmark does it.
     let mut command = std::process::Command::new(&tools.microvm);
     command
-        .env("MICROVM_SPAWN_NS", &spawn_ns)
+        .env(microvm::timeline::SPAWN_NS_VAR, &spawn_ns)
         .args(["run", "--elf"])
         .arg(tools.binary("hello"))
         .args(["--timeline", "--json"]);
     let run = crate::ways::checked(&mut command, "microvm run --elf hello")?;
-    let phases = vm_phases(
+    let phases = vm_phases::<ProgramOutcome>(
         &run,
         spawned,
         &[
-            ("process start", "microvm starts", "start"),
-            ("KVM ready", "KVM: VM created", "set up"),
-            ("memory mapped", "guest memory mapped", "set up"),
-            ("ELF loaded", "ELF loaded", "set up"),
-            ("first KVM_RUN", "vCPU set up, first KVM_RUN", "set up"),
-            ("workload READY", "hello starts (READY)", "workload"),
-            ("exit", "hello runs and exits", "workload"),
+            (phase::PROCESS_START, "microvm starts", "start"),
+            (phase::KVM_READY, "KVM: VM created", "set up"),
+            (phase::MEMORY_MAPPED, "guest memory mapped", "set up"),
+            (phase::ELF_LOADED, "ELF loaded", "set up"),
+            (phase::FIRST_KVM_RUN, "vCPU set up, first KVM_RUN", "set up"),
+            (phase::WORKLOAD_READY, "hello starts (READY)", "workload"),
+            (phase::EXIT, "hello runs and exits", "workload"),
         ],
     )?;
     Ok(Sample {
@@ -255,21 +254,17 @@ fn linux_sample(
 ) -> Result<Sample, WayError> {
     let spawned = monotonic_ns();
     let run = tools.linux_vm(kernel, "hello", &[], scratch)?;
-    let phases = vm_phases(
+    let phases = vm_phases::<LinuxOutcome>(
         &run,
         spawned,
         &[
-            ("process start", "microvm starts", "start"),
-            ("KVM ready", "KVM: VM created", "set up"),
-            ("memory mapped", "guest memory mapped", "set up"),
-            (
-                "kernel and initrd loaded",
-                "kernel and initrd loaded",
-                "set up",
-            ),
-            ("first KVM_RUN", "vCPU set up, first KVM_RUN", "set up"),
-            ("boot-timer mark", "Linux boots to /init", "set up"),
-            ("exit", "hello runs, guest resets", "workload"),
+            (phase::PROCESS_START, "microvm starts", "start"),
+            (phase::KVM_READY, "KVM: VM created", "set up"),
+            (phase::MEMORY_MAPPED, "guest memory mapped", "set up"),
+            (phase::KERNEL_LOADED, "kernel and initrd loaded", "set up"),
+            (phase::FIRST_KVM_RUN, "vCPU set up, first KVM_RUN", "set up"),
+            (phase::BOOT_TIMER, "Linux boots to /init", "set up"),
+            (phase::EXIT, "hello runs, guest resets", "workload"),
         ],
     )?;
     Ok(Sample {

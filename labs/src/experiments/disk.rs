@@ -17,10 +17,12 @@ use std::path::{Path, PathBuf};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::LabResults;
 use super::{LabContext, LabData, LabError, linux_kernel};
 use crate::charts::{self, Bar, ChartError, Grouped};
-use crate::results::LabResults;
 use crate::ways::{Way, WayError, checked};
+use runtime::image::platform::Platform;
+use runtime::image::source::{LayoutDir, SourceError};
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -60,31 +62,21 @@ pub struct Sharing {
     pub shared_blobs: Vec<(String, u64)>,
 }
 
-/// An image's blobs in an OCI layout: digest -> size (manifest, config, layers).
+/// An image's blobs in an OCI layout: digest -> size (manifest, config,
+/// layers), read by peti's own image library, every document checked.
 fn image_blobs(layout: &Path) -> Result<BTreeMap<String, u64>, WayError> {
-    let fail = |reason: String| WayError::Report {
+    let fail = |e: SourceError| WayError::Report {
         what: layout.display().to_string(),
-        reason,
+        reason: e.to_string(),
     };
-    let read_json = |path: PathBuf| -> Result<serde_json::Value, WayError> {
-        let text =
-            std::fs::read_to_string(&path).map_err(|e| fail(format!("{}: {e}", path.display())))?;
-        serde_json::from_str(&text).map_err(|e| fail(e.to_string()))
-    };
-    let index = read_json(layout.join("index.json"))?;
-    let entry = &index["manifests"][0];
-    let digest = |v: &serde_json::Value| v["digest"].as_str().unwrap_or("").to_string();
-    let size = |v: &serde_json::Value| v["size"].as_u64().unwrap_or(0);
-    let mut blobs = BTreeMap::new();
-    let manifest_digest = digest(entry);
-    blobs.insert(manifest_digest.clone(), size(entry));
-    let hex = manifest_digest.trim_start_matches("sha256:");
-    let manifest = read_json(layout.join("blobs/sha256").join(hex))?;
-    blobs.insert(digest(&manifest["config"]), size(&manifest["config"]));
-    for layer in manifest["layers"].as_array().cloned().unwrap_or_default() {
-        blobs.insert(digest(&layer), size(&layer));
-    }
-    Ok(blobs)
+    let (descriptor, manifest) = LayoutDir::open(layout)
+        .and_then(|dir| dir.image_manifest(&Platform::host()))
+        .map_err(fail)?;
+    Ok(std::iter::once(&descriptor)
+        .chain(std::iter::once(manifest.config()))
+        .chain(manifest.layers())
+        .map(|d| (d.digest().to_string(), d.size()))
+        .collect())
 }
 
 fn file_bytes(path: &Path) -> Result<u64, WayError> {

@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::LabResults;
 use super::{LabContext, LabData, LabError, Skipped, linux_kernel};
 use crate::charts::ChartError;
-use crate::results::LabResults;
 use crate::ways::{Run, Way};
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]

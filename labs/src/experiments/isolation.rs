@@ -12,9 +12,9 @@ use std::path::{Path, PathBuf};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::LabResults;
 use super::{LabContext, LabData, LabError, Skipped, linux_kernel};
 use crate::charts::{self, Bar, ChartError, Grouped};
-use crate::results::LabResults;
 use crate::ways::{Run, Way, checked};
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]

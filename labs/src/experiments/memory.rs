@@ -23,11 +23,15 @@ use std::time::{Duration, Instant};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::LabResults;
 use super::{LabContext, LabData, LabError, Skipped};
 use crate::charts::{self, ChartError};
 use crate::machine::memory_kib;
-use crate::results::{LabResults, Series};
-use crate::ways::{Tools, Way, WayError, checked, microvm_report};
+use crate::results::Series;
+use crate::ways::{Run, Tools, Way, WayError, checked, microvm_report};
+use microvm::linux::LinuxOutcome;
+use microvm::memory_use::MemoryUse;
+use microvm::program::ProgramOutcome;
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -206,12 +210,12 @@ fn container_footprint(
         wait_for_log(tools, &name, "INFO")?;
         let stats = tools.stats(&name)?;
         let cgroup = if args.is_empty() {
-            stats["MemoryPeakBytes"].as_f64()
+            stats.memory_peak_bytes.unwrap_or(0)
         } else {
-            stats["MemoryBytes"].as_f64()
+            stats.memory_bytes
         };
         Ok(vec![
-            ("cgroup memory".to_string(), cgroup.unwrap_or(0.0) / 1024.0),
+            ("cgroup memory".to_string(), cgroup as f64 / 1024.0),
             ("peti-monitor RSS".to_string(), *monitor_kib),
         ])
     })();
@@ -225,9 +229,7 @@ fn container_footprint(
 fn wait_for_ready(tools: &Tools, name: &str, held: bool) -> Result<Option<f64>, WayError> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let monitor = tools.inspect(name)?["Peti"]["MonitorPid"]
-            .as_i64()
-            .and_then(rss_kib);
+        let monitor = tools.inspect(name)?.peti.monitor_pid.and_then(rss_kib);
         let ready = checked(&mut tools.peti(&["logs", name]), "peti logs")?
             .stdout
             .contains("READY");
@@ -265,7 +267,7 @@ fn wait_for_log(tools: &Tools, name: &str, text: &str) -> Result<(), WayError> {
 }
 
 /// VmRSS of a process, in KiB.
-fn rss_kib(pid: i64) -> Option<f64> {
+fn rss_kib(pid: i32) -> Option<f64> {
     proc_field(&format!("/proc/{pid}/status"), "VmRSS:")
 }
 
@@ -298,16 +300,8 @@ fn vm_footprint(
         &[]
     };
     let run = tools.direct_vm(image, extra, args)?;
-    let report = microvm_report(&run)?;
-    let memory = &report["memory"];
-    let kib = |k: &str| memory[k].as_f64().unwrap_or(0.0);
-    Ok((
-        run.command.clone(),
-        vec![
-            ("VMM outside the guest".to_string(), kib("vmm_overhead_kib")),
-            ("guest pages touched".to_string(), kib("guest_touched_kib")),
-        ],
-    ))
+    let report = microvm_report::<ProgramOutcome>(&run)?;
+    vm_parts(&run, report.memory())
 }
 
 /// A Linux VM's footprint, from microvm's report when the guest resets: the
@@ -326,13 +320,30 @@ fn linux_footprint(
     // No hold: the guest's memory stays touched after memtouch exits.
     let args: Vec<&str> = args.iter().take(1).copied().collect();
     let run = tools.linux_vm(&kernel, image, &args, scratch)?;
-    let report = microvm_report(&run)?;
-    let kib = |k: &str| report["memory"][k].as_f64().unwrap_or(0.0);
+    let report = microvm_report::<LinuxOutcome>(&run)?;
+    vm_parts(&run, report.memory())
+}
+
+/// A VM's footprint in two parts, from the memory microvm reported.
+fn vm_parts(
+    run: &Run,
+    memory: Option<&MemoryUse>,
+) -> Result<(String, Vec<(String, f64)>), WayError> {
+    let memory = memory.ok_or_else(|| WayError::Report {
+        what: run.command.clone(),
+        reason: "the VM ended before it ran: no memory to report".into(),
+    })?;
     Ok((
         run.command.clone(),
         vec![
-            ("VMM outside the guest".to_string(), kib("vmm_overhead_kib")),
-            ("guest pages touched".to_string(), kib("guest_touched_kib")),
+            (
+                "VMM outside the guest".to_string(),
+                memory.vmm_overhead_kib as f64,
+            ),
+            (
+                "guest pages touched".to_string(),
+                memory.guest_touched_kib as f64,
+            ),
         ],
     ))
 }
@@ -395,7 +406,7 @@ fn held_instances(tools: &Tools, way: Way, k: u32) -> Result<(f64, f64), WayErro
         accounted_kib += monitor_pss_kib(tools, name)? + cgroup_kib(tools, name)?;
     }
     for child in &held.children {
-        accounted_kib += pss_kib(i64::from(child.id())).unwrap_or(0.0);
+        accounted_kib += pss_kib(child.id() as i32).unwrap_or(0.0);
     }
     let after = used();
     drop(held);
@@ -419,21 +430,23 @@ fn settle() {
 }
 
 /// PSS of a process (its private pages, plus its share of pages it shares), KiB.
-fn pss_kib(pid: i64) -> Option<f64> {
+fn pss_kib(pid: i32) -> Option<f64> {
     proc_field(&format!("/proc/{pid}/smaps_rollup"), "Pss:")
 }
 
 /// The PSS of a container's monitor, in KiB.
 fn monitor_pss_kib(tools: &Tools, name: &str) -> Result<f64, WayError> {
-    Ok(tools.inspect(name)?["Peti"]["MonitorPid"]
-        .as_i64()
+    Ok(tools
+        .inspect(name)?
+        .peti
+        .monitor_pid
         .and_then(pss_kib)
         .unwrap_or(0.0))
 }
 
 /// What a container's cgroup holds now, in KiB.
 fn cgroup_kib(tools: &Tools, name: &str) -> Result<f64, WayError> {
-    Ok(tools.stats(name)?["MemoryBytes"].as_f64().unwrap_or(0.0) / 1024.0)
+    Ok(tools.stats(name)?.memory_bytes as f64 / 1024.0)
 }
 
 /// Instances started for the density count, stopped when dropped, whatever

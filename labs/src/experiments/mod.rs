@@ -10,13 +10,23 @@
 //! | disk             | how many bytes does each way need on disk?                 |
 //! | resources        | can limits change while it runs? what happens when full?   |
 //! | isolation        | what can the workload see of the host?                     |
+//! | compare          | ours against runc, docker, podman and QEMU (`labs compare`) |
+//! | simulate         | this machine's costs on a bigger host (`labs simulate`)    |
+//!
+//! Each lab's data is one variant of [`LabData`], in the envelope of a results
+//! file ([`results_file`]).
 
 pub mod boot_time;
+pub mod compare;
 pub mod disk;
 pub mod hello;
 pub mod isolation;
 pub mod memory;
 pub mod resources;
+pub mod results_file;
+pub mod simulate;
+
+pub use results_file::{LabResults, ResultsError, json_schema};
 
 use std::path::{Path, PathBuf};
 
@@ -26,7 +36,6 @@ use serde::{Deserialize, Serialize};
 use crate::charts::ChartError;
 use crate::machine::Machine;
 use crate::progress::Progress;
-use crate::results::{LabResults, SCHEMA, now_rfc3339};
 use crate::ways::{Tools, Way, WayError};
 
 /// What can stop a lab.
@@ -37,7 +46,7 @@ pub enum LabError {
     #[error(transparent)]
     Chart(#[from] ChartError),
     #[error(transparent)]
-    Results(#[from] crate::results::ResultsError),
+    Results(#[from] ResultsError),
     #[error("{0}")]
     Other(String),
     #[error("unknown lab {0:?}: `labs list` shows them")]
@@ -54,8 +63,8 @@ pub enum LabData {
     Disk(disk::DiskData),
     Resources(resources::ResourcesData),
     Isolation(isolation::IsolationData),
-    Compare(crate::compare::CompareData),
-    Simulate(crate::simulate::SimulateData),
+    Compare(compare::CompareData),
+    Simulate(simulate::SimulateData),
 }
 
 impl LabData {
@@ -81,8 +90,8 @@ impl LabData {
             LabData::Disk(d) => disk::charts(d, results, dir),
             LabData::Resources(d) => resources::charts(d, results, dir),
             LabData::Isolation(d) => isolation::charts(d, results, dir),
-            LabData::Compare(d) => crate::compare::charts(d, results, dir),
-            LabData::Simulate(d) => crate::simulate::charts(d, results, dir),
+            LabData::Compare(d) => compare::charts(d, results, dir),
+            LabData::Simulate(d) => simulate::charts(d, results, dir),
         }
     }
 
@@ -97,8 +106,8 @@ impl LabData {
             LabData::Disk(d) => disk::problems(d),
             LabData::Resources(d) => resources::problems(d),
             LabData::Isolation(d) => isolation::problems(d),
-            LabData::Compare(d) => crate::compare::problems(d),
-            LabData::Simulate(d) => crate::simulate::problems(d),
+            LabData::Compare(d) => compare::problems(d),
+            LabData::Simulate(d) => simulate::problems(d),
         }
     }
 }
@@ -250,14 +259,7 @@ impl LabContext {
 /// Runs one lab and wraps its data in a results envelope.
 pub fn run_lab(lab: &Lab, ctx: &mut LabContext) -> Result<LabResults, LabError> {
     let (data, commands) = (lab.run)(ctx)?;
-    Ok(LabResults {
-        schema: SCHEMA.to_string(),
-        machine: ctx.machine.id.clone(),
-        date: now_rfc3339(),
-        runs: ctx.runs,
-        commands,
-        data,
-    })
+    Ok(LabResults::new(&ctx.machine.id, ctx.runs, commands, data))
 }
 
 /// The Debian (or Ubuntu) kernel that `.ci/setup` installs, for the Linux VM way.

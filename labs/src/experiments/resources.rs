@@ -13,9 +13,10 @@ use std::time::{Duration, Instant};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::LabResults;
 use super::{LabContext, LabData, LabError};
 use crate::charts::{self, Bar, ChartError, Grouped};
-use crate::results::{LabResults, close};
+use crate::results::close;
 use crate::ways::{Tools, Way, WayError, checked, timed};
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
@@ -89,15 +90,14 @@ struct Observed {
 
 fn observe(tools: &Tools, name: &str) -> Result<Observed, WayError> {
     let stats = tools.stats(name)?;
-    let record = tools.inspect(name)?;
-    let state = &record["State"];
-    let mib = |v: &serde_json::Value| v.as_f64().map(|b| b / (1024.0 * 1024.0));
+    let state = tools.inspect(name)?.state;
+    let mib = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
     Ok(Observed {
-        limit_mib: mib(&stats["MemoryLimitBytes"]),
-        used_mib: mib(&stats["MemoryBytes"]),
-        running: state["Running"] == true,
-        exit_code: state["ExitCode"].as_i64().map(|c| c as i32),
-        oom_killed: state["OOMKilled"].as_bool(),
+        limit_mib: stats.memory_limit_bytes.map(mib),
+        used_mib: Some(mib(stats.memory_bytes)),
+        running: state.running,
+        exit_code: Some(state.exit_code),
+        oom_killed: Some(state.oom_killed),
     })
 }
 

@@ -121,6 +121,14 @@ impl Guest for ProgramGuest {
         Ok(())
     }
 
+    /// The registers travel through the shared run page, or not at all.
+    fn check_kvm(&self, vm: &Vm) -> Result<(), RunError> {
+        if !vm.kvm.check_extension(kvm_ioctls::Cap::SyncRegs) {
+            return Err(ProgramError::NoSyncRegs.into());
+        }
+        Ok(())
+    }
+
     fn load(
         self,
         vm: &Vm,
@@ -128,9 +136,6 @@ impl Guest for ProgramGuest {
         _stop: &Stopper,
     ) -> Result<(RunningProgram, VcpuFd), RunError> {
         let fail = |e: ProgramError| RunError::from(e);
-        if !vm.kvm.check_extension(kvm_ioctls::Cap::SyncRegs) {
-            return Err(fail(ProgramError::NoSyncRegs));
-        }
         let program = match self.program {
             Some(program) => program,
             None => elf::read(&self.config.program).map_err(|e| fail(e.into()))?,

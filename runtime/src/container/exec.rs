@@ -25,7 +25,8 @@ pub struct ExecRequest<'a> {
     pub args: &'a [String],
     pub env: Vec<String>,
     pub workdir: &'a str,
-    pub user: &'a str,
+    /// `None`: root, the default.
+    pub user: Option<&'a str>,
     pub tty: bool,
     pub stdin: bool,
 }

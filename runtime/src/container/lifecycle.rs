@@ -15,8 +15,8 @@ use nix::unistd::Pid;
 use super::cgroups::{CgroupError, Limits};
 use super::spec::ContainerSpec;
 use super::state::{
-    Container, ContainerStore, ExitRecord, ProcessId, State, StateError, Status, new_id,
-    now_rfc3339, random_name,
+    Container, ContainerStore, ExitRecord, ProcessId, State, StateError, Status, now_rfc3339,
+    random_name,
 };
 use crate::image::store::{Store, StoreError, StoredImage};
 
@@ -55,17 +55,31 @@ pub enum LifecycleError {
     },
 }
 
+/// A container about to be created: its ID, the image it is made from (as the
+/// user named it, and as stored), the name asked for, and its spec.
+pub struct NewContainer<'a> {
+    pub id: String,
+    pub image: &'a str,
+    pub stored: &'a StoredImage,
+    pub name: Option<&'a str>,
+    pub spec: ContainerSpec,
+}
+
 /// Creates a container record and its writable layer from an image. With
 /// `starting_now` (`peti run`) the record is first written when it starts.
 pub fn create(
     images: &Store,
     containers: &ContainerStore,
-    image: &str,
-    stored: &StoredImage,
-    name: Option<&str>,
-    spec: ContainerSpec,
+    new: NewContainer<'_>,
     starting_now: bool,
 ) -> Result<Container, LifecycleError> {
+    let NewContainer {
+        id,
+        image,
+        stored,
+        name,
+        spec,
+    } = new;
     let manifest = &stored.manifest;
     let layers_dir = images.layers_dir();
     let init_layer =
@@ -76,12 +90,7 @@ pub fn create(
     let lower_dirs: Vec<PathBuf> = std::iter::once(init_layer)
         .chain(images.layer_dirs(stored).into_iter().rev())
         .collect();
-    let id = new_id();
     let given_name = name.map(str::to_string);
-    let mut spec = spec;
-    if spec.hostname.is_empty() {
-        spec.hostname = id[..12].to_string();
-    }
     let mut container = Container {
         name: given_name.clone().unwrap_or_else(|| random_name(&id, 0)),
         created: now_rfc3339(),

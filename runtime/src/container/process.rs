@@ -41,7 +41,8 @@ pub struct ProcessPlan<'a> {
     pub args: &'a [String],
     pub env: &'a [String],
     pub workdir: &'a str,
-    pub user: &'a str,
+    /// `None`: root, the default.
+    pub user: Option<&'a str>,
     pub stdio: Stdio,
     pub capabilities: &'a [Capability],
 }
@@ -152,7 +153,7 @@ fn prepare(
     tracer.step("stdio", stdio_name(&plan.stdio), || {
         set_up_stdio(&plan.stdio, channel)
     })?;
-    let user = security::resolve_user(plan.user).map_err(StartError::runtime)?;
+    let user = security::resolve_user(plan.user.unwrap_or("0")).map_err(StartError::runtime)?;
     let env = with_defaults(plan.env, &user);
     tracer.step("chdir", plan.workdir, || {
         std::fs::create_dir_all(plan.workdir)

@@ -256,7 +256,7 @@ impl Child {
                 args: &spec.args,
                 env: &spec.env,
                 workdir: &spec.workdir,
-                user: &spec.user,
+                user: spec.user.as_deref(),
                 stdio,
                 capabilities,
             },

@@ -215,8 +215,12 @@ pub struct ContainerSpec {
     pub env: Vec<String>,
     /// The working directory inside the container.
     pub workdir: String,
-    /// `-u` or the image's User: a name or number, resolved inside the container.
-    pub user: String,
+    /// `-u` or the image's User: a name or number, resolved inside the
+    /// container; `None` is the image's default, root. (Records written before
+    /// this was an option say `""` for it.)
+    #[serde(default, deserialize_with = "not_set_if_empty")]
+    pub user: Option<String>,
+    /// `--hostname`, the host's with `--network host`, or the short ID.
     pub hostname: String,
     /// `-t`: a pseudo-terminal.
     pub tty: bool,
@@ -271,6 +275,7 @@ pub fn from_image(
     config: &oci_spec::image::ImageConfiguration,
     options: &Options,
     command: &[String],
+    short_id: &str,
     lookup: impl Fn(&str) -> Option<String>,
 ) -> Result<ContainerSpec, SpecError> {
     let config = config.config().clone().unwrap_or_default();
@@ -294,9 +299,9 @@ pub fn from_image(
         .user
         .clone()
         .or_else(|| config.user().clone())
-        .unwrap_or_default();
-    if !user.is_empty() {
-        check_user(&user)?;
+        .filter(|u| !u.is_empty());
+    if let Some(user) = &user {
+        check_user(user)?;
     }
     let limits = parse_limits(
         options.memory.as_deref(),
@@ -315,9 +320,8 @@ pub fn from_image(
         }
         (None, NetworkMode::Host) => nix::unistd::gethostname()
             .map(|h| h.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        // Filled in with the short ID once there is one.
-        (None, NetworkMode::None) => String::new(),
+            .unwrap_or_else(|_| short_id.to_string()),
+        (None, NetworkMode::None) => short_id.to_string(),
     };
     Ok(ContainerSpec {
         args,
@@ -388,6 +392,14 @@ pub fn parse_memory(text: &str) -> Result<u64, SpecError> {
         return Err(SpecError::MemoryTooSmall(text.to_string()));
     }
     Ok(bytes)
+}
+
+/// Reads a `user` that older records wrote as `""` for "not set".
+fn not_set_if_empty<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<String>, D::Error> {
+    let user: Option<String> = Deserialize::deserialize(deserializer)?;
+    Ok(user.filter(|u| !u.is_empty()))
 }
 
 /// Checks `--hostname` before anything is made: the kernel takes at most 64
@@ -500,6 +512,48 @@ pub fn command_line(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn spec_of(user: Option<&str>, options: &Options) -> ContainerSpec {
+        let mut config = crate::image::import_config().unwrap();
+        let mut inner = config.config().clone().unwrap_or_default();
+        inner.set_user(user.map(str::to_string));
+        config.set_config(Some(inner));
+        from_image(&config, options, &["true".into()], "0123456789ab", |_| None).unwrap()
+    }
+
+    #[test]
+    fn nothing_set_is_none_or_the_short_id_not_an_empty_string() {
+        let spec = spec_of(None, &Options::default());
+        assert_eq!(spec.hostname, "0123456789ab");
+        assert_eq!(spec.user, None);
+        // An image whose User is "" has no user either.
+        assert_eq!(spec_of(Some(""), &Options::default()).user, None);
+        let mut options = Options {
+            hostname: Some("box".into()),
+            ..Options::default()
+        };
+        options.process.user = Some("1000:1000".into());
+        let spec = spec_of(Some("nobody"), &options);
+        assert_eq!(
+            (spec.hostname.as_str(), spec.user.as_deref()),
+            ("box", Some("1000:1000"))
+        );
+        assert_eq!(
+            spec_of(Some("nobody"), &Options::default()).user.as_deref(),
+            Some("nobody")
+        );
+    }
+
+    #[test]
+    fn a_record_that_wrote_an_empty_user_reads_as_not_set() {
+        let mut record = serde_json::to_value(spec_of(None, &Options::default())).unwrap();
+        record["user"] = serde_json::json!("");
+        let read: ContainerSpec = serde_json::from_value(record.clone()).unwrap();
+        assert_eq!(read.user, None);
+        record["user"] = serde_json::json!("daemon");
+        let read: ContainerSpec = serde_json::from_value(record).unwrap();
+        assert_eq!(read.user.as_deref(), Some("daemon"));
+    }
 
     #[test]
     fn hostnames_are_checked_as_linux_and_rfc_1123_want() {

@@ -43,7 +43,7 @@ impl Engine {
                 .process
                 .user
                 .as_deref()
-                .unwrap_or(&container.spec.user),
+                .or(container.spec.user.as_deref()),
             tty: options.tty,
             stdin: options.interactive,
         };

@@ -9,12 +9,12 @@ use nix::unistd::{ForkResult, fork};
 use serde::{Deserialize, Serialize};
 
 use super::{Engine, EngineError};
-use crate::container::lifecycle;
+use crate::container::lifecycle::{self, NewContainer};
 use crate::container::monitor;
 use crate::container::process::StartError;
 use crate::container::spawn::{self, Attach, Started};
 use crate::container::spec::{self, Options};
-use crate::container::state::Container;
+use crate::container::state::{self, Container};
 use crate::container::trace::{TraceEvent, Tracer};
 use crate::container::tty;
 
@@ -36,9 +36,14 @@ impl Engine {
         starting_now: bool,
     ) -> Result<Container, EngineError> {
         let stored = self.images.image(&request.image)?;
-        let spec = spec::from_image(&stored.config, &request.options, &request.command, |k| {
-            std::env::var(k).ok()
-        })?;
+        let id = state::new_id();
+        let spec = spec::from_image(
+            &stored.config,
+            &request.options,
+            &request.command,
+            &id[..12],
+            |k| std::env::var(k).ok(),
+        )?;
         for volume in &spec.volumes {
             // Docker creates a missing host directory for -v.
             if !volume.host.exists() {
@@ -48,13 +53,17 @@ impl Engine {
                 )))?;
             }
         }
+        let new = NewContainer {
+            id,
+            image: &request.image,
+            stored: &stored,
+            name: request.options.name.as_deref(),
+            spec,
+        };
         Ok(lifecycle::create(
             &self.images,
             &self.containers,
-            &request.image,
-            &stored,
-            request.options.name.as_deref(),
-            spec,
+            new,
             starting_now,
         )?)
     }

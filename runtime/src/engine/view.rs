@@ -7,13 +7,13 @@
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{Engine, EngineError};
 use crate::container::state::{Container, Status};
 
 /// One row of `peti ps --format json`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct PsRow {
     pub command: String,
@@ -43,7 +43,7 @@ impl PsRow {
 }
 
 /// `peti inspect`: one container's record, as Docker arranges it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Inspect {
     pub args: Vec<String>,
@@ -60,7 +60,7 @@ pub struct Inspect {
     pub state: InspectState,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct InspectConfig {
     pub cmd: Vec<String>,
@@ -73,14 +73,14 @@ pub struct InspectConfig {
     pub working_dir: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GraphDriver {
     pub data: GraphDriverData,
     pub name: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GraphDriverData {
     pub lower_dir: String,
@@ -88,7 +88,7 @@ pub struct GraphDriverData {
     pub work_dir: PathBuf,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct HostConfig {
     pub auto_remove: bool,
@@ -101,7 +101,7 @@ pub struct HostConfig {
 }
 
 /// What only peti has: the cgroup, the monitor, the run-time directory.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct PetiState {
     /// As a JSON value, whose keys serde_json sorts, as everything here is.
@@ -110,7 +110,7 @@ pub struct PetiState {
     pub run_dir: PathBuf,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct InspectState {
     pub dead: bool,
@@ -128,7 +128,7 @@ pub struct InspectState {
 }
 
 /// One row of `peti stats`: what the container's cgroup has counted.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct StatsRow {
     pub cpu_nanos: u64,
@@ -169,7 +169,8 @@ impl Engine {
                 image: c.image.clone(),
                 open_stdin: spec.stdin,
                 tty: spec.tty,
-                user: spec.user.clone(),
+                // Docker says "" for the default user.
+                user: spec.user.clone().unwrap_or_default(),
                 working_dir: spec.workdir.clone(),
             },
             created: c.created.clone(),

@@ -217,21 +217,33 @@ impl LayoutDir {
         &self,
         platform: &Platform,
     ) -> Result<(ImageManifest, ImageConfiguration), SourceError> {
-        let index: ImageIndex = self.read_json("index.json", "a valid OCI index.json")?;
-        let entry = super::platform::select(index.manifests(), platform)?;
-        let manifest = self.manifest_for(entry, platform)?;
-        let bad = |what, e: serde_json::Error| SourceError::BadDocument {
-            path: self.path.clone(),
-            what,
-            detail: e.to_string(),
-        };
-        let bytes = self.read_verified(&manifest, MAX_DOCUMENT)?;
-        let manifest: ImageManifest =
-            serde_json::from_slice(&bytes).map_err(|e| bad("a valid OCI image manifest", e))?;
+        let (_, manifest) = self.image_manifest(platform)?;
         let bytes = self.read_verified(manifest.config(), MAX_DOCUMENT)?;
         let config: ImageConfiguration =
-            serde_json::from_slice(&bytes).map_err(|e| bad("a valid OCI image config", e))?;
+            serde_json::from_slice(&bytes).map_err(|e| SourceError::BadDocument {
+                path: self.path.clone(),
+                what: "a valid OCI image config",
+                detail: e.to_string(),
+            })?;
         Ok((manifest, config))
+    }
+
+    /// The one image manifest of the layout for `platform`, read and checked,
+    /// with the descriptor that names it.
+    pub fn image_manifest(
+        &self,
+        platform: &Platform,
+    ) -> Result<(Descriptor, ImageManifest), SourceError> {
+        let index: ImageIndex = self.read_json("index.json", "a valid OCI index.json")?;
+        let entry = super::platform::select(index.manifests(), platform)?;
+        let descriptor = self.manifest_for(entry, platform)?;
+        let bytes = self.read_verified(&descriptor, MAX_DOCUMENT)?;
+        let manifest = serde_json::from_slice(&bytes).map_err(|e| SourceError::BadDocument {
+            path: self.path.clone(),
+            what: "a valid OCI image manifest",
+            detail: e.to_string(),
+        })?;
+        Ok((descriptor, manifest))
     }
 
     /// Reads and parses a JSON document of the folder, at most [`MAX_DOCUMENT`] bytes.

@@ -14,9 +14,9 @@ use std::path::{Path, PathBuf};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::LabData;
+use super::{LabResults, ResultsError};
 use crate::charts::{self, Bar, ChartError, Grouped};
-use crate::experiments::LabData;
-use crate::results::{LabResults, ResultsError};
 use crate::ways::Way;
 
 /// What the simulation is given.

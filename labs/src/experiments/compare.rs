@@ -10,7 +10,6 @@
 //! A peer that is missing or cannot run here is reported as skipped, with the
 //! reason, and the others still run.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -18,9 +17,10 @@ use std::time::{Duration, Instant};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::LabResults;
+use super::{LabContext, LabData, LabError, LabOutcome};
 use crate::charts::{self, Bar, ChartError, Grouped};
-use crate::experiments::{LabContext, LabData, LabError, LabOutcome};
-use crate::results::{LabResults, Series};
+use crate::results::Series;
 use crate::ways::Tools;
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
@@ -89,7 +89,7 @@ pub fn run(ctx: &mut LabContext) -> LabOutcome {
         Side {
             name: "peti".into(),
             shown: "peti run --rm hello".into(),
-            run: Box::new(move || timed(&mut tools.peti(&["run", "--rm", "hello"]))),
+            run: Box::new(move || sample(&mut tools.peti(&["run", "--rm", "hello"]))),
         }
     };
     match runc::bundle(&scratch, &rootfs_tar) {
@@ -194,34 +194,13 @@ fn measure_pair(
     })
 }
 
-/// Runs a command to its end, timing it, with its peak RSS from wait4(2).
-fn timed(command: &mut Command) -> Result<Sample, String> {
-    command
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let start = Instant::now();
-    let mut child = command.spawn().map_err(|e| e.to_string())?;
-    let mut stderr = String::new();
-    if let Some(mut pipe) = child.stderr.take() {
-        let _ = pipe.read_to_string(&mut stderr);
-    }
-    let mut status = 0;
-    // SAFETY: rusage is a plain C struct that wait4 fills; all-zero is valid.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: the pid is our own unreaped child (std's Child never waited on
-    // it), and `status` and `usage` are live for the call.
-    let reaped = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
-    let wall_ms = start.elapsed().as_secs_f64() * 1000.0;
-    if reaped < 0 {
-        return Err(std::io::Error::last_os_error().to_string());
-    }
-    if !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
-        return Err(format!("failed ({status:#x}): {}", stderr.trim()));
-    }
+/// One timed run of a command, its end awaited ([`crate::ways::checked`]).
+fn sample(command: &mut Command) -> Result<Sample, String> {
+    let shown = command.get_program().to_string_lossy().into_owned();
+    let ran = crate::ways::checked(command, &shown).map_err(|e| e.to_string())?;
     Ok(Sample {
-        wall_ms,
-        peak_rss_kib: usage.ru_maxrss as f64,
+        wall_ms: ran.wall_ms,
+        peak_rss_kib: ran.peak_rss_kib,
     })
 }
 
@@ -244,6 +223,8 @@ fn unmount_under(dir: &Path) {
 
 /// `runc run` + `runc delete` of a bundle whose rootfs is the hello image.
 mod runc {
+    use oci_spec::runtime::Spec;
+
     use super::*;
 
     pub fn bundle(dir: &Path, rootfs_tar: &Path) -> Result<PathBuf, String> {
@@ -270,18 +251,18 @@ mod runc {
                 String::from_utf8_lossy(&spec.stderr)
             ));
         }
+        // runc's own spec, read and written with the OCI runtime spec's types.
         let path = bundle.join("config.json");
-        let text = std::fs::read_to_string(&path).map_err(|e| e.to_string())?;
-        let mut config: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| e.to_string())?;
-        config["process"]["args"] = serde_json::json!(["/hello"]);
-        config["process"]["terminal"] = serde_json::json!(false);
-        // This host's cgroup layout refuses runc's default resources (HOST.md).
-        if let Some(linux) = config["linux"].as_object_mut() {
-            linux.remove("resources");
+        let mut config = Spec::load(&path).map_err(|e| e.to_string())?;
+        if let Some(process) = config.process_mut() {
+            process.set_args(Some(vec!["/hello".into()]));
+            process.set_terminal(Some(false));
         }
-        std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap())
-            .map_err(|e| e.to_string())?;
+        // This host's cgroup layout refuses runc's default resources (HOST.md).
+        if let Some(linux) = config.linux_mut() {
+            linux.set_resources(None);
+        }
+        config.save(&path).map_err(|e| e.to_string())?;
         Ok(bundle)
     }
 
@@ -293,13 +274,13 @@ mod runc {
             run: Box::new(move || {
                 round += 1;
                 let id = format!("labs-compare-{}-{round}", std::process::id());
-                let ran = timed(
+                let ran = sample(
                     Command::new("runc")
                         .args(["run", "--bundle"])
                         .arg(&bundle)
                         .arg(&id),
                 );
-                let deleted = timed(Command::new("runc").args(["delete", "--force", &id]));
+                let deleted = sample(Command::new("runc").args(["delete", "--force", &id]));
                 let (ran, deleted) = (ran?, deleted?);
                 Ok(Sample {
                     wall_ms: ran.wall_ms + deleted.wall_ms,
@@ -398,7 +379,7 @@ mod docker {
                 name: "docker".into(),
                 shown: "docker run --rm --network none labs-hello /hello".into(),
                 run: Box::new(move || {
-                    timed(
+                    sample(
                         Command::new(CLIENT)
                             .args(["-H", &socket, "run", "--rm", "--network", "none"])
                             .args(["labs-hello", "/hello"]),
@@ -490,7 +471,7 @@ mod podman {
             Side {
                 name: "podman".into(),
                 shown: "podman run --rm --runtime runc --network none labs-hello /hello".into(),
-                run: Box::new(move || timed(Command::new(&program).args(&args))),
+                run: Box::new(move || sample(Command::new(&program).args(&args))),
             }
         }
     }
@@ -549,7 +530,7 @@ mod qemu {
             name: "microvm".into(),
             shown: format!("microvm run --kernel {GUEST} --console none"),
             run: Box::new(move || {
-                timed(
+                sample(
                     Command::new(&microvm)
                         .args(["run", "--kernel"])
                         .arg(&ours_guest)
@@ -563,7 +544,7 @@ mod qemu {
                 "qemu-system-x86_64 -M microvm,isa-serial=on -enable-kvm -cpu host,-arch-capabilities -m 128 -nodefaults -device i8042 -no-reboot -kernel {GUEST}"
             ),
             run: Box::new(move || {
-                timed(
+                sample(
                     Command::new("qemu-system-x86_64")
                         .args(["-M", "microvm,isa-serial=on", "-enable-kvm"])
                         .args(["-cpu", "host,-arch-capabilities", "-m", "128"])
