@@ -31,22 +31,19 @@ fn mdbook_unavailable() -> Option<&'static str> {
     (!found).then_some("mdbook is not installed (run .ci/setup)")
 }
 
-/// Every `href="..."` in an HTML page.
-fn links(html: &str) -> Vec<String> {
-    html.split("href=\"")
+/// Every value of `attribute` in an HTML page: `href` for links, `src` for
+/// images and scripts.
+fn attribute_values(html: &str, attribute: &str) -> Vec<String> {
+    html.split(&format!("{attribute}=\""))
         .skip(1)
         .filter_map(|rest| rest.split('"').next())
         .map(|l| l.replace("&amp;", "&"))
         .collect()
 }
 
-/// Every `src="..."` in an HTML page (images, scripts).
-fn sources(html: &str) -> Vec<String> {
-    html.split("src=\"")
-        .skip(1)
-        .filter_map(|rest| rest.split('"').next())
-        .map(|l| l.replace("&amp;", "&"))
-        .collect()
+/// Every `href="..."` in an HTML page.
+fn links(html: &str) -> Vec<String> {
+    attribute_values(html, "href")
 }
 
 fn has_id(html: &str, id: &str) -> bool {
@@ -197,7 +194,10 @@ fn the_book_builds_and_every_internal_link_and_anchor_resolves() {
     for page in &pages {
         let html = std::fs::read_to_string(page).unwrap();
         // Images too: a chart the page names must have been drawn.
-        for link in links(&html).into_iter().chain(sources(&html)) {
+        for link in links(&html)
+            .into_iter()
+            .chain(attribute_values(&html, "src"))
+        {
             if is_external(&link) || link.is_empty() {
                 continue;
             }

@@ -15,9 +15,14 @@
 //! Figures go to stdout and target/bench/microvm-boot.json. A benchmark, not a
 //! test: it asserts nothing about speed.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Instant;
+
+use microvm::linux::LinuxOutcome;
+use microvm::run::{JsonLine, Printed};
+use microvm::timeline::{SPAWN_NS_VAR, monotonic_ns, phase};
+use testkit::bench::{self, median};
 
 fn main() {
     if let Err(reason) = run() {
@@ -62,24 +67,12 @@ fn spawn_measured(command: &mut Command) -> Result<Sample, String> {
     })
 }
 
-fn monotonic_ns() -> u64 {
-    let now = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC).unwrap();
-    now.tv_sec() as u64 * 1_000_000_000 + now.tv_nsec() as u64
-}
-
 fn run() -> Result<(), String> {
-    std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/kvm")
-        .map_err(|e| format!("/dev/kvm: {e}"))?;
-    let runs: usize = std::env::var("MICROVM_BENCH_RUNS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(30);
+    bench::kvm()?;
+    let runs = bench::rounds("MICROVM_BENCH_RUNS", 30);
     let guest = PathBuf::from(env!("MICROVM_GUEST_DIR")).join("report-pvh.elf");
     let microvm = env!("CARGO_BIN_EXE_microvm");
-    let have_qemu = Command::new("qemu-system-x86_64")
+    let have_qemu = Command::new(microvm::qemu::PROGRAM)
         .arg("--version")
         .output()
         .is_ok_and(|o| o.status.success());
@@ -94,31 +87,31 @@ fn run() -> Result<(), String> {
                 let spawned = monotonic_ns();
                 let sample = spawn_measured(
                     Command::new(microvm)
-                        .env("MICROVM_SPAWN_NS", spawned.to_string())
+                        .env(SPAWN_NS_VAR, spawned.to_string())
                         .args(["run", "--kernel"])
                         .arg(&guest)
                         .args(["--console", "none", "--timeline", "--json"]),
                 )?;
-                let report: serde_json::Value = serde_json::from_str(sample.stdout.trim())
+                // microvm's own types read its report.
+                let line: JsonLine<LinuxOutcome> = serde_json::from_str(sample.stdout.trim())
                     .map_err(|e| format!("microvm's report: {e}"))?;
-                let report = &report["microvm"];
+                let Printed::Ran(report) = line.microvm else {
+                    return Err("microvm's report says the guest failed".into());
+                };
                 if round >= 3 {
-                    let phases = report["timeline"]["phases"]
-                        .as_array()
-                        .cloned()
-                        .unwrap_or_default();
-                    let first = phases
+                    let first = report
+                        .timeline
+                        .phases
                         .iter()
-                        .find(|p| p["name"] == "first KVM_RUN")
-                        .and_then(|p| p["at_ns"].as_u64())
+                        .find(|p| p.name == phase::FIRST_KVM_RUN)
+                        .map(|p| p.at_ns)
                         .ok_or("no first KVM_RUN in the report")?;
                     first_run_ms.push((first - spawned) as f64 / 1e6);
-                    overhead_kib
-                        .push(report["memory"]["vmm_overhead_kib"].as_u64().unwrap_or(0) as f64);
+                    overhead_kib.push(report.memory.vmm_overhead_kib as f64);
                     ours.push(sample);
                 }
             } else if have_qemu {
-                let sample = spawn_measured(&mut qemu_command(&guest))?;
+                let sample = spawn_measured(&mut microvm::qemu::command(&guest))?;
                 if round >= 3 {
                     qemu.push(sample);
                 }
@@ -133,31 +126,6 @@ fn run() -> Result<(), String> {
         &mut qemu,
         have_qemu,
     )
-}
-
-/// QEMU's micro-VM machine, as small as it goes, with an i8042 so that the
-/// guest's reset ends it (-no-reboot).
-fn qemu_command(guest: &Path) -> Command {
-    let mut command = Command::new("qemu-system-x86_64");
-    command
-        .args(["-M", "microvm,isa-serial=on", "-enable-kvm"])
-        .args(["-cpu", "host,-arch-capabilities", "-m", "128"])
-        .args(["-nodefaults", "-no-user-config", "-display", "none"])
-        .args([
-            "-serial",
-            "null",
-            "-device",
-            "i8042",
-            "-no-reboot",
-            "-kernel",
-        ])
-        .arg(guest);
-    command
-}
-
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 fn report(
@@ -200,11 +168,5 @@ fn report(
     } else {
         println!("qemu: skipped (qemu-system-x86_64 not installed)");
     }
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench");
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    std::fs::write(
-        dir.join("microvm-boot.json"),
-        serde_json::to_vec_pretty(&json).unwrap(),
-    )
-    .map_err(|e| e.to_string())
+    bench::write_figures("microvm-boot.json", &json)
 }

@@ -13,18 +13,16 @@
 //!
 //! Figures go to stdout and target/bench/microvm-direct.json.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Instant;
+
+use testkit::bench::{self, median, workspace};
 
 fn main() {
     if let Err(reason) = run() {
         println!("direct benchmark skipped: {reason}");
     }
-}
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
 fn program(name: &str) -> PathBuf {
@@ -42,11 +40,6 @@ fn timed(command: &mut Command) -> Result<f64, String> {
         return Err(format!("{command:?} failed: {status}"));
     }
     Ok(start.elapsed().as_secs_f64() * 1000.0)
-}
-
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 /// Runs a loop program five times (100 000 iterations each) and returns the
@@ -72,16 +65,9 @@ fn per_call_us(microvm: &str, name: &str) -> Result<f64, String> {
 }
 
 fn run() -> Result<(), String> {
-    std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/kvm")
-        .map_err(|e| format!("/dev/kvm: {e}"))?;
+    bench::kvm()?;
     let microvm = env!("CARGO_BIN_EXE_microvm");
-    let runs: usize = std::env::var("MICROVM_BENCH_RUNS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(30);
+    let runs = bench::rounds("MICROVM_BENCH_RUNS", 30);
 
     let round_trip_us = per_call_us(microvm, "getpid-loop")?;
     let exit_us = per_call_us(microvm, "exit-loop")?;
@@ -151,11 +137,5 @@ fn run() -> Result<(), String> {
         println!("peti: skipped (needs root, `labs prepare` and a release build of peti)");
     }
     println!("hello on the host            {native_ms:8.2}");
-    let dir = workspace().join("target/bench");
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    std::fs::write(
-        dir.join("microvm-direct.json"),
-        serde_json::to_vec_pretty(&json).unwrap(),
-    )
-    .map_err(|e| e.to_string())
+    bench::write_figures("microvm-direct.json", &json)
 }

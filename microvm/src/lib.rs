@@ -14,6 +14,7 @@
 //! - [`program`]: the program guest (`run --elf`): a static program in a VM
 //!   with no guest kernel, its system calls served here.
 //! - [`test_guests`]: our own tiny Linux-like test guests, embedded.
+//! - [`qemu`]: the same small machine in QEMU, to compare with.
 //! - [`stop`]: stopping a running vCPU from another thread.
 //! - [`timeline`]: when each phase of a boot ended.
 //! - [`memory_use`]: what a VM costs the host in memory.
@@ -24,6 +25,7 @@ pub mod layout;
 pub mod linux;
 pub mod memory_use;
 pub mod program;
+pub mod qemu;
 pub mod run;
 pub mod stop;
 pub mod test_guests;

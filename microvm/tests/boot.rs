@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{fnv1a, guest, microvm, report, stderr, stdout};
+use common::{assert_says, fnv1a, guest, report, run_kernel, stderr, stdout};
 
 /// Bytes that are not page-aligned in length, so rounding errors would show.
 fn initrd_bytes() -> Vec<u8> {
@@ -25,23 +25,23 @@ fn boot_and_check(name: &str, protocol: &str) {
     let console = dir.path().join("console.txt");
     let cmdline = "console=ttyS0 microvm.test=1 quote=\"a b\"";
     let kernel = guest(name);
-    let output = microvm(&[
-        "run",
-        "--kernel",
-        kernel.to_str().unwrap(),
-        "--initrd",
-        initrd.to_str().unwrap(),
-        "--cmdline",
-        cmdline,
-        "--mem",
-        "64",
-        "--console",
-        console.to_str().unwrap(),
-        "--timeout",
-        "60",
-        "--timeline",
-        "--json",
-    ]);
+    let output = run_kernel(
+        &kernel,
+        &[
+            "--initrd",
+            initrd.to_str().unwrap(),
+            "--cmdline",
+            cmdline,
+            "--mem",
+            "64",
+            "--console",
+            console.to_str().unwrap(),
+            "--timeout",
+            "60",
+            "--timeline",
+            "--json",
+        ],
+    );
     assert!(output.status.success(), "{name}: {}", stderr(&output));
     let report = report(&output);
     assert_eq!(report["ending"], "reset");
@@ -136,31 +136,15 @@ fn an_elf_guest_without_a_pvh_note_is_entered_in_64_bit_mode() {
 #[test]
 fn a_triple_fault_is_a_clear_error() {
     needs_kvm!("a_triple_fault_is_a_clear_error");
-    let output = microvm(&[
-        "run",
-        "--kernel",
-        guest("triple-fault.bzImage").to_str().unwrap(),
-        "--timeout",
-        "60",
-    ]);
+    let output = run_kernel(&guest("triple-fault.bzImage"), &["--timeout", "60"]);
     assert_eq!(output.status.code(), Some(1));
-    assert!(
-        stderr(&output).contains("the guest shut down: a triple fault"),
-        "{}",
-        stderr(&output)
-    );
+    assert_says(&output, "the guest shut down: a triple fault");
 }
 
 #[test]
 fn a_guest_that_never_stops_is_stopped_by_the_timeout() {
     needs_kvm!("a_guest_that_never_stops_is_stopped_by_the_timeout");
-    let output = microvm(&[
-        "run",
-        "--kernel",
-        guest("spin.bzImage").to_str().unwrap(),
-        "--timeout",
-        "1",
-    ]);
+    let output = run_kernel(&guest("spin.bzImage"), &["--timeout", "1"]);
     assert_eq!(output.status.code(), Some(124), "{}", stderr(&output));
     assert!(stderr(&output).contains("did not finish within --timeout 1 s"));
 }
@@ -168,13 +152,7 @@ fn a_guest_that_never_stops_is_stopped_by_the_timeout() {
 #[test]
 fn accesses_to_absent_devices_are_logged_and_ignored() {
     needs_kvm!("accesses_to_absent_devices_are_logged_and_ignored");
-    let output = microvm(&[
-        "run",
-        "--kernel",
-        guest("garbage.bzImage").to_str().unwrap(),
-        "--timeout",
-        "60",
-    ]);
+    let output = run_kernel(&guest("garbage.bzImage"), &["--timeout", "60"]);
     assert!(output.status.success(), "{}", stderr(&output));
     assert_eq!(stdout(&output), "GARBAGE done\n");
     let log = stderr(&output);

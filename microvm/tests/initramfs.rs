@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
 
-use common::{microvm, stderr};
+use common::{assert_says, microvm, stderr};
 use oci_spec::image::{ConfigBuilder, ImageConfigurationBuilder};
 
 /// One entry of a newc archive: mode, rdev, data.
@@ -58,16 +58,7 @@ fn parse_newc(gzipped: &[u8]) -> BTreeMap<String, Entry> {
     }
 }
 
-fn tar_layer(files: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut builder = tar::Builder::new(Vec::new());
-    for (path, data) in files {
-        let mut header = tar::Header::new_ustar();
-        header.set_mode(0o755);
-        header.set_size(data.len() as u64);
-        builder.append_data(&mut header, path, *data).unwrap();
-    }
-    builder.into_inner().unwrap()
-}
+use testkit::tar_of as tar_layer;
 
 fn layout_with(dir: &Path, layers: &[Vec<u8>]) {
     let config = ImageConfigurationBuilder::default()
@@ -172,11 +163,7 @@ fn a_rootfs_tarball_needs_a_command() {
     let out = tmp.path().join("out.cpio.gz");
     let refused = build(&tarball, &out, &[]);
     assert_eq!(refused.status.code(), Some(1));
-    assert!(
-        stderr(&refused).contains("no command"),
-        "{}",
-        stderr(&refused)
-    );
+    assert_says(&refused, "no command");
     assert!(!out.exists(), "nothing is written on failure");
     assert!(build(&tarball, &out, &["/hello"]).status.success());
     let entries = parse_newc(&std::fs::read(&out).unwrap());
@@ -207,11 +194,7 @@ fn corrupt_or_hostile_images_are_refused() {
     let out = tmp.path().join("out.cpio.gz");
     let refused = build(&layout, &out, &[]);
     assert_eq!(refused.status.code(), Some(1));
-    assert!(
-        stderr(&refused).contains("does not match its digest"),
-        "{}",
-        stderr(&refused)
-    );
+    assert_says(&refused, "does not match its digest");
 
     // A layer that climbs out with `..`.
     let mut builder = tar::Builder::new(Vec::new());
@@ -225,17 +208,9 @@ fn corrupt_or_hostile_images_are_refused() {
     std::fs::write(&tarball, builder.into_inner().unwrap()).unwrap();
     let refused = build(&tarball, &out, &["/x"]);
     assert_eq!(refused.status.code(), Some(1));
-    assert!(
-        stderr(&refused).contains("climbs out of the root"),
-        "{}",
-        stderr(&refused)
-    );
+    assert_says(&refused, "climbs out of the root");
     let refused = build(Path::new("/etc/hostname"), &out, &["/x"]);
-    assert!(
-        stderr(&refused).contains("neither an OCI image layout"),
-        "{}",
-        stderr(&refused)
-    );
+    assert_says(&refused, "neither an OCI image layout");
 }
 
 #[test]
@@ -255,11 +230,7 @@ fn an_image_is_read_as_carefully_as_peti_reads_it() {
     std::os::unix::fs::symlink("/etc/hostname", &blob).unwrap();
     let refused = build(&layout, &out, &[]);
     assert_eq!(refused.status.code(), Some(1));
-    assert!(
-        stderr(&refused).contains("is a symlink"),
-        "{}",
-        stderr(&refused)
-    );
+    assert_says(&refused, "is a symlink");
 
     // A whiteout of `..`: refused, as peti's unpacker refuses it.
     let mut builder = tar::Builder::new(Vec::new());
@@ -273,19 +244,11 @@ fn an_image_is_read_as_carefully_as_peti_reads_it() {
     std::fs::write(&tarball, builder.into_inner().unwrap()).unwrap();
     let refused = build(&tarball, &out, &["/x"]);
     assert_eq!(refused.status.code(), Some(1));
-    assert!(
-        stderr(&refused).contains("is a whiteout of '.', '..' or nothing"),
-        "{}",
-        stderr(&refused)
-    );
+    assert_says(&refused, "is a whiteout of '.', '..' or nothing");
 
     // What is not a regular file is not read: /dev/zero would never end.
     let refused = build(Path::new("/dev/zero"), &out, &["/x"]);
     assert_eq!(refused.status.code(), Some(1));
-    assert!(
-        stderr(&refused).contains("is a character device, not a regular file"),
-        "{}",
-        stderr(&refused)
-    );
+    assert_says(&refused, "is a character device, not a regular file");
     assert!(!out.exists());
 }

@@ -5,7 +5,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{debian_kernel, guest, microvm, report, stderr};
+use common::{assert_says, debian_kernel, guest, microvm, report, stderr};
 use microvm::linux::boot::bzimage_info;
 
 /// Runs `microvm run ARGS --timeline --json` and checks that it failed with
@@ -16,11 +16,7 @@ fn refused(args: &[&str], message: &str) {
     all.extend(["--timeline", "--json", "--timeout", "60"]);
     let output = microvm(&all);
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
-    assert!(
-        stderr(&output).contains(message),
-        "wanted {message:?} in:\n{}",
-        stderr(&output)
-    );
+    assert_says(&output, message);
     let report = report(&output);
     let ran = common::phase_names(&report).contains(&"first KVM_RUN".to_string());
     assert!(!ran, "the guest ran before the error");

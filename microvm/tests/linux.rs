@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{debian_kernel, microvm, report, stderr, stdout};
+use common::{debian_kernel, microvm, report, run_kernel, stderr, stdout};
 
 fn busybox() -> Option<std::path::PathBuf> {
     ["/usr/bin/busybox", "/bin/busybox"]
@@ -59,21 +59,21 @@ fn debians_kernel_boots_an_image_made_initramfs_and_runs_its_command() {
     ]);
     assert!(built.status.success(), "{}", stderr(&built));
     let console = tmp.path().join("console.txt");
-    let output = microvm(&[
-        "run",
-        "--kernel",
-        kernel.to_str().unwrap(),
-        "--initrd",
-        initrd.to_str().unwrap(),
-        "--mem",
-        "256",
-        "--console",
-        console.to_str().unwrap(),
-        "--timeout",
-        "120",
-        "--timeline",
-        "--json",
-    ]);
+    let output = run_kernel(
+        &kernel,
+        &[
+            "--initrd",
+            initrd.to_str().unwrap(),
+            "--mem",
+            "256",
+            "--console",
+            console.to_str().unwrap(),
+            "--timeout",
+            "120",
+            "--timeline",
+            "--json",
+        ],
+    );
     let serial = std::fs::read_to_string(&console).unwrap_or_default();
     assert!(
         output.status.success(),

@@ -7,24 +7,16 @@ mod common;
 
 use std::process::Command;
 
+/// The README's microvm lines, each with the exit code its comment says.
 fn readme_microvm_lines() -> Vec<(String, i32)> {
-    let readme = include_str!("../../README.md");
-    let section = readme
-        .split("\n## ")
-        .find(|s| s.starts_with("microvm\n"))
-        .expect("the README has a `## microvm` section");
-    section
-        .lines()
-        .map(str::trim)
-        .filter(|l| l.starts_with("microvm "))
-        .map(|l| {
-            let (command, comment) = l.split_once("  #").unwrap_or((l, ""));
+    testkit::readme_lines("microvm", "microvm ")
+        .into_iter()
+        .map(|(command, comment)| {
             let code = comment
-                .trim()
                 .strip_prefix("exits ")
                 .and_then(|n| n.parse().ok())
                 .unwrap_or(0);
-            (command.trim().to_string(), code)
+            (command, code)
         })
         .collect()
 }

@@ -22,17 +22,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
+use testkit::bench::{self, workspace};
+
 fn main() {
     if let Err(reason) = run() {
         println!("start benchmark skipped: {reason}");
     }
-}
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("runtime/ is in the workspace")
-        .to_path_buf()
 }
 
 /// A peti store (`PETI_ROOT` and `PETI_RUN`) under `dir`, with the lab images.
@@ -89,10 +84,7 @@ fn run() -> Result<(), String> {
             lab.display()
         ));
     }
-    let runs: usize = std::env::var("PETI_BENCH_RUNS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(200);
+    let runs = bench::rounds("PETI_BENCH_RUNS", 200);
     let temp = tempfile::tempdir().map_err(|e| e.to_string())?;
     let on_disk = PetiStore::new(temp.path(), &lab)?;
     let shm = tmpfs_dir()?;
@@ -231,13 +223,7 @@ fn report(runs: usize, ways: &mut [Way], monitor_rss_kib: u64) -> Result<(), Str
     json["runc_over_peti"] = ratio("runc", "peti").into();
     json["runc_over_peti_tmpfs"] = ratio("runc", "peti_tmpfs").into();
     json["monitor_rss_kib"] = monitor_rss_kib.into();
-    let out = workspace().join("target/bench");
-    std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
-    std::fs::write(
-        out.join("peti-start.json"),
-        serde_json::to_vec_pretty(&json).unwrap(),
-    )
-    .map_err(|e| e.to_string())
+    bench::write_figures("peti-start.json", &json)
 }
 
 fn quiet(command: &mut Command) -> bool {

@@ -18,19 +18,9 @@ const HELLO: &[u8] =
 
 /// The shell lines of the README's "## peti" section that run peti.
 fn readme_peti_lines() -> Vec<String> {
-    let readme = include_str!("../../README.md");
-    let section = readme
-        .split("\n## ")
-        .find(|s| s.starts_with("peti\n"))
-        .expect("the README has a `## peti` section");
-    section
-        .lines()
-        .map(str::trim)
-        .filter(|l| l.starts_with("peti "))
-        .map(|l| match l.find("  #") {
-            Some(comment) => l[..comment].trim().to_string(),
-            None => l.to_string(),
-        })
+    testkit::readme_lines("peti", "peti ")
+        .into_iter()
+        .map(|(command, _)| command)
         .collect()
 }
 

@@ -10,16 +10,7 @@ use runtime::image::digest;
 use runtime::image::layout::{WrittenImage, write_layout};
 use runtime::image::store::{Store, StoreError};
 
-fn layer(files: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut builder = tar::Builder::new(Vec::new());
-    for (path, data) in files {
-        let mut header = tar::Header::new_ustar();
-        header.set_mode(0o755);
-        header.set_size(data.len() as u64);
-        builder.append_data(&mut header, path, *data).unwrap();
-    }
-    builder.into_inner().unwrap()
-}
+use testkit::tar_of as layer;
 
 fn image(dir: &Path, layers: &[Vec<u8>]) -> WrittenImage {
     let config = ImageConfigurationBuilder::default()

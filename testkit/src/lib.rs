@@ -13,6 +13,8 @@
 
 use std::io::Write;
 
+pub mod bench;
+
 /// Who could have let the test run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Blame {
@@ -74,6 +76,40 @@ pub fn skip_because(blame: Blame, test: &str, reason: &str) {
 pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() == 0 }
+}
+
+/// An uncompressed tar of `files` (path, contents), each a regular file of
+/// mode 0755: a layer as a test writes one.
+pub fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for (path, data) in files {
+        let mut header = tar::Header::new_ustar();
+        header.set_mode(0o755);
+        header.set_size(data.len() as u64);
+        builder
+            .append_data(&mut header, path, *data)
+            .expect("an in-memory tar takes any entry");
+    }
+    builder.into_inner().expect("an in-memory tar finishes")
+}
+
+/// The lines of the README's section `## HEADING` that start with `prefix`
+/// (a command), each split from its `  # comment` if it has one.
+pub fn readme_lines(heading: &str, prefix: &str) -> Vec<(String, String)> {
+    let readme = include_str!("../../README.md");
+    let section = readme
+        .split("\n## ")
+        .find(|s| s.starts_with(&format!("{heading}\n")))
+        .unwrap_or_else(|| panic!("the README has a `## {heading}` section"));
+    section
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with(prefix))
+        .map(|l| match l.split_once("  #") {
+            Some((command, comment)) => (command.trim().to_string(), comment.trim().to_string()),
+            None => (l.to_string(), String::new()),
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -540,26 +540,8 @@ mod qemu {
         };
         let theirs = Side {
             name: "qemu -M microvm".into(),
-            shown: format!(
-                "qemu-system-x86_64 -M microvm,isa-serial=on -enable-kvm -cpu host,-arch-capabilities -m 128 -nodefaults -device i8042 -no-reboot -kernel {GUEST}"
-            ),
-            run: Box::new(move || {
-                sample(
-                    Command::new("qemu-system-x86_64")
-                        .args(["-M", "microvm,isa-serial=on", "-enable-kvm"])
-                        .args(["-cpu", "host,-arch-capabilities", "-m", "128"])
-                        .args(["-nodefaults", "-no-user-config", "-display", "none"])
-                        .args([
-                            "-serial",
-                            "null",
-                            "-device",
-                            "i8042",
-                            "-no-reboot",
-                            "-kernel",
-                        ])
-                        .arg(&guest),
-                )
-            }),
+            shown: microvm::qemu::shown(GUEST),
+            run: Box::new(move || sample(&mut microvm::qemu::command(&guest))),
         };
         Ok((ours, theirs))
     }

@@ -4,7 +4,7 @@
 // Each test binary uses a different part of this module.
 #![allow(dead_code, unused_imports)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 pub use testkit::{skip, skip_for_machine};
@@ -44,12 +44,46 @@ pub fn microvm(args: &[&str]) -> Output {
         .expect("microvm runs")
 }
 
+/// `microvm run --elf PROGRAM ARGS...`.
+pub fn run_elf(program: &Path, args: &[&str]) -> Output {
+    run_guest("--elf", program, args)
+}
+
+/// `microvm run --kernel KERNEL ARGS...`.
+pub fn run_kernel(kernel: &Path, args: &[&str]) -> Output {
+    run_guest("--kernel", kernel, args)
+}
+
+fn run_guest(kind: &str, path: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_microvm"))
+        .args(["run", kind])
+        .arg(path)
+        .args(args)
+        .output()
+        .expect("microvm runs")
+}
+
 pub fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Asserts that what `output` printed on stderr says `text`; shows all of it
+/// if not.
+#[track_caller]
+pub fn assert_says(output: &Output, text: &str) {
+    let said = stderr(output);
+    assert!(said.contains(text), "wanted {text:?} on stderr:\n{said}");
+}
+
+/// Asserts that microvm did not panic: bad input gets an error, never a panic.
+#[track_caller]
+pub fn assert_no_panic(output: &Output) {
+    let said = stderr(output);
+    assert!(!said.contains("panicked"), "microvm panicked:\n{said}");
 }
 
 /// The `{"microvm": ...}` report that `--timeline --json` prints last.

@@ -89,15 +89,7 @@ pub struct LayoutDir {
 impl LayoutDir {
     /// Opens the folder at `path` (which the user named, so a symlink to it is fine).
     pub fn open(path: &Path) -> Result<Self, SourceError> {
-        let dir = nix::fcntl::open(
-            path,
-            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|e| SourceError::Io {
-            path: path.to_path_buf(),
-            source: e.into(),
-        })?;
+        let dir = open_named(path, OFlag::O_DIRECTORY)?;
         Ok(LayoutDir {
             dir,
             path: path.to_path_buf(),
@@ -272,16 +264,20 @@ pub fn is_index(descriptor: &Descriptor) -> bool {
 /// are followed, since the user chose the path, but only a regular file is read,
 /// so that `/dev/zero` or a FIFO is refused at once instead of read without end.
 pub fn open_regular(path: &Path) -> Result<(File, u64), SourceError> {
-    let fd = nix::fcntl::open(
+    regular(open_named(path, OFlag::O_NONBLOCK)?, path)
+}
+
+/// Opens a path the user named, read-only and close-on-exec, with `flags`.
+fn open_named(path: &Path, flags: OFlag) -> Result<OwnedFd, SourceError> {
+    nix::fcntl::open(
         path,
-        OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+        OFlag::O_RDONLY | OFlag::O_CLOEXEC | flags,
         Mode::empty(),
     )
     .map_err(|e| SourceError::Io {
         path: path.to_path_buf(),
         source: e.into(),
-    })?;
-    regular(fd, path)
+    })
 }
 
 /// The file behind `fd`, and its size, if it is a regular file.

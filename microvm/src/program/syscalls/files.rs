@@ -13,20 +13,11 @@ use super::{Answer, Call, Descriptor, Grant, Kernel, MAX_IO, UserMemory, net, os
 /// The most entries one writev may pass (Linux's UIO_MAXIOV).
 const MAX_IOV: u64 = 1024;
 
+/// read(2): at most `count` bytes (and at most MAX_IO) from `fd` into the
+/// guest's buffer at `buf`. (recv, on a socket, is this too.)
 pub(super) fn read(kernel: &mut Kernel, call: &mut Call<'_>) -> Answer {
     let [fd, buf, count, ..] = call.args;
-    read_into(kernel, &call.user, fd, buf, count)
-}
-
-/// Reads at most `count` bytes (and at most MAX_IO) from `fd` into the guest's
-/// buffer at `buf`.
-pub(super) fn read_into(
-    kernel: &mut Kernel,
-    user: &UserMemory<'_>,
-    fd: u64,
-    buf: u64,
-    count: u64,
-) -> Answer {
+    let user = &call.user;
     let count = count.min(MAX_IO);
     user.check(buf, count)?;
     let mut data = vec![0u8; count as usize];

@@ -13,7 +13,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use nix::errno::Errno;
 
-use super::files::{read_into, write_from};
+use super::files::{read, write_from};
 use super::{Answer, Call, Descriptor, Kernel, UserMemory};
 
 /// Ports below this are privileged: only root may bind them.
@@ -206,9 +206,9 @@ pub(super) fn sendto(kernel: &mut Kernel, call: &mut Call<'_>) -> Answer {
 /// recvfrom(2) on a TCP socket, as musl's `recv` makes it. TCP has no peer
 /// address to give per message: an address length asked for is set to 0.
 pub(super) fn recvfrom(kernel: &mut Kernel, call: &mut Call<'_>) -> Answer {
-    let [fd, buf, len, _flags, addr, addr_len] = call.args;
+    let [fd, _buf, _len, _flags, addr, addr_len] = call.args;
     kernel.socket_fd(fd)?;
-    let n = read_into(kernel, &call.user, fd, buf, len)?;
+    let n = read(kernel, call)?;
     if addr != 0 && addr_len != 0 {
         call.user.write(addr_len, &0u32.to_le_bytes())?;
     }
