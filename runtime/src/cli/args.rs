@@ -58,8 +58,10 @@ pub enum Command {
     },
 }
 
-/// The image commands under their short, top-level names.
+/// The image commands under their short, top-level names. (Deferred too: a
+/// flattened group does not inherit its parent's `defer`.)
 #[derive(Subcommand)]
+#[command(defer = true)]
 pub enum ImageShort {
     /// Load images from an OCI image layout directory or OCI archive.
     Load(LoadArgs),
@@ -75,6 +77,7 @@ pub enum ImageShort {
 
 /// `peti image ...`.
 #[derive(Subcommand)]
+#[command(defer = true)]
 pub enum ImageCommand {
     /// Load images from an OCI image layout directory or OCI archive.
     Load(LoadArgs),

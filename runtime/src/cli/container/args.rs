@@ -9,8 +9,10 @@ use runtime::engine::exec::ExecOptions;
 
 use crate::cli::args::Format;
 
-/// The container commands, top-level and under `peti container`.
+/// The container commands, top-level and under `peti container`. (Deferred,
+/// as `cli::args::Command` is: a flattened group does not inherit it.)
 #[derive(Subcommand)]
+#[command(defer = true)]
 pub enum ContainerCommand {
     /// Create and start a container.
     Run(RunArgs),
