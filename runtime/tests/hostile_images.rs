@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use runtime::image::source::SourceError;
 use runtime::image::store::{Store, StoreError};
 use sha2::{Digest, Sha256};
 
@@ -354,7 +355,10 @@ fn blobs_that_are_links_or_not_regular_files_are_refused() {
     std::os::unix::fs::symlink(real.dir.join("index.json"), index_linked.join("index.json"))
         .unwrap();
     let err = store.load_layout(&index_linked).unwrap_err();
-    assert!(matches!(err, StoreError::NotALayout { .. }), "{err}");
+    assert!(
+        matches!(err, StoreError::Source(SourceError::NotALayout { .. })),
+        "{err}"
+    );
     assert_store_empty(&store_dir, &store);
 }
 

@@ -8,6 +8,8 @@ use std::process::Command;
 use oci_spec::image::{Arch, ImageConfigurationBuilder, Os};
 use runtime::image::digest;
 use runtime::image::layout::{WrittenImage, write_layout};
+use runtime::image::platform::Platform;
+use runtime::image::source::{BlobSource, LayoutDir, OciArchive, SourceError};
 use runtime::image::store::{Store, StoreError};
 
 use testkit::tar_of as layer;
@@ -321,4 +323,52 @@ fn load_reads_an_oci_archive_named_after_its_file() {
     assert_eq!(loaded[0].to_string(), "app:latest");
     let err = store.load(&tmp.path().join("missing.tar")).unwrap_err();
     assert!(matches!(err, StoreError::NoSuchInput { .. }), "{err}");
+}
+
+#[test]
+fn a_layout_and_its_archive_are_one_source_of_the_same_image() {
+    let tmp = tempfile::tempdir().unwrap();
+    let layout = tmp.path().join("layout");
+    let written = image(&layout, &[layer(&[("f", b"1")]), layer(&[("g", b"2")])]);
+    let mut archive = tar::Builder::new(Vec::new());
+    archive.append_dir_all(".", &layout).unwrap();
+    let tar = tmp.path().join("app.tar");
+    fs::write(&tar, archive.into_inner().unwrap()).unwrap();
+    let host = Platform::host();
+    let dir = LayoutDir::open_layout(&layout).unwrap();
+    let packed = OciArchive::open(&tar).unwrap();
+    let sources: [&dyn BlobSource; 2] = [&dir, &packed];
+    for source in sources {
+        let index = source.index().unwrap();
+        let descriptor = source.manifest_for(&index.manifests()[0], &host).unwrap();
+        assert_eq!(descriptor.digest(), written.manifest.digest());
+        // Every layer comes back whole, checked against its descriptor.
+        let manifest: oci_spec::image::ImageManifest =
+            serde_json::from_slice(&source.read_verified(&descriptor, 1 << 20).unwrap()).unwrap();
+        for layer in manifest.layers() {
+            let bytes = source.read_verified(layer, 1 << 20).unwrap();
+            assert_eq!(bytes.len() as u64, layer.size());
+        }
+        // A descriptor that claims another size is refused, not read on.
+        let mut lying = manifest.layers()[0].clone();
+        lying.set_size(lying.size() + 1);
+        assert!(matches!(
+            source.read_verified(&lying, 1 << 20),
+            Err(SourceError::WrongSize { .. })
+        ));
+    }
+    // What is no layout inside is no archive.
+    let mut not_a_layout = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_ustar();
+    header.set_size(2);
+    header.set_mode(0o644);
+    not_a_layout
+        .append_data(&mut header, "readme", &b"hi"[..])
+        .unwrap();
+    let other = tmp.path().join("other.tar");
+    fs::write(&other, not_a_layout.into_inner().unwrap()).unwrap();
+    assert!(matches!(
+        OciArchive::open(&other),
+        Err(SourceError::NotAnArchive { .. })
+    ));
 }

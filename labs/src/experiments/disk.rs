@@ -22,7 +22,7 @@ use super::{LabContext, LabData, LabError, linux_kernel};
 use crate::charts::{self, Bar, ChartError, Grouped};
 use crate::ways::{Way, WayError, checked};
 use runtime::image::platform::Platform;
-use runtime::image::source::{LayoutDir, SourceError};
+use runtime::image::source::{BlobSource, LayoutDir, SourceError};
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]

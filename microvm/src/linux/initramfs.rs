@@ -24,7 +24,7 @@ use flate2::Compression;
 use flate2::read::GzDecoder;
 use oci_spec::image::ImageConfiguration;
 use runtime::image::platform::Platform;
-use runtime::image::source::{self, LayoutDir, SourceError};
+use runtime::image::source::{self, BlobSource, LayoutDir, SourceError};
 use runtime::image::unpack::{self, Whiteout};
 
 use crate::layout::MAX_MEM_MIB;

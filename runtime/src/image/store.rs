@@ -27,7 +27,7 @@ use super::digest::{self, DigestError};
 use super::platform::{self, Platform, PlatformError};
 pub use super::reference::Reference;
 use super::reference::ReferenceError;
-use super::source::{self, LayoutDir, MAX_DOCUMENT, SourceError};
+use super::source::{self, BlobSource, LayoutDir, MAX_DOCUMENT, OciArchive, SourceError};
 use super::unpack::{UnpackError, unpack_layer};
 
 /// The default store root.
@@ -42,14 +42,6 @@ pub enum StoreError {
         #[source]
         source: io::Error,
     },
-    #[error(
-        "{path} is not an OCI image layout (no index.json or oci-layout): give a directory written by `labs prepare`, skopeo or umoci"
-    )]
-    NotALayout { path: PathBuf },
-    #[error(
-        "{path} is not an OCI archive (it holds no index.json or oci-layout): give a tar of an OCI image layout, as `skopeo copy ... oci-archive:` writes it"
-    )]
-    NotAnArchive { path: PathBuf },
     #[error("{path} is not {what}: {detail}")]
     BadDocument {
         path: PathBuf,
@@ -248,34 +240,12 @@ impl Store {
         if path.is_dir() {
             return self.load_layout(path);
         }
-        let (file, _) = source::open_regular(path)?;
-        let unpacked = tempfile::Builder::new()
-            .prefix("peti-load-")
-            .tempdir()
-            .map_err(io_at(path))?;
-        // The archive is as untrusted as any layer, so it goes through the same
-        // careful unpacker.
-        unpack_layer(file, unpacked.path()).map_err(|source| match source {
-            UnpackError::Tar(_) => StoreError::NotAnArchive {
-                path: path.to_path_buf(),
-            },
-            source => StoreError::Unpack {
-                digest: path.display().to_string(),
-                source,
-            },
-        })?;
+        // An image tagged only TAG is named after the archive's file.
         let stem = path
             .file_stem()
             .map(|s| s.to_string_lossy().to_lowercase())
             .unwrap_or_default();
-        // The unpacked directory is ours, a temporary name: the user gave the archive.
-        self.load_layout_named(unpacked.path(), &stem, None)
-            .map_err(|e| match e {
-                StoreError::NotALayout { .. } => StoreError::NotAnArchive {
-                    path: path.to_path_buf(),
-                },
-                other => other,
-            })
+        self.load_from(&OciArchive::open(path)?, &stem, None)
     }
 
     /// Loads every tagged image of the OCI layout at `dir`. An image tagged only
@@ -286,7 +256,7 @@ impl Store {
             .file_name()
             .map(|n| n.to_string_lossy().to_lowercase())
             .unwrap_or_default();
-        self.load_layout_named(dir, &dir_name, None)
+        self.load_from(&LayoutDir::open_layout(dir)?, &dir_name, None)
     }
 
     /// `peti import ROOTFS.tar NAME[:TAG]`: a plain file-system tarball (gzip or not)
@@ -344,25 +314,23 @@ impl Store {
         writer
             .finish(reference.tag_or_latest(), config)
             .map_err(layout_error)?;
-        let mut loaded = self.load_layout_named(&layout, &reference.name, Some(&reference))?;
+        let written = LayoutDir::open_layout(&layout)?;
+        let mut loaded = self.load_from(&written, &reference.name, Some(&reference))?;
         Ok(loaded.remove(0))
     }
 
-    fn load_layout_named(
+    /// Stores every image of `source`, each blob checked as it is copied.
+    /// An image tagged only `TAG` is named `DIR_NAME:TAG`; with `name_as`, the
+    /// one image is named that.
+    fn load_from(
         &self,
-        dir: &Path,
+        source: &dyn BlobSource,
         dir_name: &str,
         name_as: Option<&Reference>,
     ) -> Result<Vec<Reference>, StoreError> {
-        let layout = LayoutDir::open(dir)?;
-        if !layout.has_file("index.json") || !layout.has_file("oci-layout") {
-            return Err(StoreError::NotALayout {
-                path: dir.to_path_buf(),
-            });
-        }
-        let index: ImageIndex = layout.read_json("index.json", "a valid OCI index.json")?;
+        let index = source.index()?;
         let _guard = self.lock()?;
-        let result = self.load_index(&layout, dir_name, &index, name_as);
+        let result = self.load_index(source, dir_name, &index, name_as);
         if result.is_err() {
             // Blobs stored before the failure are verified but unreferenced: remove
             // them, so a failed load leaves the store as it was.
@@ -375,7 +343,7 @@ impl Store {
 
     fn load_index(
         &self,
-        layout: &LayoutDir,
+        layout: &dyn BlobSource,
         dir_name: &str,
         index: &ImageIndex,
         name_as: Option<&Reference>,
@@ -424,7 +392,7 @@ impl Store {
     /// [`MAX_DOCUMENT`] before a byte of it is copied.
     fn import_document(
         &self,
-        layout: &LayoutDir,
+        layout: &dyn BlobSource,
         descriptor: &Descriptor,
         what: &'static str,
     ) -> Result<Sha256Digest, StoreError> {
@@ -451,7 +419,7 @@ impl Store {
     /// blob under a name that is not its hash.
     fn import_blob(
         &self,
-        layout: &LayoutDir,
+        layout: &dyn BlobSource,
         descriptor: &Descriptor,
         digest: &Sha256Digest,
     ) -> Result<(), StoreError> {
@@ -459,7 +427,7 @@ impl Store {
         if target.is_file() {
             return Ok(()); // already verified when it was first stored
         }
-        let (file, size) = layout.open_blob(digest)?;
+        let (blob, size) = layout.blob(digest)?;
         let expected = descriptor.size();
         let mismatch = |actual| StoreError::SizeMismatch {
             digest: digest::text(digest),
@@ -476,7 +444,7 @@ impl Store {
             .map_err(io_at(&blobs))?;
         // Never more than it claims, even if the file grows while it is read.
         let mut hashing = HashingReader {
-            inner: file.take(expected + 1),
+            inner: blob.take(expected + 1),
             hasher: Sha256::new(),
         };
         let copied = io::copy(&mut hashing, staged.as_file_mut()).map_err(io_at(&target))?;

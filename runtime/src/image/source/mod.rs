@@ -1,7 +1,11 @@
-//! Reading an image layout that someone else wrote: the folder `peti load` is
-//! given, or the inside of an OCI archive, unpacked.
+//! Where an image's blobs come from, and reading them as untrusted: a
+//! [`BlobSource`] hands out the index and each blob as a stream, and whoever
+//! reads one (the store, `microvm initramfs`, the labs) checks it against the
+//! size and digest its descriptor names. Two sources exist: a layout folder
+//! ([`LayoutDir`], what `peti load DIR` is given) and an OCI archive
+//! ([`OciArchive`], a tar of one); a registry is next.
 //!
-//! Everything in such a folder is the image author's, so each file is opened the
+//! Everything in a layout is the image author's, so each file is opened the
 //! careful way:
 //! - beneath the folder, with no symlink anywhere on the way (`openat2` with
 //!   `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS`): a blob linked to `/etc/shadow` or
@@ -14,18 +18,25 @@
 
 use std::fs::File;
 use std::io::Read;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
-use nix::fcntl::{OFlag, OpenHow, ResolveFlag, openat2};
+use nix::fcntl::OFlag;
 use nix::sys::stat::{Mode, SFlag, fstat};
 use oci_spec::image::{
     Descriptor, ImageConfiguration, ImageIndex, ImageManifest, MediaType, Sha256Digest,
 };
 
 use super::platform::{Platform, PlatformError};
+use super::unpack::UnpackError;
 use sha2::Digest as _;
+
+mod archive;
+mod dir;
+
+pub use archive::OciArchive;
+pub use dir::LayoutDir;
 
 /// The largest JSON document (index, manifest, config) peti reads. Registries
 /// and containerd refuse manifests over 4 MiB; no real config comes near it.
@@ -78,75 +89,49 @@ pub enum SourceError {
         expected: String,
         actual: String,
     },
+    #[error(
+        "{path} is not an OCI image layout (no index.json or oci-layout): give a directory written by `labs prepare`, skopeo or umoci"
+    )]
+    NotALayout { path: PathBuf },
+    #[error(
+        "{path} is not an OCI archive (it holds no index.json or oci-layout): give a tar of an OCI image layout, as `skopeo copy ... oci-archive:` writes it"
+    )]
+    NotAnArchive { path: PathBuf },
+    #[error("{path}: {source}")]
+    Unpack {
+        path: PathBuf,
+        #[source]
+        source: UnpackError,
+    },
 }
 
-/// An image layout folder, held open: every file is opened relative to it.
-pub struct LayoutDir {
-    dir: OwnedFd,
-    path: PathBuf,
-}
+/// Where an image's blobs come from. A source is not trusted: it names its
+/// index and hands out blobs, and the provided methods check each one they
+/// read against its descriptor (the store checks the blobs it copies itself,
+/// streaming).
+pub trait BlobSource {
+    /// Where the source is, for messages.
+    fn location(&self) -> &Path;
 
-impl LayoutDir {
-    /// Opens the folder at `path` (which the user named, so a symlink to it is fine).
-    pub fn open(path: &Path) -> Result<Self, SourceError> {
-        let dir = open_named(path, OFlag::O_DIRECTORY)?;
-        Ok(LayoutDir {
-            dir,
-            path: path.to_path_buf(),
-        })
-    }
+    /// The source's index: its images, by name.
+    fn index(&self) -> Result<ImageIndex, SourceError>;
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// Opens the regular file at `relative` beneath the folder; returns it and its size.
-    pub fn open_file(&self, relative: &str) -> Result<(File, u64), SourceError> {
-        let path = self.path.join(relative);
-        let how = OpenHow::new()
-            .flags(OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC)
-            .resolve(
-                ResolveFlag::RESOLVE_BENEATH
-                    | ResolveFlag::RESOLVE_NO_SYMLINKS
-                    | ResolveFlag::RESOLVE_NO_MAGICLINKS,
-            );
-        let fd = match openat2(self.dir.as_fd(), relative, how) {
-            Ok(fd) => fd,
-            // ELOOP: a symlink on the way; EXDEV: a path that climbs out.
-            Err(Errno::ELOOP | Errno::EXDEV) => return Err(SourceError::Symlink { path }),
-            Err(Errno::ENOSYS) => return Err(SourceError::KernelTooOld),
-            Err(e) => {
-                return Err(SourceError::Io {
-                    path,
-                    source: e.into(),
-                });
-            }
-        };
-        regular(fd, &path)
-    }
-
-    /// Whether `relative` is a regular file of the folder (not a link to one).
-    pub fn has_file(&self, relative: &str) -> bool {
-        self.open_file(relative).is_ok()
-    }
-
-    /// The blob a digest names: `blobs/sha256/<hex>`.
-    pub fn open_blob(&self, digest: &Sha256Digest) -> Result<(File, u64), SourceError> {
-        self.open_file(&format!("blobs/sha256/{}", digest.digest()))
-    }
+    /// The blob `digest` names, as a stream, with the size the source says it
+    /// has (a file's size; a registry's Content-Length).
+    fn blob(&self, digest: &Sha256Digest) -> Result<(Box<dyn Read + '_>, u64), SourceError>;
 
     /// A whole blob, checked: its size against the descriptor's (and `max`),
     /// its content against its digest. For what must be held in memory anyway:
-    /// a nested index, or the layers of an initramfs.
-    pub fn read_verified(&self, descriptor: &Descriptor, max: u64) -> Result<Vec<u8>, SourceError> {
+    /// a manifest, a config, a nested index, or the layers of an initramfs.
+    fn read_verified(&self, descriptor: &Descriptor, max: u64) -> Result<Vec<u8>, SourceError> {
         let digest =
             super::digest::of_descriptor(descriptor).map_err(|e| SourceError::BadDocument {
-                path: self.path.clone(),
+                path: self.location().to_path_buf(),
                 what: "a blob of a known digest",
                 detail: e.to_string(),
             })?;
-        let path = self.path.join("blobs/sha256").join(digest.digest());
-        let (file, size) = self.open_blob(&digest)?;
+        let path = self.location().join("blobs/sha256").join(digest.digest());
+        let (blob, size) = self.blob(&digest)?;
         if size != descriptor.size() || size > max {
             return Err(SourceError::WrongSize {
                 path,
@@ -156,7 +141,7 @@ impl LayoutDir {
             });
         }
         let mut bytes = Vec::with_capacity(size as usize);
-        file.take(size)
+        blob.take(size)
             .read_to_end(&mut bytes)
             .map_err(|source| SourceError::Io {
                 path: path.clone(),
@@ -173,10 +158,27 @@ impl LayoutDir {
         Ok(bytes)
     }
 
+    /// A JSON blob, checked and parsed: at most [`MAX_DOCUMENT`] bytes.
+    fn read_verified_json<T: serde::de::DeserializeOwned>(
+        &self,
+        descriptor: &Descriptor,
+        what: &'static str,
+    ) -> Result<T, SourceError>
+    where
+        Self: Sized,
+    {
+        let bytes = self.read_verified(descriptor, MAX_DOCUMENT)?;
+        serde_json::from_slice(&bytes).map_err(|e| SourceError::BadDocument {
+            path: self.location().to_path_buf(),
+            what,
+            detail: e.to_string(),
+        })
+    }
+
     /// The image manifest an index entry leads to: itself, or, for an entry
     /// that is an index of its own (a multi-platform image), its entry for
     /// `platform`.
-    pub fn manifest_for(
+    fn manifest_for(
         &self,
         entry: &Descriptor,
         platform: &Platform,
@@ -187,14 +189,14 @@ impl LayoutDir {
         let bytes = self.read_verified(entry, MAX_DOCUMENT)?;
         let nested: ImageIndex =
             serde_json::from_slice(&bytes).map_err(|e| SourceError::BadDocument {
-                path: self.path.clone(),
+                path: self.location().to_path_buf(),
                 what: "a valid OCI image index",
                 detail: e.to_string(),
             })?;
         let chosen = super::platform::select(nested.manifests(), platform)?;
         if is_index(chosen) {
             return Err(SourceError::BadDocument {
-                path: self.path.clone(),
+                path: self.location().to_path_buf(),
                 what: "an index of images",
                 detail: "an index within an index within an index".into(),
             });
@@ -202,50 +204,31 @@ impl LayoutDir {
         Ok(chosen.clone())
     }
 
-    /// The one image of the layout for `platform`: its manifest and config,
-    /// read and checked (for a reader that does not store it: `microvm
-    /// initramfs`).
-    pub fn image(
+    /// The source's one image manifest for `platform`, read and checked, with
+    /// the descriptor that names it.
+    fn image_manifest(
         &self,
         platform: &Platform,
-    ) -> Result<(ImageManifest, ImageConfiguration), SourceError> {
-        let (_, manifest) = self.image_manifest(platform)?;
-        let bytes = self.read_verified(manifest.config(), MAX_DOCUMENT)?;
-        let config: ImageConfiguration =
-            serde_json::from_slice(&bytes).map_err(|e| SourceError::BadDocument {
-                path: self.path.clone(),
-                what: "a valid OCI image config",
-                detail: e.to_string(),
-            })?;
-        Ok((manifest, config))
-    }
-
-    /// The one image manifest of the layout for `platform`, read and checked,
-    /// with the descriptor that names it.
-    pub fn image_manifest(
-        &self,
-        platform: &Platform,
-    ) -> Result<(Descriptor, ImageManifest), SourceError> {
-        let index: ImageIndex = self.read_json("index.json", "a valid OCI index.json")?;
+    ) -> Result<(Descriptor, ImageManifest), SourceError>
+    where
+        Self: Sized,
+    {
+        let index = self.index()?;
         let entry = super::platform::select(index.manifests(), platform)?;
         let descriptor = self.manifest_for(entry, platform)?;
-        let bytes = self.read_verified(&descriptor, MAX_DOCUMENT)?;
-        let manifest = serde_json::from_slice(&bytes).map_err(|e| SourceError::BadDocument {
-            path: self.path.clone(),
-            what: "a valid OCI image manifest",
-            detail: e.to_string(),
-        })?;
+        let manifest = self.read_verified_json(&descriptor, "a valid OCI image manifest")?;
         Ok((descriptor, manifest))
     }
 
-    /// Reads and parses a JSON document of the folder, at most [`MAX_DOCUMENT`] bytes.
-    pub fn read_json<T: serde::de::DeserializeOwned>(
-        &self,
-        relative: &str,
-        what: &'static str,
-    ) -> Result<T, SourceError> {
-        let (file, size) = self.open_file(relative)?;
-        read_document(file, size, &self.path.join(relative), what)
+    /// The source's one image for `platform`: its manifest and config, read
+    /// and checked (for a reader that does not store it: `microvm initramfs`).
+    fn image(&self, platform: &Platform) -> Result<(ImageManifest, ImageConfiguration), SourceError>
+    where
+        Self: Sized,
+    {
+        let (_, manifest) = self.image_manifest(platform)?;
+        let config = self.read_verified_json(manifest.config(), "a valid OCI image config")?;
+        Ok((manifest, config))
     }
 }
 
