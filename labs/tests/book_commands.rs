@@ -37,7 +37,8 @@
 //!
 //! `BOOK_BLESS=1` writes what a command really printed into the page where it
 //! differs: that is how a page's output comes from a real run. Shown output that
-//! still matches (with its `[..]` and `...`) is kept.
+//! still matches (with its `[..]` and `...`) is kept. `BOOK_PAGE=state.md` runs
+//! (or blesses) that one page.
 //!
 //! Why by hand and not trycmd, which tests Markdown console blocks: trycmd runs
 //! each command without a shell (the pages use pipes, `;` and `$?`) and gives
@@ -209,13 +210,19 @@ fn pages() -> Vec<PathBuf> {
             let path = entry.path();
             if path.is_dir() && !path.ends_with("generated") {
                 dirs.push(path);
-            } else if path.extension().is_some_and(|e| e == "md") {
+            } else if path.extension().is_some_and(|e| e == "md") && is_chosen(&path) {
                 found.push(path);
             }
         }
     }
     found.sort();
     found
+}
+
+/// Whether `BOOK_PAGE` (a page's file name, for running or blessing one page
+/// while writing it) chooses `page`; with no `BOOK_PAGE`, every page is chosen.
+fn is_chosen(page: &Path) -> bool {
+    std::env::var_os("BOOK_PAGE").is_none_or(|chosen| page.file_name() == Some(chosen.as_os_str()))
 }
 
 /// Why a block cannot run here, if it cannot, and whether set-up or the machine

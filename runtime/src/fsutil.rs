@@ -51,3 +51,22 @@ pub fn lock_exclusive(path: &Path) -> io::Result<Flock<fs::File>> {
         .open(path)?;
     Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, e)| e.into())
 }
+
+/// Like [`lock_exclusive`], but only if no one holds the lock now.
+pub fn try_lock_exclusive(path: &Path) -> io::Result<Option<Flock<fs::File>>> {
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)?;
+    try_flock(file)
+}
+
+/// An exclusive `flock` on `file` if no one holds one now; `None` if someone does.
+pub fn try_flock(file: fs::File) -> io::Result<Option<Flock<fs::File>>> {
+    match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+        Ok(locked) => Ok(Some(locked)),
+        Err((_, nix::errno::Errno::EWOULDBLOCK)) => Ok(None),
+        Err((_, e)) => Err(e.into()),
+    }
+}

@@ -5,6 +5,7 @@ use runtime::image::store::ImageSummary;
 
 use super::CliError;
 use super::args::{Format, ImageCommand, ImageShort};
+use crate::cli::out::outln;
 
 impl From<ImageShort> for ImageCommand {
     fn from(short: ImageShort) -> Self {
@@ -22,17 +23,17 @@ pub fn run(engine: &Engine, command: ImageCommand) -> Result<(), CliError> {
     match command {
         ImageCommand::Load(a) => {
             for reference in engine.load(&a.input)? {
-                println!("Loaded image: {reference}");
+                outln!("Loaded image: {reference}");
             }
         }
         // Like Docker, import prints the new image's ID, its config's digest.
-        ImageCommand::Import(a) => println!("{}", engine.import(&a.file, &a.reference)?),
+        ImageCommand::Import(a) => outln!("{}", engine.import(&a.file, &a.reference)?),
         ImageCommand::Ls(a) => print_images(&engine.list_images()?, a.format),
         ImageCommand::Tag(a) => engine.tag(&a.source, &a.target)?,
         ImageCommand::Rm(a) => {
             for image in &a.images {
                 for line in engine.remove_image(image, a.force)? {
-                    println!("{line}");
+                    outln!("{line}");
                 }
             }
         }
@@ -45,7 +46,7 @@ fn print_images(rows: &[ImageSummary], format: Format) {
     match format {
         Format::Json => {
             for row in rows {
-                println!(
+                outln!(
                     "{}",
                     serde_json::to_string(row).expect("strings and numbers serialise")
                 );

@@ -5,11 +5,13 @@
 //! - [`container`]: run, create, start, stop, kill, rm, ps, exec, logs, inspect,
 //!   wait, update, stats (also as `peti container ...`);
 //! - [`image`]: load, import, images, tag, rmi (also as `peti image ...`);
-//! - [`table`]: Docker's column layout.
+//! - [`table`]: Docker's column layout;
+//! - [`out`]: standard output, which ends peti quietly when its reader goes.
 
 pub mod args;
 pub mod container;
 mod image;
+mod out;
 mod table;
 
 use runtime::engine::{EXIT_RUNTIME_FAILED, Engine, EngineError};

@@ -10,7 +10,7 @@ const COLUMN_GAP: usize = 3;
 
 /// Prints `header` and `rows` with every column padded to its widest cell.
 pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
-    print!("{}", render_table(header, rows));
+    super::out::write(format_args!("{}", render_table(header, rows)));
 }
 
 fn render_table(header: &[&str], rows: &[Vec<String>]) -> String {

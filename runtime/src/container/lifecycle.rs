@@ -15,8 +15,8 @@ use nix::unistd::Pid;
 use super::cgroups::{CgroupError, Limits};
 use super::spec::ContainerSpec;
 use super::state::{
-    Container, ContainerStore, ExitRecord, ProcessId, State, StateError, Status, now_rfc3339,
-    random_name,
+    Container, ContainerStore, ExitRecord, Locked, ProcessId, State, StateError, Status,
+    is_full_id, now_rfc3339, random_name,
 };
 use crate::image::store::{Store, StoreError, StoredImage};
 
@@ -118,11 +118,28 @@ pub fn create(
     let mut attempt = 0;
     loop {
         match containers.insert(&lock, &container, !starting_now) {
-            Err(StateError::NameInUse { .. }) if given_name.is_none() => {
-                attempt += 1;
-                container.name = random_name(&container.id, attempt);
+            Ok(()) => break,
+            Err(StateError::NameInUse { name, id }) => {
+                match free_name(containers, &lock, &name, &id) {
+                    Ok(true) => continue,
+                    Ok(false) if given_name.is_none() => {
+                        attempt += 1;
+                        container.name = random_name(&container.id, attempt);
+                    }
+                    Ok(false) => {
+                        let _ = containers.forget_unfinished(&lock, &container.id);
+                        return Err(StateError::NameInUse { name, id }.into());
+                    }
+                    Err(e) => {
+                        let _ = containers.forget_unfinished(&lock, &container.id);
+                        return Err(e.into());
+                    }
+                }
             }
-            other => break other?,
+            Err(e) => {
+                let _ = containers.forget_unfinished(&lock, &container.id);
+                return Err(e.into());
+            }
         }
     }
     let dir = containers.dir(&container.id);
@@ -134,6 +151,35 @@ pub fn create(
         }
     }
     Ok(container)
+}
+
+/// Frees `name`, held by container `id`, if its holder is gone in all but
+/// its files; returns whether it did. A name is free when its file names no
+/// container (a kill between making the file and writing the ID in it), when
+/// its container was never finished, and when it is a `--rm` container that
+/// ended with nobody left to remove it (its peti was killed), which Docker's
+/// daemon would have removed by now.
+fn free_name(
+    containers: &ContainerStore,
+    lock: &Locked,
+    name: &str,
+    id: &str,
+) -> Result<bool, StateError> {
+    if !is_full_id(id) {
+        containers.release_name(lock, name)?;
+        return Ok(true);
+    }
+    if containers.is_unfinished(lock, id) {
+        super::teardown::reclaim(containers, lock, id)?;
+        return Ok(true);
+    }
+    match containers.refresh_under(lock, id) {
+        Ok(holder) if super::teardown::is_abandoned(&holder) => {
+            super::teardown::release(containers, lock, &holder)?;
+            Ok(true)
+        }
+        _ => Ok(false),
+    }
 }
 
 /// The pid that the signal handler forwards to: the container's first process.

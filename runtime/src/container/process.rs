@@ -130,6 +130,61 @@ fn close_inherited_descriptors() -> std::io::Result<()> {
     Ok(())
 }
 
+/// Gives the program every signal's default action, unblocked, as a program
+/// started from a shell gets.
+///
+/// An ignored signal stays ignored across execve, and so does the signal
+/// mask. Rust ignores SIGPIPE in peti (see `cli::out`), and without this
+/// every container would inherit that: `yes | head -1` inside it would spin
+/// on EPIPE instead of ending. Docker's containers start with nothing
+/// ignored and nothing blocked, and so do peti's.
+fn default_signals() {
+    /// The kernel's `struct sigaction` for rt_sigaction(2), which the C
+    /// library's would not do here: musl refuses signals 32 to 34, which it
+    /// keeps for itself, and a parent may have left those ignored too.
+    #[repr(C)]
+    struct KernelSigaction {
+        handler: usize,
+        flags: u64,
+        restorer: usize,
+        mask: u64,
+    }
+    let default = KernelSigaction {
+        handler: libc::SIG_DFL,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    for sig in 1..=64 {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: rt_sigaction reads one struct of the kernel's layout, which
+        // `default` is, and installs no handler of ours (SIG_DFL); the old
+        // action is not asked for.
+        unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                &default as *const KernelSigaction,
+                std::ptr::null_mut::<KernelSigaction>(),
+                8usize,
+            )
+        };
+    }
+    let nothing = 0u64;
+    // SAFETY: rt_sigprocmask reads one 8-byte set, `nothing`, and writes none.
+    unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_SETMASK,
+            &nothing as *const u64,
+            std::ptr::null_mut::<u64>(),
+            8usize,
+        )
+    };
+}
+
 /// The filters peti sends after its go-ahead.
 fn receive_filters(channel: &Channel) -> Result<Filters, StartError> {
     match channel.receive() {
@@ -150,6 +205,7 @@ fn prepare(
     channel: &Channel,
     tracer: &mut Tracer,
 ) -> Result<Prepared, StartError> {
+    default_signals();
     tracer.step("stdio", stdio_name(&plan.stdio), || {
         set_up_stdio(&plan.stdio, channel)
     })?;

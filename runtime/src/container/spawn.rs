@@ -8,7 +8,7 @@
 //! and the container stays "created", as in Docker.
 
 use std::fs;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 use nix::sched::CloneFlags;
 use nix::sys::wait::waitpid;
@@ -270,10 +270,25 @@ impl Child {
         let flags = CloneFlags::CLONE_NEWPID;
         let mut plan = Some(plan);
         let mut stack = ChildStack::new(1 << 20).map_err(StartError::runtime)?;
+        // The child's copy of peti's end is closed first thing: then, if peti
+        // dies before the child's exec, the child's next read of the channel
+        // sees end-of-file and it gives up, instead of waiting for ever on a
+        // socket whose other end it holds itself. (Its parent-death signal
+        // covers the rest, but it is set a moment after clone, and a parent
+        // killed in that moment would be missed.)
+        let peti_end = parent_end.as_fd().as_raw_fd();
         let pid = tracer.step("clone", &format!("{flags:?}"), || {
-            let child = Box::new(|| match plan.take() {
-                Some(plan) => init::run(plan, &child_end),
-                None => 125,
+            let child = Box::new(|| {
+                // SAFETY: the child's own copy of the descriptor, which nothing
+                // in the child uses; closing it leaves peti's untouched.
+                unsafe { libc::close(peti_end) };
+                // And its copies of the locks that say peti is making a
+                // container: they must die with peti, not with this child.
+                super::state::let_go_of_making_locks();
+                match plan.take() {
+                    Some(plan) => init::run(plan, &child_end),
+                    None => 125,
+                }
             });
             // SAFETY: peti is single-threaded here, so the child's copy of our
             // memory holds no lock another thread owned; the child only runs

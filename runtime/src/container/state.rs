@@ -201,6 +201,22 @@ pub struct ContainerStore {
 /// Holds the containers lock while alive.
 pub struct Locked(#[allow(dead_code)] Flock<fs::File>);
 
+/// What one look at the containers directory found: the records, and the
+/// directories that have none, which are either being made right now by a
+/// live peti or were left by one that was killed (see [`ContainerStore::is_unfinished`]).
+pub struct Scan {
+    pub records: Vec<Container>,
+    pub record_less: Vec<String>,
+}
+
+/// The directories of containers this process is making, each locked
+/// (`flock`) until the process ends or execs: a directory with no record is
+/// unfinished work only while its maker holds it. A kill drops the lock with
+/// the process, and the next command that looks takes it and clears the
+/// directory (`teardown::reclaim`).
+static MAKING: std::sync::Mutex<Vec<(PathBuf, Flock<fs::File>)>> =
+    std::sync::Mutex::new(Vec::new());
+
 impl ContainerStore {
     /// Opens (creating if needed) `<root>/containers` and `<run_root>`.
     pub fn open(root: &Path, run_root: &Path) -> Result<Self, StateError> {
@@ -261,10 +277,16 @@ impl ContainerStore {
         self.records.join(".names").join(name)
     }
 
-    /// Adds a new record. Its name is reserved first, by creating the name file
-    /// with O_EXCL: the file system, not a scan of every record, says whether the
-    /// name is free. With `write_record` false (`peti run`, which writes the
-    /// record moments later as running) only the directory is made.
+    /// Adds a new container: its folder first, locked while this process
+    /// makes it; then its name, reserved by creating the name file with
+    /// O_EXCL (the file system, not a scan of every record, says whether the
+    /// name is free); then, unless `write_record` is false (`peti run`, which
+    /// writes the record moments later as running), its record. Killed at any
+    /// point, what is left is a folder with no record and no lock, which the
+    /// next command reclaims with the name (`teardown::reclaim`).
+    ///
+    /// A name in use leaves the folder, so that the caller can try another
+    /// name; one that gives up calls [`ContainerStore::forget_unfinished`].
     pub fn insert(
         &self,
         lock: &Locked,
@@ -272,7 +294,26 @@ impl ContainerStore {
         write_record: bool,
     ) -> Result<(), StateError> {
         check_name(&container.name)?;
-        let name_file = self.name_file(&container.name);
+        let dir = self.dir(&container.id);
+        match fs::create_dir(&dir) {
+            Ok(()) => hold_while_making(&dir).map_err(io_at(&dir))?,
+            // Made by this process for an earlier name, which was taken.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && is_making(&dir) => {}
+            Err(e) => return Err(io_at(&dir)(e)),
+        }
+        self.reserve_name(&container.name, &container.id)?;
+        if write_record {
+            if let Err(e) = self.save(lock, container) {
+                let _ = self.forget_unfinished(lock, &container.id);
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates the file that reserves `name` for container `id`.
+    fn reserve_name(&self, name: &str, id: &str) -> Result<(), StateError> {
+        let name_file = self.name_file(name);
         let names = self.records.join(".names");
         fs::create_dir_all(&names).map_err(io_at(&names))?;
         let reserved = fs::OpenOptions::new()
@@ -282,30 +323,19 @@ impl ContainerStore {
         match reserved {
             Ok(mut file) => {
                 use std::io::Write;
-                file.write_all(container.id.as_bytes())
-                    .map_err(io_at(&name_file))?;
-            }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                return Err(StateError::NameInUse {
-                    name: container.name.clone(),
-                    id: fs::read_to_string(&name_file).unwrap_or_default(),
-                });
-            }
-            Err(e) => return Err(io_at(&name_file)(e)),
-        }
-        let dir = self.dir(&container.id);
-        let made = fs::create_dir(&dir).map_err(io_at(&dir)).and_then(|()| {
-            if write_record {
-                self.save(lock, container)
-            } else {
+                if let Err(e) = file.write_all(id.as_bytes()) {
+                    // A full disk, say: the name must not stay reserved by nobody.
+                    let _ = fs::remove_file(&name_file);
+                    return Err(io_at(&name_file)(e));
+                }
                 Ok(())
             }
-        });
-        if made.is_err() {
-            let _ = fs::remove_file(&name_file);
-            let _ = fs::remove_dir_all(&dir);
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(StateError::NameInUse {
+                name: name.to_string(),
+                id: fs::read_to_string(&name_file).unwrap_or_default(),
+            }),
+            Err(e) => Err(io_at(&name_file)(e)),
         }
-        made
     }
 
     fn read(&self, id: &str) -> Result<Container, StateError> {
@@ -322,7 +352,16 @@ impl ContainerStore {
 
     /// Every record, as stored (not refreshed), oldest first.
     pub fn all(&self) -> Result<Vec<Container>, StateError> {
-        let mut all = Vec::new();
+        Ok(self.scan()?.records)
+    }
+
+    /// Every record, oldest first, and the container directories that have
+    /// none.
+    pub fn scan(&self) -> Result<Scan, StateError> {
+        let mut scan = Scan {
+            records: Vec::new(),
+            record_less: Vec::new(),
+        };
         for entry in fs::read_dir(&self.records).map_err(io_at(&self.records))? {
             let entry = entry.map_err(io_at(&self.records))?;
             let name = entry.file_name().to_string_lossy().into_owned();
@@ -330,14 +369,67 @@ impl ContainerStore {
                 continue;
             }
             match self.read(&name) {
-                Ok(c) => all.push(c),
-                // Removed by another command since read_dir, or not committed yet.
-                Err(StateError::NoSuchContainer(_)) => {}
+                Ok(c) => scan.records.push(c),
+                // Removed by another command since read_dir, or not committed
+                // yet, or left by a peti that was killed.
+                Err(StateError::NoSuchContainer(_)) => {
+                    if is_full_id(&name) {
+                        scan.record_less.push(name);
+                    }
+                }
                 Err(e) => return Err(e),
             }
         }
-        all.sort_by(|a, b| a.created.cmp(&b.created));
-        Ok(all)
+        scan.records.sort_by(|a, b| a.created.cmp(&b.created));
+        Ok(scan)
+    }
+
+    /// Whether container `id` was begun and never finished: its directory has
+    /// no record (or there is no directory), and no live peti is making it.
+    /// Asked under the lock, the answer holds until the lock is released.
+    pub fn is_unfinished(&self, _lock: &Locked, id: &str) -> bool {
+        if !is_full_id(id) {
+            return false;
+        }
+        let dir = self.dir(id);
+        if dir.join("state.json").exists() {
+            return false;
+        }
+        match fs::File::open(&dir) {
+            // Its maker's lock is gone with it: nobody is making it.
+            Ok(file) => matches!(crate::fsutil::try_flock(file), Ok(Some(_))),
+            Err(e) => e.kind() == io::ErrorKind::NotFound,
+        }
+    }
+
+    /// Removes the directories and names of an unfinished container `id`
+    /// (its cgroup is `teardown`'s to remove).
+    pub fn forget_unfinished(&self, _lock: &Locked, id: &str) -> Result<(), StateError> {
+        for dir in [self.dir(id), self.run_dir(id)] {
+            match fs::remove_dir_all(&dir) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(io_at(&dir)(e)),
+                _ => {}
+            }
+        }
+        let names = self.records.join(".names");
+        let Ok(entries) = fs::read_dir(&names) else {
+            return Ok(());
+        };
+        for entry in entries.flatten() {
+            if fs::read_to_string(entry.path()).is_ok_and(|holder| holder == id) {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes the file that reserves `name`.
+    pub fn release_name(&self, _lock: &Locked, name: &str) -> Result<(), StateError> {
+        let file = self.name_file(name);
+        match fs::remove_file(&file) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_at(&file)(e)),
+            _ => Ok(()),
+        }
     }
 
     /// Finds a container by name, full ID or unique ID prefix, as Docker does.
@@ -382,8 +474,13 @@ impl ContainerStore {
             return Ok(container);
         }
         let lock = self.lock()?;
-        // Re-read under the lock: another command may have refreshed it already.
-        let mut container = self.read(&container.id)?;
+        self.refresh_under(&lock, &container.id)
+    }
+
+    /// [`ContainerStore::refresh`], for a caller that holds the lock already.
+    pub fn refresh_under(&self, lock: &Locked, id: &str) -> Result<Container, StateError> {
+        // Read under the lock: another command may have refreshed it already.
+        let mut container = self.read(id)?;
         if container.state.status != Status::Running {
             return Ok(container);
         }
@@ -405,8 +502,13 @@ impl ContainerStore {
                 ),
             );
         }
-        self.save(&lock, &container)?;
-        Ok(container)
+        match self.save(lock, &container) {
+            // What was found is true whether or not it could be written down:
+            // on a full disk, say what ended, and let the next refresh find it
+            // again. Removing a container must work on a full disk.
+            Err(StateError::Io { source, .. }) if is_disk_full(&source) => Ok(container),
+            saved => saved.map(|()| container),
+        }
     }
 
     /// Removes what a container had on disk (its writable layer, its log and
@@ -451,16 +553,18 @@ impl ContainerStore {
             }
         }
         remove_tree(&self.run_dir(&container.id))?;
-        // What is left is the record, and the log beside it.
-        if remove("state.json", FILE)
-            .and_then(|()| remove("", DIR))
-            .is_err()
-        {
-            remove_tree(&dir)?;
-        }
+        // What is left is the record, and the log beside it. The record goes
+        // first, then the name, then the folder: killed between any two, what
+        // is left is a folder with no record, which the next command that
+        // looks reclaims with any name still pointing at it
+        // (`teardown::reclaim`). A name file is never left pointing nowhere.
+        remove("state.json", FILE).map_err(io_at(&dir.join("state.json")))?;
         let name_file = self.name_file(&container.name);
         if fs::read_to_string(&name_file).is_ok_and(|id| id == container.id) {
             fs::remove_file(&name_file).map_err(io_at(&name_file))?;
+        }
+        if remove("", DIR).is_err() {
+            remove_tree(&dir)?;
         }
         Ok(())
     }
@@ -471,9 +575,60 @@ impl ContainerStore {
     }
 }
 
+/// In a child cloned from peti: closes its copies of the locks of
+/// [`MAKING`], without unlocking them. peti holds the same lock (one open
+/// file, shared by clone), and the lock must mean "peti is alive", not "peti
+/// or a start-up child it left behind is".
+pub fn let_go_of_making_locks() {
+    use std::os::fd::AsRawFd;
+    // try_lock: a child must never wait on a lock (none is held: peti is
+    // single-threaded when it clones).
+    if let Ok(held) = MAKING.try_lock() {
+        for (_, lock) in held.iter() {
+            // SAFETY: closes this process's copy of a descriptor that nothing
+            // in the child uses again; peti's copy, and its lock, stay. The
+            // child never drops `MAKING` (it execs or exits), so nothing
+            // closes it twice.
+            unsafe { libc::close(lock.as_raw_fd()) };
+        }
+    }
+}
+
+/// Whether `error` says the disk (or the user's quota) is full.
+fn is_disk_full(error: &io::Error) -> bool {
+    // By kind: a temporary file's error carries its path around the errno,
+    // and keeps only the kind.
+    matches!(
+        error.kind(),
+        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
+    )
+}
+
+/// Locks a new container's directory for as long as this process lives (or
+/// until it execs: the descriptor is close-on-exec).
+fn hold_while_making(dir: &Path) -> io::Result<()> {
+    let file = fs::File::open(dir)?;
+    let held = crate::fsutil::try_flock(file)?
+        .ok_or_else(|| io::Error::other("a new directory is locked by someone else"))?;
+    MAKING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .push((dir.to_path_buf(), held));
+    Ok(())
+}
+
+/// Whether this process is making the container folder `dir`.
+fn is_making(dir: &Path) -> bool {
+    MAKING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .iter()
+        .any(|(made, _)| made == dir)
+}
+
 /// Whether `text` is a whole container ID (64 hex digits), and so safe to use as
 /// a path component.
-fn is_full_id(text: &str) -> bool {
+pub fn is_full_id(text: &str) -> bool {
     text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit())
 }
 

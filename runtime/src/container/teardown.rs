@@ -7,7 +7,13 @@
 //! says where it is; then its writable layer and run-time files; its record
 //! last (`ContainerStore::delete`), so that a failure midway leaves a record
 //! naming what is left. Network addresses and links will join here.
+//!
+//! And one more way: a container whose making was cut short (peti killed
+//! between reserving its name and writing its record) has no record to say
+//! what it holds. [`reclaim`] clears everything such a container could hold,
+//! by the names peti gives things: its directories, its name, its cgroup.
 
+use super::cgroups::Cgroup;
 use super::state::{Container, ContainerStore, Locked, StateError};
 
 /// Releases everything `container` (not running) holds, and its record.
@@ -18,10 +24,35 @@ pub fn release(
 ) -> Result<(), StateError> {
     // One after the other: the cgroup's rmdirs take about 0.1 ms, less than
     // starting a thread to overlap them with the file removal would.
-    if let Some(cgroup) = &container.cgroup {
-        cgroup.remove()?;
+    match &container.cgroup {
+        Some(cgroup) => cgroup.remove()?,
+        // A start cut short may have made one and not recorded it.
+        None => Cgroup::everywhere(&container.id)?.remove()?,
     }
     store.delete(lock, container)
+}
+
+/// Clears what the unfinished container `id` may hold (see
+/// `ContainerStore::is_unfinished`, which the caller asked under `lock`).
+pub fn reclaim(store: &ContainerStore, lock: &Locked, id: &str) -> Result<(), StateError> {
+    Cgroup::everywhere(id)?.remove()?;
+    store.forget_unfinished(lock, id)
+}
+
+/// Clears every unfinished container among `record_less` (directories with
+/// no record, as a scan found them); a directory that someone is still
+/// making is left alone. Best effort: what cannot be cleared now is tried
+/// again by the next command that looks.
+pub fn reclaim_unfinished(store: &ContainerStore, record_less: &[String]) {
+    if record_less.is_empty() {
+        return;
+    }
+    let Ok(lock) = store.lock() else { return };
+    for id in record_less {
+        if store.is_unfinished(&lock, id) {
+            let _ = reclaim(store, &lock, id);
+        }
+    }
 }
 
 /// Whether `container` is a `--rm` container that ran, ended, and that nobody

@@ -1,19 +1,53 @@
 //! The image commands' library side: load, import, and removal that knows
 //! which images containers use.
+//!
+//! Each change to the store happens under its exclusive lock, and ends by
+//! collecting the garbage: what this change left unreferenced, and what a
+//! command killed before it could finish left (see `image::store`). Which
+//! images are in use is read from the containers' records under that lock,
+//! where no new container can be between looking its image up and naming it
+//! in its record (it holds the lock shared for that span).
 
 use super::{Engine, EngineError};
-use crate::image::store::{ImageSummary, Reference};
+use crate::image::store::{Changing, ImageSummary, Reference};
 
 impl Engine {
+    /// Runs `change` under the image store's exclusive lock, then collects the
+    /// garbage, keeping every image a container uses, whether `change`
+    /// succeeded or not. Returns what `change` did and what was deleted.
+    fn change_images<T>(
+        &self,
+        change: impl FnOnce(&Changing) -> Result<T, EngineError>,
+    ) -> Result<(T, Vec<String>), EngineError> {
+        let mut changing = self.images.change()?;
+        changing.in_use = self.containers.images_in_use()?;
+        let changed = change(&changing);
+        let deleted = self.images.collect_garbage(&changing);
+        Ok((changed?, deleted?))
+    }
+
+    /// After `rmi -f` untagged an image a container used, its layers were kept
+    /// for that container; once no container needs them, they go.
+    pub fn prune_if_untagged(&self, container: &super::Container) {
+        // Only an untagged image needs the (costlier) look at every container's
+        // record: the common case, a tagged image, stops at repositories.json.
+        if matches!(self.images.is_tagged(&container.manifest_digest), Ok(false)) {
+            let _ = self.change_images(|_| Ok(()));
+        }
+    }
+
     /// `peti load -i PATH`: every image of a layout or archive.
     pub fn load(&self, input: &std::path::Path) -> Result<Vec<Reference>, EngineError> {
-        Ok(self.images.load(input)?)
+        let (loaded, _) =
+            self.change_images(|changing| Ok(self.images.load_under(changing, input)?))?;
+        Ok(loaded)
     }
 
     /// `peti import FILE NAME[:TAG]`: returns the new image's ID (its config's
     /// digest), which Docker prints.
     pub fn import(&self, file: &std::path::Path, reference: &str) -> Result<String, EngineError> {
-        let reference = self.images.import_rootfs(file, reference)?;
+        let (reference, _) = self
+            .change_images(|changing| Ok(self.images.import_under(changing, file, reference)?))?;
         let manifest = self.images.image(&reference.to_string())?.manifest;
         Ok(manifest.config().digest().to_string())
     }
@@ -32,21 +66,23 @@ impl Engine {
     /// `force`; even then its blobs stay until no container needs them. Returns
     /// what was untagged and deleted, as Docker prints it.
     pub fn remove_image(&self, image: &str, force: bool) -> Result<Vec<String>, EngineError> {
-        let digest = self.images.resolve(image)?;
-        let in_use = self.containers.images_in_use()?;
-        if in_use.contains(&digest) && !force {
-            let user = self
-                .containers
-                .all()?
-                .into_iter()
-                .find(|c| c.manifest_digest == digest)
-                .map(|c| c.id[..12].to_string())
-                .unwrap_or_default();
-            return Err(EngineError::ImageInUse {
-                image: image.to_string(),
-                container: user,
-            });
-        }
-        Ok(self.images.remove(image, &in_use)?)
+        let (untagged, deleted) = self.change_images(|changing| {
+            let digest = self.images.resolve(image)?;
+            if changing.in_use.contains(&digest) && !force {
+                let user = self
+                    .containers
+                    .all()?
+                    .into_iter()
+                    .find(|c| c.manifest_digest == digest)
+                    .map(|c| c.id[..12].to_string())
+                    .unwrap_or_default();
+                return Err(EngineError::ImageInUse {
+                    image: image.to_string(),
+                    container: user,
+                });
+            }
+            Ok(self.images.untag(changing, image)?)
+        })?;
+        Ok(std::iter::once(untagged).chain(deleted).collect())
     }
 }

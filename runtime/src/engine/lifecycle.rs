@@ -32,9 +32,11 @@ impl Engine {
         let mut tracer = Tracer::new(false, "peti");
         if attach {
             super::run::check_terminal(container.spec.tty && container.spec.stdin)?;
-            Ok(Started::Exited(self.run_attached(container, &mut tracer)?))
+            Ok(Started::Exited(
+                self.run_attached(container.into(), &mut tracer)?,
+            ))
         } else {
-            self.start_detached(container, &mut tracer)?;
+            self.start_detached(container.into(), &mut tracer)?;
             Ok(Started::Detached)
         }
     }

@@ -127,8 +127,10 @@ impl Engine {
 
     /// Every container as it is now, oldest first; gone ones left out.
     pub fn all_containers(&self) -> Result<Vec<Container>, EngineError> {
+        let scan = self.containers.scan()?;
+        teardown::reclaim_unfinished(&self.containers, &scan.record_less);
         let mut found = Vec::new();
-        for container in self.containers.all()? {
+        for container in scan.records {
             match self.containers.refresh(container) {
                 Ok(c) => found.extend(self.reap_if_abandoned(c)?),
                 // Removed by another command meanwhile.
@@ -162,19 +164,6 @@ impl Engine {
                 Ok(None)
             }
             Err(_) => Ok(Some(container)),
-        }
-    }
-
-    /// After `rmi -f` untagged an image a container used, its layers were kept
-    /// for that container; once no container needs them, they go.
-    pub fn prune_if_untagged(&self, container: &Container) {
-        // Only an untagged image needs the (costlier) look at every container's
-        // record: the common case, a tagged image, stops at repositories.json.
-        if !matches!(self.images.is_tagged(&container.manifest_digest), Ok(false)) {
-            return;
-        }
-        if let Ok(in_use) = self.containers.images_in_use() {
-            let _ = self.images.prune(&in_use);
         }
     }
 }

@@ -17,6 +17,7 @@ use crate::container::spec::{self, Options};
 use crate::container::state::{self, Container};
 use crate::container::trace::{TraceEvent, Tracer};
 use crate::container::tty;
+use crate::image::store::Holding;
 
 /// What to create: an image, the options, and a command to replace the image's.
 #[derive(Debug, Clone, Default)]
@@ -24,6 +25,25 @@ pub struct CreateRequest {
     pub image: String,
     pub command: Vec<String>,
     pub options: Options,
+}
+
+/// A container that [`Engine::create`] made, and the image store's shared lock
+/// that keeps its image whole until the container's record names the image
+/// (see `image::store`). `peti create` writes the record at once; `peti run`
+/// writes it when the container starts, and keeps the lock until then.
+pub struct Created {
+    pub container: Container,
+    image_held: Option<Holding>,
+}
+
+impl From<Container> for Created {
+    /// A container created earlier, whose record names its image already.
+    fn from(container: Container) -> Self {
+        Created {
+            container,
+            image_held: None,
+        }
+    }
 }
 
 impl Engine {
@@ -34,7 +54,10 @@ impl Engine {
         &self,
         request: &CreateRequest,
         starting_now: bool,
-    ) -> Result<Container, EngineError> {
+    ) -> Result<Created, EngineError> {
+        // Before the image is looked up: `rmi` now waits until the record
+        // names it, or is done before the look-up, which then fails cleanly.
+        let image_held = self.images.hold()?;
         let stored = self.images.image(&request.image)?;
         let id = state::new_id();
         let spec = spec::from_image(
@@ -60,24 +83,27 @@ impl Engine {
             name: request.options.name.as_deref(),
             spec,
         };
-        Ok(lifecycle::create(
-            &self.images,
-            &self.containers,
-            new,
-            starting_now,
-        )?)
+        let container = lifecycle::create(&self.images, &self.containers, new, starting_now)?;
+        Ok(Created {
+            container,
+            image_held: starting_now.then_some(image_held),
+        })
     }
 
     /// Starts a container attached to this process's terminal and waits for it,
     /// passing on the signals this process gets. Returns its exit code.
-    pub fn run_attached(
-        &self,
-        container: Container,
-        tracer: &mut Tracer,
-    ) -> Result<i32, EngineError> {
+    pub fn run_attached(&self, created: Created, tracer: &mut Tracer) -> Result<i32, EngineError> {
+        let Created {
+            container,
+            image_held,
+        } = created;
         let id = container.id.clone();
         let spec = container.spec.clone();
-        let started = match spawn::start(&self.containers, container, Attach::Foreground, tracer) {
+        let started = spawn::start(&self.containers, container, Attach::Foreground, tracer);
+        // The record names the image now (or the start failed): let go, before
+        // a removal below needs the lock exclusively.
+        drop(image_held);
+        let started = match started {
             Ok(started) => started,
             Err(failure) => {
                 if spec.auto_remove {
@@ -108,11 +134,11 @@ impl Engine {
 
     /// Starts a container in the background: a forked process starts it, reports
     /// back (with its part of the trace), then becomes its monitor.
-    pub fn start_detached(
-        &self,
-        container: Container,
-        tracer: &mut Tracer,
-    ) -> Result<(), EngineError> {
+    pub fn start_detached(&self, created: Created, tracer: &mut Tracer) -> Result<(), EngineError> {
+        let Created {
+            container,
+            image_held,
+        } = created;
         let monitor = monitor::install(&self.root)?;
         let (report_r, report_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
             .map_err(|e| EngineError::io("pipe")(e.into()))?;
@@ -121,7 +147,8 @@ impl Engine {
             ForkResult::Child => {
                 drop(report_r);
                 let report = std::fs::File::from(report_w);
-                let code = self.become_monitor(container, &monitor, report, tracer.enabled);
+                let code =
+                    self.become_monitor(container, image_held, &monitor, report, tracer.enabled);
                 // SAFETY: _exit leaves without running destructors twice in a fork.
                 unsafe { libc::_exit(code) }
             }
@@ -130,6 +157,7 @@ impl Engine {
                 let mut text = String::new();
                 let _ =
                     std::io::Read::read_to_string(&mut std::fs::File::from(report_r), &mut text);
+                drop(image_held);
                 // The child has setsid'd and will exec; reap only if it already ended.
                 let _ = nix::sys::wait::waitpid(child, Some(nix::sys::wait::WaitPidFlag::WNOHANG));
                 let result: DetachedResult =
@@ -147,6 +175,7 @@ impl Engine {
     fn become_monitor(
         &self,
         container: Container,
+        image_held: Option<Holding>,
         monitor_path: &Path,
         mut report: std::fs::File,
         trace: bool,
@@ -156,6 +185,9 @@ impl Engine {
         let auto_remove = container.spec.auto_remove;
         let mut tracer = Tracer::new(trace, "peti");
         let started = spawn::start(&self.containers, container, Attach::Detached, &mut tracer);
+        // Unlocks for the parent too (one lock, shared by fork): the record
+        // names the image now, or the start failed.
+        drop(image_held);
         let error = started.as_ref().err().cloned();
         let result = DetachedResult {
             error,

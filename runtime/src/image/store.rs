@@ -5,12 +5,32 @@
 //!   blobs/sha256/<hex>             every blob (manifest, config, compressed layer), verified
 //!   layers/<diff-id hex>/          each layer unpacked once, shared by every image using it
 //!   repositories.json              name:tag -> manifest digest
-//!   lock                           taken by every command that changes the store
+//!   lock                           exclusive to change the store, shared to use an image
 //! ```
 //!
 //! Blobs are named by their own sha256, so loading checks each one against its name
 //! and storing the same blob twice is a no-op. Unpacked layers are named by their
 //! diff_id (the sha256 of the uncompressed tar), which is also checked while unpacking.
+//!
+//! ## Surviving a kill
+//!
+//! `peti` can be killed at any instant, so the store never holds half of
+//! anything under a real name. A blob or a layer is written beside its place,
+//! under a name starting with a dot (`.staged-*`, `.unpack-*`, `.import-*`,
+//! `.load-*` for an unpacked archive),
+//! and renamed into place only when whole and checked; a layer is deleted by
+//! renaming it out of place first (`.trash-*`), so a half-deleted layer is
+//! never mistaken for a whole one. Whatever dotted leftover a killed command
+//! left, the next command that takes the lock to change the store removes
+//! ([`Store::change`]): under that lock, no one else can be writing one.
+//! Blobs that no image references (a load killed before its tag, an `rmi`
+//! killed before its deletions) are garbage, and every change ends by
+//! collecting it ([`Store::collect_garbage`]).
+//!
+//! A container uses an image from the moment it looks it up to the moment its
+//! record names the image's manifest, and `rmi` must not delete anything in
+//! between: a new container holds the lock shared ([`Store::hold`]) for that
+//! span, and `rmi` needs it exclusive.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -184,6 +204,34 @@ pub struct Store {
     root: PathBuf,
 }
 
+/// The store's lock, held exclusively: while it lives, no other command
+/// changes the store or starts using one of its images. `in_use` are the
+/// manifests that containers use, which garbage collection keeps even when
+/// untagged; whoever takes the lock says which they are (the store does not
+/// know the containers).
+pub struct Changing {
+    _lock: Flock<fs::File>,
+    pub in_use: BTreeSet<String>,
+}
+
+/// The store's lock, shared: while it lives, no image can be removed. A new
+/// container holds it from looking its image up until its record names the
+/// image, which is when `rmi` can see that the image is in use.
+pub struct Holding(#[allow(dead_code)] Flock<fs::File>);
+
+/// The prefixes of what is written beside its place and renamed into it
+/// (see the module's comment). Only a command that holds the lock
+/// exclusively writes them, or one that holds it shared (a container's init
+/// layer), so one that holds it exclusively may delete every one it finds.
+const LEFTOVERS: &[&str] = &[
+    ".staged-",
+    ".unpack-",
+    ".import-",
+    ".load-",
+    ".trash-",
+    ".init-staging-",
+];
+
 fn io_at(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
     move |source| StoreError::Io {
         path: path.to_path_buf(),
@@ -202,11 +250,61 @@ impl Store {
         })
     }
 
-    /// Takes the store's lock until the returned guard is dropped, so that two
-    /// `peti` commands never interleave their changes.
-    fn lock(&self) -> Result<Flock<fs::File>, StoreError> {
+    /// Takes the store's lock exclusively until the returned guard is
+    /// dropped, so that two `peti` commands never interleave their changes,
+    /// and removes what killed commands left half-written. Garbage is the
+    /// caller's to collect, once it has said which images are in use.
+    pub fn change(&self) -> Result<Changing, StoreError> {
         let path = self.root.join("lock");
-        crate::fsutil::lock_exclusive(&path).map_err(io_at(&path))
+        let lock = crate::fsutil::lock_exclusive(&path).map_err(io_at(&path))?;
+        self.sweep()?;
+        Ok(Changing {
+            _lock: lock,
+            in_use: BTreeSet::new(),
+        })
+    }
+
+    /// Takes the store's lock shared (see [`Holding`]).
+    pub fn hold(&self) -> Result<Holding, StoreError> {
+        let path = self.root.join("lock");
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io_at(&path))?;
+        Flock::lock(file, nix::fcntl::FlockArg::LockShared)
+            .map(Holding)
+            .map_err(|(_, e)| io_at(&path)(e.into()))
+    }
+
+    /// Removes every leftover (see [`LEFTOVERS`]) in the store's three
+    /// directories. Called under the exclusive lock only.
+    fn sweep(&self) -> Result<(), StoreError> {
+        for dir in [
+            self.root.clone(),
+            self.root.join("blobs/sha256"),
+            self.layers_dir(),
+        ] {
+            for entry in fs::read_dir(&dir).map_err(io_at(&dir))? {
+                let entry = entry.map_err(io_at(&dir))?;
+                let name = entry.file_name();
+                let name = name.to_string_lossy();
+                if !LEFTOVERS.iter().any(|p| name.starts_with(p)) {
+                    continue;
+                }
+                let path = entry.path();
+                let removed = match entry.file_type().map_err(io_at(&path))?.is_dir() {
+                    true => fs::remove_dir_all(&path),
+                    false => fs::remove_file(&path),
+                };
+                match removed {
+                    Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(io_at(&path)(e)),
+                    _ => {}
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Where a blob is kept. Only a checked digest becomes a path.
@@ -231,32 +329,62 @@ impl Store {
 
     /// `peti load -i PATH`: an OCI layout directory, or an OCI archive (the same
     /// directory as a tar file, as `skopeo copy ... oci-archive:` writes it).
+    /// Takes the lock, and leaves no garbage if it fails.
     pub fn load(&self, path: &Path) -> Result<Vec<Reference>, StoreError> {
+        let changing = self.change()?;
+        let loaded = self.load_under(&changing, path);
+        self.collect_garbage(&changing)?;
+        loaded
+    }
+
+    /// [`Store::load`] under the lock the caller holds, which collects the
+    /// garbage.
+    pub fn load_under(
+        &self,
+        changing: &Changing,
+        path: &Path,
+    ) -> Result<Vec<Reference>, StoreError> {
         if !path.exists() {
             return Err(StoreError::NoSuchInput {
                 path: path.to_path_buf(),
             });
         }
         if path.is_dir() {
-            return self.load_layout(path);
+            return self.load_layout_under(changing, path);
         }
         // An image tagged only TAG is named after the archive's file.
         let stem = path
             .file_stem()
             .map(|s| s.to_string_lossy().to_lowercase())
             .unwrap_or_default();
-        self.load_from(&OciArchive::open(path)?, &stem, None)
+        self.load_from(
+            changing,
+            &OciArchive::open_in(path, &self.root)?,
+            &stem,
+            None,
+        )
     }
 
     /// Loads every tagged image of the OCI layout at `dir`. An image tagged only
     /// `TAG` is named after the layout's directory: `images/lab` tagged `latest`
     /// becomes `lab:latest`.
     pub fn load_layout(&self, dir: &Path) -> Result<Vec<Reference>, StoreError> {
+        let changing = self.change()?;
+        let loaded = self.load_layout_under(&changing, dir);
+        self.collect_garbage(&changing)?;
+        loaded
+    }
+
+    fn load_layout_under(
+        &self,
+        changing: &Changing,
+        dir: &Path,
+    ) -> Result<Vec<Reference>, StoreError> {
         let dir_name = dir
             .file_name()
             .map(|n| n.to_string_lossy().to_lowercase())
             .unwrap_or_default();
-        self.load_from(&LayoutDir::open_layout(dir)?, &dir_name, None)
+        self.load_from(changing, &LayoutDir::open_layout(dir)?, &dir_name, None)
     }
 
     /// `peti import ROOTFS.tar NAME[:TAG]`: a plain file-system tarball (gzip or not)
@@ -267,6 +395,20 @@ impl Store {
     /// refuse what is not one) while the same bytes are hashed and gzipped into the
     /// layer. A gzip bomb costs disk, not memory, and only what it really holds.
     pub fn import_rootfs(&self, tarball: &Path, reference: &str) -> Result<Reference, StoreError> {
+        let changing = self.change()?;
+        let imported = self.import_under(&changing, tarball, reference);
+        self.collect_garbage(&changing)?;
+        imported
+    }
+
+    /// [`Store::import_rootfs`] under the lock the caller holds, which
+    /// collects the garbage.
+    pub fn import_under(
+        &self,
+        changing: &Changing,
+        tarball: &Path,
+        reference: &str,
+    ) -> Result<Reference, StoreError> {
         let reference = tag_reference(reference)?;
         let (file, _) = source::open_regular(tarball)?;
         let mut input = io::BufReader::new(file);
@@ -287,7 +429,7 @@ impl Store {
         let layout_error =
             |e: super::layout::LayoutError| bad("importable as an image", e.to_string());
         // Inside the store, so that what an interrupted import leaves is the store's
-        // to find, not a stray folder in $TMPDIR.
+        // to sweep (see `Store::change`), not a stray folder in $TMPDIR.
         let staging = tempfile::Builder::new()
             .prefix(".import-")
             .tempdir_in(&self.root)
@@ -315,30 +457,25 @@ impl Store {
             .finish(reference.tag_or_latest(), config)
             .map_err(layout_error)?;
         let written = LayoutDir::open_layout(&layout)?;
-        let mut loaded = self.load_from(&written, &reference.name, Some(&reference))?;
+        let mut loaded = self.load_from(changing, &written, &reference.name, Some(&reference))?;
         Ok(loaded.remove(0))
     }
 
     /// Stores every image of `source`, each blob checked as it is copied.
     /// An image tagged only `TAG` is named `DIR_NAME:TAG`; with `name_as`, the
     /// one image is named that.
+    /// Blobs stored before a failure are verified but unreferenced: the
+    /// garbage collection that ends every change removes them, so a failed
+    /// load leaves the store as it was.
     fn load_from(
         &self,
+        _changing: &Changing,
         source: &dyn BlobSource,
         dir_name: &str,
         name_as: Option<&Reference>,
     ) -> Result<Vec<Reference>, StoreError> {
         let index = source.index()?;
-        let _guard = self.lock()?;
-        let result = self.load_index(source, dir_name, &index, name_as);
-        if result.is_err() {
-            // Blobs stored before the failure are verified but unreferenced: remove
-            // them, so a failed load leaves the store as it was.
-            if let Ok(refs) = self.references() {
-                let _ = self.collect_garbage(&refs, &BTreeSet::new());
-            }
-        }
-        result
+        self.load_index(source, dir_name, &index, name_as)
     }
 
     fn load_index(
@@ -610,7 +747,7 @@ impl Store {
     /// `peti tag SOURCE TARGET`.
     pub fn tag(&self, source: &str, target: &str) -> Result<(), StoreError> {
         let target = tag_reference(target)?;
-        let _guard = self.lock()?;
+        let _changing = self.change()?;
         let digest = self.resolve(source)?;
         self.set_reference(&target, &digest)
     }
@@ -643,24 +780,22 @@ impl Store {
         reference: &str,
         keep: &BTreeSet<String>,
     ) -> Result<Vec<String>, StoreError> {
+        let mut changing = self.change()?;
+        changing.in_use = keep.clone();
+        let mut report = vec![self.untag(&changing, reference)?];
+        report.extend(self.collect_garbage(&changing)?);
+        Ok(report)
+    }
+
+    /// Removes a reference; returns Docker's line for it.
+    pub fn untag(&self, _changing: &Changing, reference: &str) -> Result<String, StoreError> {
         let parsed = Reference::parse(reference)?;
-        let _guard = self.lock()?;
         let mut refs = self.references()?;
         if refs.remove(&parsed.to_string()).is_none() {
             return Err(StoreError::UnknownImage(reference.to_string()));
         }
         self.write_references(&refs)?;
-        let mut report = vec![format!("Untagged: {parsed}")];
-        report.extend(self.collect_garbage(&refs, keep)?);
-        Ok(report)
-    }
-
-    /// Deletes what no reference and no manifest in `keep` needs: after the last
-    /// container of an image that `rmi -f` untagged is removed.
-    pub fn prune(&self, keep: &BTreeSet<String>) -> Result<Vec<String>, StoreError> {
-        let _guard = self.lock()?;
-        let refs = self.references()?;
-        self.collect_garbage(&refs, keep)
+        Ok(format!("Untagged: {parsed}"))
     }
 
     /// Whether some reference names this manifest.
@@ -668,15 +803,15 @@ impl Store {
         Ok(self.references()?.values().any(|d| d == manifest_digest))
     }
 
-    /// Deletes blobs and unpacked layers that no reference reaches.
-    fn collect_garbage(
-        &self,
-        refs: &BTreeMap<String, String>,
-        keep: &BTreeSet<String>,
-    ) -> Result<Vec<String>, StoreError> {
+    /// Deletes the blobs and unpacked layers that neither a reference nor a
+    /// manifest in use reaches; returns what it deleted, as Docker prints it.
+    /// A layer is renamed out of place before it is deleted, so that a kill
+    /// midway leaves a leftover to sweep, not a half layer under its name.
+    pub fn collect_garbage(&self, changing: &Changing) -> Result<Vec<String>, StoreError> {
+        let refs = self.references()?;
         let mut live_blobs = BTreeSet::new();
         let mut live_layers = BTreeSet::new();
-        for digest in refs.values().chain(keep) {
+        for digest in refs.values().chain(&changing.in_use) {
             let digest = stored_digest(digest)?;
             let (_, _, digests) = self.read_image(&digest)?;
             live_blobs.insert(digest.digest().to_string());
@@ -699,12 +834,13 @@ impl Store {
                     continue;
                 }
                 let path = entry.path();
-                let removed = if is_layer {
-                    fs::remove_dir_all(&path)
+                if is_layer {
+                    let trash = dir.join(format!(".trash-{name}"));
+                    fs::rename(&path, &trash).map_err(io_at(&path))?;
+                    fs::remove_dir_all(&trash).map_err(io_at(&trash))?;
                 } else {
-                    fs::remove_file(&path)
-                };
-                removed.map_err(io_at(&path))?;
+                    fs::remove_file(&path).map_err(io_at(&path))?;
+                }
                 deleted.push(format!("Deleted: sha256:{name}"));
             }
         }

@@ -97,7 +97,14 @@ pub struct Sandbox {
 
 impl Sandbox {
     pub fn new() -> Self {
+        Self::new_with(|_| {})
+    }
+
+    /// A sandbox whose folder `prepare` is given before busybox is imported
+    /// into it: to mount a small file system on its store, say.
+    pub fn new_with(prepare: impl FnOnce(&Path)) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
+        prepare(dir.path());
         let sandbox = Sandbox { dir };
         let tar = sandbox.path().join("busybox.tar");
         std::fs::write(&tar, busybox_rootfs_tar(&[])).unwrap();

@@ -11,6 +11,7 @@ use runtime::engine::Engine;
 pub use args::ContainerCommand;
 
 use super::CliError;
+use crate::cli::out::outln;
 
 /// Runs one container command; returns the process exit status.
 pub fn run(engine: &Engine, command: ContainerCommand) -> Result<u8, CliError> {
@@ -37,7 +38,7 @@ pub fn run(engine: &Engine, command: ContainerCommand) -> Result<u8, CliError> {
         })?,
         ContainerCommand::Wait(a) => {
             for name in &a.containers {
-                println!("{}", engine.wait(name)?);
+                outln!("{}", engine.wait(name)?);
             }
         }
         ContainerCommand::Exec(a) => return Ok(engine.exec(&a.container, &a.options())? as u8),

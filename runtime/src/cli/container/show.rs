@@ -9,19 +9,20 @@ use runtime::engine::view::{PsRow, human_duration, since, status_text};
 use super::args::PsArgs;
 use crate::cli::CliError;
 use crate::cli::args::Format;
+use crate::cli::out::outln;
 use crate::cli::table::print_table;
 
 /// `peti ps [-a] [-q] [--format json]`.
 pub fn ps(engine: &Engine, args: &PsArgs) -> Result<(), CliError> {
     let rows = engine.list(args.all)?;
     if args.quiet {
-        rows.iter().for_each(|c| println!("{}", &c.id[..12]));
+        rows.iter().for_each(|c| outln!("{}", &c.id[..12]));
         return Ok(());
     }
     if args.format == Format::Json {
         for c in &rows {
             let row = serde_json::to_string(&PsRow::of(c)).expect("a row serialises");
-            println!("{row}");
+            outln!("{row}");
         }
         return Ok(());
     }
@@ -64,7 +65,7 @@ pub fn inspect(engine: &Engine, names: &[String]) -> Result<(), CliError> {
         .iter()
         .map(|n| engine.inspect(n))
         .collect::<Result<Vec<_>, _>>()?;
-    println!(
+    outln!(
         "{}",
         serde_json::to_string_pretty(&all).expect("inspect serialises")
     );
@@ -101,7 +102,7 @@ pub fn stats(engine: &Engine, names: &[String], format: Format) -> Result<(), Cl
     let rows = engine.stats(names)?;
     if format == Format::Json {
         for row in &rows {
-            println!("{}", serde_json::to_string(row).expect("a row serialises"));
+            outln!("{}", serde_json::to_string(row).expect("a row serialises"));
         }
         return Ok(());
     }

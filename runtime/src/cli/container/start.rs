@@ -10,6 +10,7 @@ use runtime::engine::{Engine, EngineError};
 
 use super::args::{CreateArgs, RunArgs};
 use crate::cli::CliError;
+use crate::cli::out::outln;
 
 fn request(args: &CreateArgs) -> CreateRequest {
     CreateRequest {
@@ -21,7 +22,7 @@ fn request(args: &CreateArgs) -> CreateRequest {
 
 /// `peti create`: prints the new container's ID.
 pub fn create(engine: &Engine, args: CreateArgs) -> Result<(), CliError> {
-    println!("{}", engine.create(&request(&args), false)?.id);
+    outln!("{}", engine.create(&request(&args), false)?.container.id);
     Ok(())
 }
 
@@ -33,18 +34,18 @@ pub fn run(engine: &Engine, args: RunArgs) -> Result<u8, CliError> {
     }
     let mut tracer = Tracer::new(args.trace || args.trace_json.is_some(), "peti");
     let detail = format!("record, upper/ and work/ for {}", args.container.image);
-    let container = tracer.step("create", &detail, || {
+    let created = tracer.step("create", &detail, || {
         engine.create(&request(&args.container), true)
     })?;
-    let id = container.id.clone();
+    let id = created.container.id.clone();
     let result = if args.detach {
-        engine.start_detached(container, &mut tracer).map(|()| {
-            println!("{id}");
+        engine.start_detached(created, &mut tracer).map(|()| {
+            outln!("{id}");
             0
         })
     } else {
         engine
-            .run_attached(container, &mut tracer)
+            .run_attached(created, &mut tracer)
             .map(|code| code as u8)
     };
     if tracer.enabled {
@@ -89,7 +90,7 @@ pub fn start(engine: &Engine, names: &[String], attach: bool) -> Result<u8, CliE
     for name in names {
         match engine.start(name, attach)? {
             Started::Exited(code) => last = code as u8,
-            Started::AlreadyRunning | Started::Detached => println!("{name}"),
+            Started::AlreadyRunning | Started::Detached => outln!("{name}"),
         }
     }
     Ok(last)
@@ -102,7 +103,7 @@ pub fn each(
 ) -> Result<(), CliError> {
     for name in names {
         action(name)?;
-        println!("{name}");
+        outln!("{name}");
     }
     Ok(())
 }

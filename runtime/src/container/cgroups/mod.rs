@@ -144,14 +144,29 @@ impl Cgroup {
     /// creating anything yet: the container's first process needs the paths while
     /// peti creates the directories in parallel.
     pub fn plan(name: &str, limits: &Limits) -> Result<Self, CgroupError> {
+        Self::on_this_host(name, |h| v1::CgroupV1::plan(h, name, limits))
+    }
+
+    /// The cgroup `peti/<name>` wherever it could be on this host, whatever
+    /// its limits: what a start that was cut short (peti killed between making
+    /// the cgroup and recording it) may have left, for `teardown` to remove.
+    pub fn everywhere(name: &str) -> Result<Self, CgroupError> {
+        Self::on_this_host(name, |h| Ok(v1::CgroupV1::everywhere(h, name)))
+    }
+
+    /// The cgroup `peti/<name>` in this host's mode: v2's one directory, or
+    /// what `v1` picks from the v1 hierarchies mounted.
+    fn on_this_host(
+        name: &str,
+        v1: impl FnOnce(&v1::Hierarchies) -> Result<v1::CgroupV1, CgroupError>,
+    ) -> Result<Self, CgroupError> {
         let root = Path::new(CGROUP_ROOT);
         match detect_mode(root)? {
             CgroupMode::Unified => Ok(Cgroup::V2(v2::CgroupV2::plan(root, name))),
             CgroupMode::Hybrid | CgroupMode::Legacy => {
                 let mounts = fs::read_to_string("/proc/self/mountinfo")
                     .map_err(io_at(Path::new("/proc/self/mountinfo")))?;
-                let hierarchies = v1::Hierarchies::from_mountinfo(&mounts);
-                v1::CgroupV1::plan(&hierarchies, name, limits).map(Cgroup::V1)
+                v1(&v1::Hierarchies::from_mountinfo(&mounts)).map(Cgroup::V1)
             }
         }
     }

@@ -121,6 +121,23 @@ impl CgroupV1 {
         Ok(cgroup)
     }
 
+    /// Every directory `peti/<name>` could have, in every mounted controller
+    /// whatever the limits: to clear what a start cut short may have made.
+    pub fn everywhere(h: &Hierarchies, name: &str) -> Self {
+        let dir = |mount: &Option<PathBuf>| mount.as_ref().map(|m| m.join(PARENT).join(name));
+        let mut cgroup = CgroupV1 {
+            memory: dir(&h.memory),
+            cpu: dir(&h.cpu),
+            cpuacct: dir(&h.cpuacct),
+            pids: dir(&h.pids),
+            devices: dir(&h.devices),
+        };
+        if cgroup.cpuacct == cgroup.cpu {
+            cgroup.cpuacct = None;
+        }
+        cgroup
+    }
+
     /// Makes the directories, sets limits and the device list.
     pub fn create(&self, limits: &Limits) -> Result<(), CgroupError> {
         self.make_dirs()?;

@@ -21,15 +21,23 @@ pub struct OciArchive {
 }
 
 impl OciArchive {
-    /// Unpacks the archive at `path`, a regular file the user named.
+    /// Unpacks the archive at `path`, a regular file the user named, into a
+    /// temporary folder in the system's temporary directory.
     pub fn open(path: &Path) -> Result<Self, SourceError> {
+        Self::open_in(path, &std::env::temp_dir())
+    }
+
+    /// Unpacks the archive at `path` into a temporary folder `.load-*` in
+    /// `scratch`: the image store's own, which sweeps what a killed load
+    /// leaves (see `image::store`), where `$TMPDIR` would keep it.
+    pub fn open_in(path: &Path, scratch: &Path) -> Result<Self, SourceError> {
         let not_an_archive = || SourceError::NotAnArchive {
             path: path.to_path_buf(),
         };
         let (file, _) = open_regular(path)?;
         let unpacked = tempfile::Builder::new()
-            .prefix("peti-load-")
-            .tempdir()
+            .prefix(".load-")
+            .tempdir_in(scratch)
             .map_err(|source| SourceError::Io {
                 path: path.to_path_buf(),
                 source,
