@@ -44,22 +44,22 @@ pub fn replace_file(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
 /// way, so two `peti` commands never interleave; the kernel releases the lock
 /// when a holder dies, so a killed command cannot leave it stuck.
 pub fn lock_exclusive(path: &Path) -> io::Result<Flock<fs::File>> {
-    let file = fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path)?;
-    Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, e)| e.into())
+    lock(path, FlockArg::LockExclusive)
 }
 
-/// Like [`lock_exclusive`], but only if no one holds the lock now.
-pub fn try_lock_exclusive(path: &Path) -> io::Result<Option<Flock<fs::File>>> {
+/// Like [`lock_exclusive`], but shared: any number of holders at once, while
+/// no one holds it exclusively.
+pub fn lock_shared(path: &Path) -> io::Result<Flock<fs::File>> {
+    lock(path, FlockArg::LockShared)
+}
+
+fn lock(path: &Path, how: FlockArg) -> io::Result<Flock<fs::File>> {
     let file = fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(path)?;
-    try_flock(file)
+    Flock::lock(file, how).map_err(|(_, e)| e.into())
 }
 
 /// An exclusive `flock` on `file` if no one holds one now; `None` if someone does.

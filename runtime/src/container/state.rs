@@ -15,6 +15,15 @@
 //! (someone killed them, or the machine rebooted), the container is shown as
 //! exited with status 255, as Docker shows containers it lost track of; a `--rm`
 //! container is removed instead, since nobody is left to remove it.
+//!
+//! A container comes into being in steps, and peti may be killed between any
+//! two: its folder is made and locked (`flock`) by the peti making it, its name
+//! reserved (`.names/<name>`, created with O_EXCL), its writable layer made,
+//! its record written. The lock dies with its holder, so a folder with no
+//! record is either being made right now (locked) or was left by a peti that
+//! was killed (not locked: [`ContainerStore::is_unfinished`]), and the next
+//! command that looks clears it (`teardown::reclaim`). Removal runs the same
+//! steps backwards: the record, the name, the folder.
 
 use std::collections::BTreeSet;
 use std::fs;

@@ -267,15 +267,9 @@ impl Store {
     /// Takes the store's lock shared (see [`Holding`]).
     pub fn hold(&self) -> Result<Holding, StoreError> {
         let path = self.root.join("lock");
-        let file = fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(io_at(&path))?;
-        Flock::lock(file, nix::fcntl::FlockArg::LockShared)
+        crate::fsutil::lock_shared(&path)
             .map(Holding)
-            .map_err(|(_, e)| io_at(&path)(e.into()))
+            .map_err(io_at(&path))
     }
 
     /// Removes every leftover (see [`LEFTOVERS`]) in the store's three
