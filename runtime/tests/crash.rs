@@ -139,8 +139,10 @@ fn kill_at_every_phase(
         let _ = child.wait();
         eprintln!("crash: peti {args:?} killed ({victim:?}) at {at:?} of {length:?}");
         settle(sandbox);
-        check(sandbox);
+        // Clean first: what `ps` and `rm` alone leave must be nothing, before
+        // `check` runs commands that repair things of their own.
         assert_clean(sandbox, &format!("after peti {args:?} killed at {at:?}"));
+        check(sandbox);
     }
 }
 
