@@ -526,3 +526,89 @@ fn quotes(source: &str, excerpt: &[String]) -> bool {
     }
     true
 }
+
+/// Sentences the book once said, which a reader who knows the field showed to
+/// be wrong (issue 20), each with what is true. A page (or the README, or a
+/// message of microvm's) that says one again fails here. Compared without
+/// spaces or case, so that reflowing a paragraph does not hide one.
+const REFUTED: &[(&str, &str)] = &[
+    (
+        "A Linux guest needs **hardware virtualisation**",
+        "a stock kernel needs it; a PVM-built kernel or an emulator runs Linux without",
+    ),
+    (
+        "A Linux guest needs VT-x or AMD-V",
+        "a stock kernel needs it; a PVM-built kernel or an emulator runs Linux without",
+    ),
+    (
+        "multi-threaded process cannot `unshare` a mount namespace",
+        "it can; it cannot setns into one, or make or join a user namespace",
+    ),
+    (
+        "its network library makes the namespace, and runc's process joins it",
+        "runc makes it and libnetwork adopts it (SetKey); made-first is podman's and CNI's way",
+    ),
+    (
+        "in which each directory has every controller enabled for it",
+        "a v2 directory has what its parent's cgroup.subtree_control enables",
+    ),
+    (
+        "does both and charts the memory over time",
+        "the resources lab takes five snapshots, on one cgroup version",
+    ),
+    (
+        "because a tar file cannot be relied on to carry device nodes",
+        "whiteout files come from AUFS and portability (a device node needs CAP_MKNOD)",
+    ),
+    (
+        "a handful of processes (its kernel threads",
+        "a Linux guest starts dozens of kernel threads",
+    ),
+    (
+        "Every claim in these pages is checked by a lab",
+        "no Linux VM was measured here: those claims rest on literature",
+    ),
+    (
+        "can tell whether a file was edited by hand",
+        "labs check finds files that contradict themselves, not careful edits",
+    ),
+    (
+        "once an irqchip exists, every",
+        "KVM waits for SRCU at every slot change; the irqchip's part is unproven",
+    ),
+    (
+        "`--network none` (the default)",
+        "none is peti's default; Docker's is bridge",
+    ),
+    (
+        "boot the same guest, which does the same work",
+        "QEMU runs qboot and a PVH option ROM in the guest first",
+    ),
+    (
+        "to start a VM per function in about the time a container takes",
+        "Firecracker was built for isolation and density, with boots of about 125 ms",
+    ),
+    (
+        "(out of about 40 that root normally has), `no_new_privs`",
+        "Docker does not set no_new_privs by default",
+    ),
+];
+
+#[test]
+fn the_book_does_not_repeat_a_claim_that_was_shown_wrong() {
+    let root = book().join("..").canonicalize().unwrap();
+    let mut texts = vec![root.join("README.md")];
+    files_below(&root.join("book/src"), &["md"], &mut texts);
+    files_below(&root.join("microvm/src"), &["rs"], &mut texts);
+    let plain = |text: &str| squeeze(text).to_lowercase();
+    let mut found = Vec::new();
+    for path in &texts {
+        let text = plain(&std::fs::read_to_string(path).unwrap());
+        for (claim, truth) in REFUTED {
+            if text.contains(&plain(claim)) {
+                found.push(format!("{}: says {claim:?}; but {truth}", path.display()));
+            }
+        }
+    }
+    assert!(found.is_empty(), "{}", found.join("\n"));
+}

@@ -75,7 +75,9 @@ pub const NEEDED_CAPABILITIES: [(Cap, &str, NeededBy, &str); 7] = [
 ];
 
 /// What a stock Linux guest needs, and where a reader finds it: said wherever one
-/// is refused, so that the refusal tells what would make it work.
+/// is refused, so that the refusal tells what would make it work. (A kernel
+/// built as a PVM guest needs none of it, and runs on PVM deprivileged; microvm
+/// boots only stock kernels, so that is not what it can offer.)
 pub const LINUX_NEEDS: &str = "hardware virtualisation (VT-x or AMD-V): a laptop, \
     bare metal, or a cloud VM with nested virtualisation turned on";
 
@@ -85,7 +87,11 @@ pub const LINUX_NEEDS: &str = "hardware virtualisation (VT-x or AMD-V): a laptop
 pub enum Virtualisation {
     /// VT-x or AMD-V: the CPU runs guests natively.
     Hardware,
-    /// The kvm_pvm module: kernel-mode guest code is emulated.
+    /// The kvm_pvm module: paravirtual KVM, with no help from the CPU. A
+    /// kernel built as a PVM guest runs natively, deprivileged to ring 3, with
+    /// shadow page tables and hypercalls (Cloud Hypervisor boots such guests);
+    /// a stock kernel's ring-0 code lands in KVM's instruction emulator, which
+    /// fails on it. User-level code runs natively either way.
     NestedPvm,
     /// /dev/kvm is there but neither sign is: assume hardware, say so.
     Unknown,
@@ -235,8 +241,9 @@ fn verdict(
             "KVM lacks capabilities microvm needs (see the list); nothing can run".to_string()
         }
         (Virtualisation::NestedPvm, ..) => format!(
-            "nested PVM: a stock Linux kernel cannot boot here (its ring-0 code runs in \
-             KVM's instruction emulator, which fails on it; it needs {LINUX_NEEDS}); \
+            "nested PVM: a stock Linux kernel cannot boot here (its ring-0 code lands in \
+             KVM's instruction emulator, which fails on it; a kernel built as a PVM guest \
+             would run, but microvm boots stock kernels, which need {LINUX_NEEDS}); \
              {direct_clause}"
         ),
         (kind, linux, _) => {
