@@ -1,8 +1,10 @@
-//! Builds the two small C programs that peti carries inside its own binary:
+//! Builds the three small C programs that peti carries inside its own binary:
 //! `peti-monitor` (monitor/peti-monitor.c), the process that stays with each
 //! detached container (see `container::monitor` for why it is C and static),
-//! and `peti-dmz` (dmz/peti-dmz.c), the program peti execs inside a container
-//! in place of the container's own (see `container::dmz`).
+//! `peti-dmz` (dmz/peti-dmz.c), the program peti execs inside a container
+//! in place of the container's own (see `container::dmz`), and `peti-init`
+//! (init/peti-init.c), the init that `--init` makes a container's PID 1 (see
+//! `container::dmz` too, which starts it).
 
 use std::env;
 use std::path::PathBuf;
@@ -38,4 +40,5 @@ fn main() {
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
     println!("cargo:rustc-env=PETI_MONITOR_SHA256={hex}");
     compile("dmz/peti-dmz.c", "peti-dmz");
+    compile("init/peti-init.c", "peti-init");
 }

@@ -366,6 +366,20 @@ fn update_changes_limits_while_the_container_runs() {
     sandbox.ok(&["update", "-m", "48m", "grow"]);
     assert_eq!(limit(), "50331648");
     // Below what it uses: cgroup v1 refuses (EBUSY), v2 takes it and OOM-kills.
+    // First, dd must hold its buffer: on a busy machine the update can come
+    // before dd has even touched it, and then 8 MiB is not below its use.
+    let usage_file = limit_file
+        .replace("limit_in_bytes", "usage_in_bytes")
+        .replace("memory.max", "memory.current");
+    assert!(
+        eventually(Duration::from_secs(20), || {
+            fs::read_to_string(&usage_file)
+                .ok()
+                .and_then(|u| u.trim().parse::<u64>().ok())
+                .is_some_and(|bytes| bytes >= 20 << 20)
+        }),
+        "dd never held its 24 MiB buffer"
+    );
     let lowered = sandbox.peti(&["update", "--memory", "8m", "grow"]);
     if cgroup["version"] == "v1" {
         assert_eq!(code(&lowered), 125);
@@ -1116,4 +1130,192 @@ fn dockers_management_commands_are_the_same_commands() {
     assert_eq!(sandbox.ok(&["image", "rm", "bb:two"]), "Untagged: bb:two\n");
     let unknown = sandbox.peti(&["container", "frobnicate"]);
     assert_eq!(code(&unknown), 125, "{}", stderr(&unknown));
+}
+
+/// One process of a container, as `ps -o pid,ppid,stat,args` lists it.
+#[derive(Debug)]
+struct Process {
+    ppid: u32,
+    /// `S`, `R`, or `Z` for a zombie.
+    stat: String,
+    args: String,
+}
+
+impl Process {
+    fn is_zombie(&self) -> bool {
+        self.stat.starts_with('Z')
+    }
+}
+
+/// The processes of a running container, by pid; `ps` itself left out.
+fn processes_in(sandbox: &Sandbox, container: &str) -> BTreeMap<u32, Process> {
+    let listed = sandbox.ok(&["exec", container, "ps", "-o", "pid,ppid,stat,args"]);
+    listed
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace();
+            let pid = fields.next()?.parse().ok()?;
+            let ppid = fields.next()?.parse().ok()?;
+            let stat = fields.next()?.to_string();
+            let args = fields.collect::<Vec<_>>().join(" ");
+            (!args.starts_with("ps ")).then_some((pid, Process { ppid, stat, args }))
+        })
+        .collect()
+}
+
+#[test]
+fn with_init_pid_1_is_peti_init_and_the_command_its_child() {
+    needs_containers!("with_init_pid_1_is_peti_init_and_the_command_its_child");
+    let sandbox = Sandbox::new();
+    let ps = sandbox.ok(&["run", "--rm", "--init", "bb", "ps", "-o", "pid,ppid,args"]);
+    let rows: Vec<Vec<&str>> = ps
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            vec!["1", "0", "peti-init", "ps", "-o", "pid,ppid,args"],
+            vec!["2", "1", "ps", "-o", "pid,ppid,args"],
+        ],
+        "{ps}"
+    );
+    // Without it, the command is PID 1 itself.
+    let own = sandbox.ok(&["run", "--rm", "bb", "cat", "/proc/1/cmdline"]);
+    assert_eq!(own, "cat\0/proc/1/cmdline\0");
+    // The init is a sealed copy, not a file of the image or the host; and the
+    // program (the shell: `; true` keeps it from becoming `ls`) gets only its
+    // standard streams, as without --init.
+    let seen = sandbox.ok(&[
+        "run",
+        "--rm",
+        "--init",
+        "bb",
+        "sh",
+        "-c",
+        "readlink /proc/1/exe; ls /proc/$$/fd; true",
+    ]);
+    assert_eq!(seen, "/memfd:peti-init (deleted)\n0\n1\n2\n");
+
+    // Exit codes pass through: the program's own, 128+N for signal N, and a
+    // missing program is reported as without --init, before anything runs.
+    let seven = sandbox.peti(&["run", "--rm", "--init", "bb", "sh", "-c", "exit 7"]);
+    assert_eq!(code(&seven), 7, "{}", stderr(&seven));
+    let killed = sandbox.peti(&["run", "--rm", "--init", "bb", "sh", "-c", "kill -USR1 $$"]);
+    assert_eq!(code(&killed), 128 + 10, "{}", stderr(&killed));
+    let missing = sandbox.peti(&["run", "--rm", "--init", "bb", "no-such-command"]);
+    assert_eq!(code(&missing), 127, "{}", stderr(&missing));
+    assert!(stderr(&missing).contains("executable file not found"));
+
+    // The flag is part of the record: `start` of a created container keeps it,
+    // and inspect shows it as Docker does (left out when not given).
+    sandbox.ok(&[
+        "create",
+        "--init",
+        "--name",
+        "later",
+        "bb",
+        "cat",
+        "/proc/1/cmdline",
+    ]);
+    assert_eq!(sandbox.inspect("later")["HostConfig"]["Init"], true);
+    assert_eq!(
+        sandbox.ok(&["start", "-a", "later"]),
+        "peti-init\0cat\0/proc/1/cmdline\0"
+    );
+    sandbox.ok(&["create", "--name", "plain", "bb", "true"]);
+    assert!(sandbox.inspect("plain")["HostConfig"].get("Init").is_none());
+}
+
+#[test]
+fn sigterm_stops_a_pid_1_without_a_handler_only_under_an_init() {
+    needs_containers!("sigterm_stops_a_pid_1_without_a_handler_only_under_an_init");
+    let sandbox = Sandbox::new();
+    // sleep installs no handler for TERM: as PID 1, the kernel drops it.
+    sandbox.ok(&["run", "-d", "--name", "deaf", "bb", "sleep", "60"]);
+    sandbox.ok(&["kill", "-s", "TERM", "deaf"]);
+    // Time for a TERM that had been delivered to end it; it was not.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(sandbox.inspect("deaf")["State"]["Running"], true);
+    sandbox.ok(&["rm", "-f", "deaf"]);
+
+    // Under peti-init, the same sleep gets the TERM and dies of it: 128 + 15,
+    // where a KILL at the end of the grace period would have given 137.
+    sandbox.ok(&[
+        "run", "-d", "--init", "--name", "hears", "bb", "sleep", "60",
+    ]);
+    sandbox.ok(&["stop", "-t", "10", "hears"]);
+    assert_eq!(sandbox.ok(&["wait", "hears"]).trim(), "143");
+    assert_eq!(sandbox.inspect("hears")["State"]["ExitCode"], 143);
+}
+
+#[test]
+fn peti_init_reaps_orphans_that_a_plain_pid_1_leaves_as_zombies() {
+    needs_containers!("peti_init_reaps_orphans_that_a_plain_pid_1_leaves_as_zombies");
+    let sandbox = Sandbox::new();
+    // The inner shell leaves `sleep 0.1` behind, an orphan, which the kernel
+    // gives to PID 1; then the outer shell becomes `sleep 60`, which never
+    // waits for a child.
+    let script = "sh -c 'sleep 0.1 &'; exec sleep 60";
+    sandbox.ok(&["run", "-d", "--name", "plain", "bb", "sh", "-c", script]);
+    sandbox.ok(&[
+        "run", "-d", "--init", "--name", "reaped", "bb", "sh", "-c", script,
+    ]);
+    let zombies =
+        |listed: &BTreeMap<u32, Process>| listed.values().filter(|p| p.is_zombie()).count();
+    // Without an init, the orphan ends as a zombie of PID 1, and stays one.
+    let mut plain = BTreeMap::new();
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            plain = processes_in(&sandbox, "plain");
+            zombies(&plain) == 1
+        }),
+        "{plain:?}"
+    );
+    let zombie = plain.values().find(|p| p.is_zombie());
+    assert_eq!(zombie.map(|p| p.ppid), Some(1), "{plain:?}");
+    // With peti-init, the orphan is reaped as it ends: once the outer shell is
+    // `sleep 60` (the orphan exists by then) and the orphan is gone, no
+    // zombie is left, only the init and its child.
+    let mut reaped = BTreeMap::new();
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            reaped = processes_in(&sandbox, "reaped");
+            reaped.values().any(|p| p.args == "sleep 60")
+                && !reaped.values().any(|p| p.args == "sleep 0.1")
+        }),
+        "{reaped:?}"
+    );
+    assert_eq!(zombies(&reaped), 0, "{reaped:?}");
+    assert_eq!(reaped.len(), 2, "peti-init and sleep 60: {reaped:?}");
+    assert_eq!(
+        reaped[&2].ppid, 1,
+        "sleep 60 is peti-init's child: {reaped:?}"
+    );
+}
+
+#[test]
+fn an_interactive_shell_under_init_gets_its_terminal_and_ctrl_c() {
+    needs_containers!("an_interactive_shell_under_init_gets_its_terminal_and_ctrl_c");
+    let sandbox = Sandbox::new();
+    let mut terminal = Terminal::open(
+        &sandbox,
+        &["run", "--rm", "-it", "--init", "bb", "sh"],
+        24,
+        80,
+    );
+    // The shell is PID 2, and has the terminal: peti-init gave it to the
+    // shell's process group (without that, an interactive shell stops itself
+    // waiting for it), and the shell gives it to each command in turn.
+    terminal.type_in(b"echo shell-pid-$$\n");
+    terminal.read_until("shell-pid-2");
+    terminal.type_in(b"sleep 30\n");
+    std::thread::sleep(Duration::from_millis(300));
+    terminal.type_in(b"\x03");
+    terminal.type_in(b"echo status-$?\n");
+    terminal.read_until("status-130");
+    terminal.type_in(b"exit 5\n");
+    assert_eq!(terminal.child.wait().unwrap().code(), Some(5));
 }

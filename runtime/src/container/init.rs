@@ -13,7 +13,9 @@
 //! 3. mounts /sys, which must come after the network namespace, covers its
 //!    masked paths, and pivots into the root file system;
 //! 4. sets the hostname, inside its own UTS namespace;
-//! 5. hands over to [`super::process`] for stdio, user, privileges and exec.
+//! 5. hands over to [`super::process`] for stdio, user, privileges and exec
+//!    (with `--init`, the exec of peti-init, which runs the program as its
+//!    child: see [`super::dmz`]).
 
 use nix::sched::{CloneFlags, setns, unshare};
 use nix::sys::signal::Signal;
@@ -36,6 +38,8 @@ pub struct InitPlan<'a> {
     pub hostname: &'a str,
     pub read_only_root: bool,
     pub process: ProcessPlan<'a>,
+    /// `--init`: exec peti-init, with the program as its child (see `dmz`).
+    pub init: bool,
     pub trace: bool,
 }
 
@@ -46,7 +50,13 @@ pub fn run(plan: InitPlan, channel: &Channel) -> isize {
     let failure = match set_up(&plan, channel, &mut tracer) {
         // peti compiles the seccomp filters while this process finishes, and
         // sends them (see `spawn`).
-        Ok(()) => process::exec(plan.process, Filtering::FromParent, channel, &mut tracer),
+        Ok(()) => process::exec_maybe_under_init(
+            plan.process,
+            plan.init,
+            Filtering::FromParent,
+            channel,
+            &mut tracer,
+        ),
         Err(failure) => failure,
     };
     if tracer.enabled {

@@ -73,9 +73,23 @@ pub enum Filtering<'a> {
     FromParent,
 }
 
-/// Runs the plan's last steps and execs. Returns only on failure.
+/// Runs the plan's last steps and execs the program. Returns only on failure.
 pub fn exec(
     plan: ProcessPlan,
+    filtering: Filtering,
+    channel: &Channel,
+    tracer: &mut Tracer,
+) -> StartError {
+    exec_maybe_under_init(plan, false, filtering, channel, tracer)
+}
+
+/// [`exec`], and with `under_init` (`--init`, for a container's first process
+/// only) through peti-init, which stays as PID 1 with the program as its child
+/// (see `dmz`). The program is still found here first, so that a missing one
+/// fails the start with the same words and code as without `--init`.
+pub fn exec_maybe_under_init(
+    plan: ProcessPlan,
+    under_init: bool,
     filtering: Filtering,
     channel: &Channel,
     tracer: &mut Tracer,
@@ -84,7 +98,9 @@ pub fn exec(
         Err(failure) => failure,
         Ok((program, argv, envp)) => {
             let exec_at = monotonic_nanos();
-            tracer.record("exec", &plan.args.join(" "), exec_at, exec_at);
+            let init = if under_init { "peti-init " } else { "" };
+            let detail = format!("{init}{}", plan.args.join(" "));
+            tracer.record("exec", &detail, exec_at, exec_at);
             if tracer.enabled {
                 let _ = channel.send(&Message::Trace(std::mem::take(&mut tracer.events)), None);
             }
@@ -94,7 +110,7 @@ pub fn exec(
             // Through peti-dmz (see `dmz`): it reports its own exec's failure
             // over the channel, as ExecFailed; this returns only if it could not
             // be started at all.
-            let e = super::dmz::exec(&program, &argv, &envp, channel);
+            let e = super::dmz::exec(&program, &argv, &envp, channel, under_init);
             StartError::runtime(format!("starting peti-dmz: {e}"))
         }
     }

@@ -260,6 +260,7 @@ impl Child {
                 stdio,
                 capabilities,
             },
+            init: spec.init,
             trace: tracer.enabled,
         };
         // Only the PID namespace has to come with clone: a process cannot enter

@@ -235,6 +235,10 @@ pub struct ContainerSpec {
     /// `--security-opt seccomp=...`: which system calls it may make.
     #[serde(default)]
     pub seccomp: Seccomp,
+    /// `--init`: PID 1 is peti-init, which runs `args` as its child, passes
+    /// signals on and reaps orphans. (Absent from older records: false.)
+    #[serde(default)]
+    pub init: bool,
 }
 
 /// What a user asked for when creating a container (the flags of `peti run`
@@ -256,6 +260,8 @@ pub struct Options {
     pub auto_remove: bool,
     /// `--security-opt`, as given.
     pub security_opt: Vec<String>,
+    /// `--init`.
+    pub init: bool,
 }
 
 /// How a process runs, shared by `run`, `create` and `exec`.
@@ -337,6 +343,7 @@ pub fn from_image(
         network: options.network,
         auto_remove: options.auto_remove,
         seccomp: parse_security_opts(&options.security_opt)?,
+        init: options.init,
     })
 }
 
@@ -553,6 +560,22 @@ mod tests {
         record["user"] = serde_json::json!("daemon");
         let read: ContainerSpec = serde_json::from_value(record).unwrap();
         assert_eq!(read.user.as_deref(), Some("daemon"));
+    }
+
+    #[test]
+    fn init_is_kept_in_the_record_and_false_in_records_from_before_it() {
+        let options = Options {
+            init: true,
+            ..Options::default()
+        };
+        let record = serde_json::to_value(spec_of(None, &options)).unwrap();
+        assert_eq!(record["init"], true);
+        let read: ContainerSpec = serde_json::from_value(record.clone()).unwrap();
+        assert!(read.init);
+        let mut older = record;
+        older.as_object_mut().unwrap().remove("init");
+        let read: ContainerSpec = serde_json::from_value(older).unwrap();
+        assert!(!read.init);
     }
 
     #[test]

@@ -18,7 +18,7 @@
 //!
 //! A container comes into being in steps, and peti may be killed between any
 //! two: its folder is made and locked (`flock`) by the peti making it, its name
-//! reserved (`.names/<name>`, created with O_EXCL), its writable layer made,
+//! reserved (`.names/<name>`, linked in whole), its writable layer made,
 //! its record written. The lock dies with its holder, so a folder with no
 //! record is either being made right now (locked) or was left by a peti that
 //! was killed (not locked: [`ContainerStore::is_unfinished`]), and the next
@@ -287,9 +287,9 @@ impl ContainerStore {
     }
 
     /// Adds a new container: its folder first, locked while this process
-    /// makes it; then its name, reserved by creating the name file with
-    /// O_EXCL (the file system, not a scan of every record, says whether the
-    /// name is free); then, unless `write_record` is false (`peti run`, which
+    /// makes it; then its name, reserved by creating the name file, which
+    /// fails if it exists (the file system, not a scan of every record, says
+    /// whether the name is free); then, unless `write_record` is false (`peti run`, which
     /// writes the record moments later as running), its record. Killed at any
     /// point, what is left is a folder with no record and no lock, which the
     /// next command reclaims with the name (`teardown::reclaim`).
@@ -320,25 +320,22 @@ impl ContainerStore {
         Ok(())
     }
 
-    /// Creates the file that reserves `name` for container `id`.
+    /// Creates the file that reserves `name` for container `id`, whole: the
+    /// ID is written into a file in the container's own folder, which is then
+    /// linked to `.names/<name>`. link(2), like O_EXCL, fails if the name
+    /// exists, and the name appears with its content, never empty, so a kill
+    /// at any instant leaves either no name or one that says whose it is. (A
+    /// kill before the link leaves the file in the folder, which goes with it.)
     fn reserve_name(&self, name: &str, id: &str) -> Result<(), StateError> {
         let name_file = self.name_file(name);
         let names = self.records.join(".names");
         fs::create_dir_all(&names).map_err(io_at(&names))?;
-        let reserved = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&name_file);
-        match reserved {
-            Ok(mut file) => {
-                use std::io::Write;
-                if let Err(e) = file.write_all(id.as_bytes()) {
-                    // A full disk, say: the name must not stay reserved by nobody.
-                    let _ = fs::remove_file(&name_file);
-                    return Err(io_at(&name_file)(e));
-                }
-                Ok(())
-            }
+        let draft = self.dir(id).join(".name");
+        fs::write(&draft, id.as_bytes()).map_err(io_at(&draft))?;
+        let linked = fs::hard_link(&draft, &name_file);
+        let _ = fs::remove_file(&draft);
+        match linked {
+            Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(StateError::NameInUse {
                 name: name.to_string(),
                 id: fs::read_to_string(&name_file).unwrap_or_default(),

@@ -93,6 +93,10 @@ pub struct GraphDriverData {
 pub struct HostConfig {
     pub auto_remove: bool,
     pub binds: Vec<String>,
+    /// `--init`: true, or absent, as Docker shows it (its field is a pointer,
+    /// left out when the flag was not given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init: Option<bool>,
     pub memory: u64,
     pub nano_cpus: u64,
     pub network_mode: String,
@@ -197,6 +201,7 @@ impl Engine {
                         format!("{}:{}{mode}", v.host.display(), v.container.display())
                     })
                     .collect(),
+                init: spec.init.then_some(true),
                 memory: spec.limits.memory_bytes.unwrap_or(0),
                 nano_cpus: spec.limits.cpu_quota_us.map_or(0, |q| q * 10_000),
                 network_mode: spec.network.as_str().into(),

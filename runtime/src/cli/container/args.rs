@@ -265,6 +265,9 @@ pub struct ContainerOptions {
     /// Security options: seccomp=unconfined, or seccomp=PROFILE.json.
     #[arg(long = "security-opt", value_name = "OPTION")]
     security_opt: Vec<String>,
+    /// Run an init inside the container that forwards signals and reaps processes.
+    #[arg(long)]
+    init: bool,
 }
 
 impl ContainerOptions {
@@ -284,6 +287,7 @@ impl ContainerOptions {
             tty: self.terminal.tty,
             auto_remove: self.rm,
             security_opt: self.security_opt.clone(),
+            init: self.init,
         }
     }
 }
