@@ -86,10 +86,20 @@ fn category_labels(
         let text = match along {
             Along::X => {
                 let (px, py) = ctx.backend_coord(&(middle, y_range.start));
-                let style = ("sans-serif", 15).into_font().into_text_style(root).pos(
-                    text_anchor::Pos::new(text_anchor::HPos::Center, text_anchor::VPos::Top),
-                );
-                Text::new(name.clone(), (px, py + 8), style)
+                // A label wider than its slot would run into its neighbours:
+                // break it into lines that fit (about 8 px a character).
+                let (left, _) = ctx.backend_coord(&(i as f64, y_range.start));
+                let (right, _) = ctx.backend_coord(&(i as f64 + 1.0, y_range.start));
+                let fits = ((right - left).max(0) as usize / 8).max(8);
+                for (line, part) in wrap(name, fits).into_iter().enumerate() {
+                    let style = ("sans-serif", 15).into_font().into_text_style(root).pos(
+                        text_anchor::Pos::new(text_anchor::HPos::Center, text_anchor::VPos::Top),
+                    );
+                    let y = py + 8 + 18 * line as i32;
+                    root.draw(&Text::new(part, (px, y), style))
+                        .map_err(|e| fail(path)(e.to_string()))?;
+                }
+                continue;
             }
             Along::Y => {
                 let (px, py) = ctx.backend_coord(&(x_range.start, middle));
@@ -102,6 +112,22 @@ fn category_labels(
         root.draw(&text).map_err(|e| fail(path)(e.to_string()))?;
     }
     Ok(())
+}
+
+/// `text` broken at spaces into lines of at most `width` characters (a word
+/// longer than that gets a line of its own).
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    for word in text.split_whitespace() {
+        match lines.last_mut() {
+            Some(line) if line.chars().count() + 1 + word.chars().count() <= width => {
+                line.push(' ');
+                line.push_str(word);
+            }
+            _ => lines.push(word.to_string()),
+        }
+    }
+    lines
 }
 
 /// A value with its spread, for one bar.
@@ -148,7 +174,8 @@ pub fn grouped_bars_coloured(
     let mut ctx = ChartBuilder::on(&root)
         .caption(chart.title, ("sans-serif", 22))
         .margin(16)
-        .x_label_area_size(48)
+        // Room for a category label broken into three lines.
+        .x_label_area_size(66)
         .y_label_area_size(72)
         .build_cartesian_2d(category_axis(groups), 0f64..top)
         .map_err(|e| fail(path)(e.to_string()))?;
@@ -527,4 +554,23 @@ fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
         .label_font(("sans-serif", 14))
         .draw()
         .map_err(|e| fail(path)(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wrap;
+
+    #[test]
+    fn a_long_label_breaks_at_spaces_into_lines_that_fit() {
+        assert_eq!(
+            wrap("start 64 MiB in 32m (OOM-killed)", 16),
+            ["start 64 MiB in", "32m (OOM-killed)"]
+        );
+        assert_eq!(wrap("short", 16), ["short"]);
+        // A word longer than the width gets a line of its own, whole.
+        assert_eq!(
+            wrap("a unbreakablelongword b", 8),
+            ["a", "unbreakablelongword", "b"]
+        );
+    }
 }

@@ -186,6 +186,10 @@ fn every_chart_is_svg_naming_its_series() {
             ],
         ),
         (
+            "memory-footprint-hello.svg",
+            vec!["cgroup memory", "VMM outside the guest", "container: hello"],
+        ),
+        (
             "memory-density.svg",
             vec![
                 "container (peti): accounted",

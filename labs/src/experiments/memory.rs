@@ -476,30 +476,44 @@ pub fn charts(
     results: &LabResults,
     dir: &Path,
 ) -> Result<Vec<PathBuf>, ChartError> {
-    let footprint = dir.join("memory-footprint.svg");
-    let rows: Vec<(String, Vec<(String, f64)>)> = data
-        .footprints
-        .iter()
-        .map(|f| {
-            (
-                format!("{}: {}", f.way, f.workload),
-                f.parts
-                    .iter()
-                    .map(|p| (p.name.clone(), p.kib.summary.median / 1024.0))
-                    .collect(),
-            )
-        })
-        .collect();
+    // Two charts, each on its own scale: hello's bars (a few hundred KiB to a
+    // MiB or two) would be slivers beside memtouch's 64 MiB, and they are the
+    // lesson: what a way costs before the program uses any memory.
     let n = data.footprints.first().map_or(0, |f| f.total_kib.summary.n);
-    charts::stacked_bars(
-        &footprint,
-        &format!(
-            "Memory per instance, by part (medians of N={n}, {})",
-            results.machine
-        ),
-        "resident memory (MiB)",
-        &rows,
-    )?;
+    let mut drawn = Vec::new();
+    for (file, hello, what) in [
+        ("memory-footprint.svg", false, "memtouch 64"),
+        ("memory-footprint-hello.svg", true, "hello"),
+    ] {
+        let rows: Vec<(String, Vec<(String, f64)>)> = data
+            .footprints
+            .iter()
+            .filter(|f| (f.workload == "hello") == hello)
+            .map(|f| {
+                (
+                    format!("{}: {}", f.way, f.workload),
+                    f.parts
+                        .iter()
+                        .map(|p| (p.name.clone(), p.kib.summary.median / 1024.0))
+                        .collect(),
+                )
+            })
+            .collect();
+        if rows.is_empty() {
+            continue;
+        }
+        let path = dir.join(file);
+        charts::stacked_bars(
+            &path,
+            &format!(
+                "Memory per instance, {what} (medians of N={n}, {})",
+                results.machine
+            ),
+            "resident memory (MiB)",
+            &rows,
+        )?;
+        drawn.push(path);
+    }
     let density = dir.join("memory-density.svg");
     // Accounted first, so each way's own colour marks its own accounting; the
     // host-wide readings follow in the next colours.
@@ -530,7 +544,8 @@ pub fn charts(
         "memory used (MiB)",
         &series,
     )?;
-    Ok(vec![footprint, density])
+    drawn.push(density);
+    Ok(drawn)
 }
 
 pub fn problems(data: &MemoryData) -> Vec<String> {
