@@ -592,6 +592,18 @@ const REFUTED: &[(&str, &str)] = &[
         "(out of about 40 that root normally has), `no_new_privs`",
         "Docker does not set no_new_privs by default",
     ),
+    (
+        "QEMU's is about 30 times bigger",
+        "that divided the compare lab's ru_maxrss, which carries the lab itself, by a PSS figure",
+    ),
+    (
+        "peak memory 1,796 KiB and 39,392 KiB",
+        "those were ru_maxrss readings that carry the forked lab's own high-water mark",
+    ),
+    (
+        "and the peak resident memory of the process tree",
+        "ru_maxrss is of one process, carries the pre-exec lab, and leaves daemons out",
+    ),
 ];
 
 #[test]

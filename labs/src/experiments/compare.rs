@@ -47,7 +47,9 @@ pub struct Measured {
     pub command: String,
     /// Wall time, spawn to exit (ms).
     pub wall: Series,
-    /// Peak resident memory of the command's process tree, where measured (KiB).
+    /// `wait4`'s peak resident memory of the process the lab started (KiB).
+    /// Not the command's cost: it carries the forked lab's high-water mark
+    /// from before the execve, and leaves out daemons (see the lab's page).
     pub peak_rss_kib: Option<Series>,
 }
 
