@@ -593,6 +593,10 @@ const REFUTED: &[(&str, &str)] = &[
         "Docker does not set no_new_privs by default",
     ),
     (
+        "the median run of each way, split into phases",
+        "the phases chart stacks each phase's median; the median run is the box plot",
+    ),
+    (
         "QEMU's is about 30 times bigger",
         "that divided the compare lab's ru_maxrss, which carries the lab itself, by a PSS figure",
     ),
