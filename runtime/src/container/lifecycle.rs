@@ -142,14 +142,6 @@ pub fn create(
             }
         }
     }
-    let dir = containers.dir(&container.id);
-    for sub in ["upper", "work"] {
-        let path = dir.join(sub);
-        if let Err(source) = std::fs::create_dir(&path) {
-            let _ = super::teardown::release(containers, &lock, &container);
-            return Err(LifecycleError::Io { path, source });
-        }
-    }
     Ok(container)
 }
 

@@ -305,7 +305,18 @@ impl ContainerStore {
         check_name(&container.name)?;
         let dir = self.dir(&container.id);
         match fs::create_dir(&dir) {
-            Ok(()) => hold_while_making(&dir).map_err(io_at(&dir))?,
+            Ok(()) => {
+                hold_while_making(&dir).map_err(io_at(&dir))?;
+                // The writable layer before the record: a record must name
+                // a container that can start.
+                for sub in ["upper", "work"] {
+                    let path = dir.join(sub);
+                    if let Err(e) = fs::create_dir(&path) {
+                        let _ = self.forget_unfinished(lock, &container.id);
+                        return Err(io_at(&path)(e));
+                    }
+                }
+            }
             // Made by this process for an earlier name, which was taken.
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists && is_making(&dir) => {}
             Err(e) => return Err(io_at(&dir)(e)),
@@ -411,19 +422,21 @@ impl ContainerStore {
     /// Removes the directories and names of an unfinished container `id`
     /// (its cgroup is `teardown`'s to remove).
     pub fn forget_unfinished(&self, _lock: &Locked, id: &str) -> Result<(), StateError> {
+        // The names first, then the folders, as `delete` does: killed in
+        // between, a folder with no record is left, which the next look finds
+        // again; never a name that points nowhere.
+        let names = self.records.join(".names");
+        if let Ok(entries) = fs::read_dir(&names) {
+            for entry in entries.flatten() {
+                if fs::read_to_string(entry.path()).is_ok_and(|holder| holder == id) {
+                    fs::remove_file(entry.path()).map_err(io_at(&entry.path()))?;
+                }
+            }
+        }
         for dir in [self.dir(id), self.run_dir(id)] {
             match fs::remove_dir_all(&dir) {
                 Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(io_at(&dir)(e)),
                 _ => {}
-            }
-        }
-        let names = self.records.join(".names");
-        let Ok(entries) = fs::read_dir(&names) else {
-            return Ok(());
-        };
-        for entry in entries.flatten() {
-            if fs::read_to_string(entry.path()).is_ok_and(|holder| holder == id) {
-                let _ = fs::remove_file(entry.path());
             }
         }
         Ok(())

@@ -13,7 +13,7 @@
 //! what it holds. [`reclaim`] clears everything such a container could hold,
 //! by the names peti gives things: its directories, its name, its cgroup.
 
-use super::cgroups::Cgroup;
+use super::cgroups::{Cgroup, CgroupError};
 use super::state::{Container, ContainerStore, Locked, StateError};
 
 /// Releases everything `container` (not running) holds, and its record.
@@ -27,15 +27,26 @@ pub fn release(
     match &container.cgroup {
         Some(cgroup) => cgroup.remove()?,
         // A start cut short may have made one and not recorded it.
-        None => Cgroup::everywhere(&container.id)?.remove()?,
+        None => remove_everywhere(&container.id)?,
     }
     store.delete(lock, container)
+}
+
+/// Removes the cgroup `peti/<id>` wherever it could be. A host with no
+/// cgroup file system mounted has none to remove (and `peti create` works
+/// there; only a start needs cgroups).
+fn remove_everywhere(id: &str) -> Result<(), StateError> {
+    match Cgroup::everywhere(id) {
+        Ok(cgroup) => Ok(cgroup.remove()?),
+        Err(CgroupError::NotMounted(_)) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Clears what the unfinished container `id` may hold (see
 /// `ContainerStore::is_unfinished`, which the caller asked under `lock`).
 pub fn reclaim(store: &ContainerStore, lock: &Locked, id: &str) -> Result<(), StateError> {
-    Cgroup::everywhere(id)?.remove()?;
+    remove_everywhere(id)?;
     store.forget_unfinished(lock, id)
 }
 

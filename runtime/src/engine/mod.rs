@@ -151,7 +151,8 @@ impl Engine {
         }
         let lock = self.containers.lock()?;
         // Under the lock, read again: another command may have reaped it.
-        let Ok(container) = self.containers.find(&container.id) else {
+        // (refreshed: on a full disk the record on disk may still say running)
+        let Ok(container) = self.containers.refresh_under(&lock, &container.id) else {
             return Ok(None);
         };
         if !teardown::is_abandoned(&container) {
