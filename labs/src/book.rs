@@ -6,7 +6,9 @@
 //! the lab pages include:
 //! - `generated/yours/<lab>.md`: the reader's own charts of that lab, or how to
 //!   get them when this machine has not run it yet;
-//! - `generated/machines.md`: a table of every machine with results.
+//! - `generated/machines.md`: a table of every machine with results;
+//! - `generated/figures/<lab>/<name>`: each number of the reference machine's
+//!   results that a sentence may quote ([`crate::figures`]).
 //!
 //! A page shows a reference machine's chart with a plain image link, and the
 //! reader's with `{{#include ../generated/yours/<lab>.md}}`. `generated/` is not
@@ -51,6 +53,13 @@ pub enum BookError {
         "no machine folders with results in {0}: run `labs run all` first, or build the book from a clone that has bench-results/"
     )]
     NoResults(PathBuf),
+    #[error(
+        "the book quotes the results of {machine}, and {0} has none: build the book from a clone that has bench-results/{machine}/",
+        machine = crate::figures::REFERENCE
+    )]
+    NoReference(PathBuf),
+    #[error("the figures of {0}")]
+    Figures(String),
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BookError + '_ {
@@ -167,6 +176,13 @@ pub fn generate(
         let text = your_piece(lab, this_machine, yours, staging.path());
         std::fs::write(&piece, text).map_err(io(&piece))?;
     }
+    let reference = results_root.join(crate::figures::REFERENCE);
+    if !reference.join("machine.json").is_file() {
+        return Err(BookError::NoReference(results_root.to_path_buf()));
+    }
+    let figures = crate::figures::of_folder(&reference).map_err(BookError::Figures)?;
+    let figures_dir = staging.path().join("figures");
+    crate::figures::write(&figures_dir, &figures).map_err(io(&figures_dir))?;
     let table = staging.path().join("machines.md");
     std::fs::write(&table, machines_table(&machines)).map_err(io(&table))?;
     let generated = book_src.join(GENERATED);

@@ -1,7 +1,8 @@
 //! `labs compare` against the real peers: runc, dockerd (started and stopped by
-//! the lab), podman and QEMU. Each comparison is measured interleaved; a peer
-//! that cannot run is skipped with its reason; and nothing is left behind: no
-//! daemon, no mount, no container of the peers.
+//! the lab), podman and QEMU. Each comparison is measured interleaved, its
+//! memory metered in cgroups; a peer that cannot run is skipped with its
+//! reason; and nothing is left behind: no daemon, no mount, no cgroup, no
+//! container of the peers.
 
 mod common;
 
@@ -76,8 +77,43 @@ fn compare_measures_the_peers_interleaved_and_leaves_nothing_behind() {
         let ratio = median(&c["peer"]) / median(&c["ours"]);
         assert!((c["ratio"].as_f64().unwrap() - ratio).abs() < 1e-9, "{c}");
     }
-    // The chart is there.
+    // Each run's memory is metered in a cgroup of its own, its whole tree
+    // included: no side costs nothing, and a container runtime's figure
+    // holds at least its container's process. docker's daemons are counted
+    // on their own, and nobody else has any.
+    assert!(data["unmetered"].is_null(), "{}", data["unmetered"]);
+    for c in data["comparisons"].as_array().unwrap() {
+        for side in [&c["ours"], &c["peer"]] {
+            let samples = side["memory_kib"]["samples"].as_array().unwrap();
+            assert_eq!(samples.len(), 2, "{side}");
+            assert!(
+                samples.iter().all(|s| s.as_f64().unwrap() >= 256.0),
+                "{side}"
+            );
+            let daemons = side["name"] == "docker";
+            assert_eq!(side["daemons_kib"].is_object(), daemons, "{side}");
+        }
+    }
+    let left: Vec<_> = std::fs::read_dir("/sys/fs/cgroup")
+        .unwrap()
+        .flatten()
+        .flat_map(|h| std::fs::read_dir(h.path()).into_iter().flatten().flatten())
+        .map(|e| e.path())
+        .chain(
+            std::fs::read_dir("/sys/fs/cgroup")
+                .unwrap()
+                .flatten()
+                .map(|e| e.path()),
+        )
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("labs-compare-"))
+        })
+        .collect();
+    assert!(left.is_empty(), "cgroups left behind: {left:?}");
+    // The charts are there.
     assert!(out.path().join("compare.svg").is_file());
+    assert!(out.path().join("compare-memory.svg").is_file());
     let added: Vec<String> = common::mount_points()
         .into_iter()
         .filter(|m| !before.contains(m))

@@ -329,6 +329,78 @@ fn limits_are_written_to_the_cgroup_and_enforced() {
     assert!(stderr(&forks).contains("can't fork"), "{}", stderr(&forks));
 }
 
+/// `--cgroup-parent`, as Docker's: the container's cgroup goes under the
+/// parent given (made if missing), so a tool can hold and account for a whole
+/// tree of containers (the compare lab measures each run's memory this way).
+/// rm removes the container's cgroup and leaves the parent, as Docker does.
+#[test]
+fn cgroup_parent_puts_the_container_cgroup_under_it() {
+    needs_containers!("cgroup_parent_puts_the_container_cgroup_under_it");
+    let sandbox = Sandbox::new();
+    let parent = format!("peti-test-parent-{}", std::process::id());
+    let id = sandbox.ok(&[
+        "run",
+        "-d",
+        "--cgroup-parent",
+        &format!("/{parent}/box"),
+        "bb",
+        "sleep",
+        "60",
+    ]);
+    let id = id.trim();
+    let inspected = sandbox.inspect(id);
+    assert_eq!(
+        inspected["HostConfig"]["CgroupParent"],
+        format!("/{parent}/box")
+    );
+    let cgroup = &inspected["Peti"]["Cgroup"];
+    let memory_dir = match cgroup["version"].as_str() {
+        Some("v1") => cgroup["memory"].as_str().unwrap().to_string(),
+        _ => cgroup["dir"].as_str().unwrap().to_string(),
+    };
+    assert!(
+        memory_dir.ends_with(&format!("/{parent}/box/{id}")),
+        "{memory_dir}"
+    );
+    // The container's process is charged to the parent: its usage counts in
+    // the parent's, which is what a measuring tool reads.
+    let procs = fs::read_to_string(format!("{memory_dir}/cgroup.procs")).unwrap();
+    assert!(!procs.trim().is_empty(), "no process in {memory_dir}");
+    let parent_dir = Path::new(&memory_dir).parent().unwrap().to_path_buf();
+    let usage_file = if cgroup["version"] == "v1" {
+        "memory.usage_in_bytes"
+    } else {
+        "memory.current"
+    };
+    let usage: u64 = fs::read_to_string(parent_dir.join(usage_file))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(usage > 0, "the parent holds no memory");
+    sandbox.ok(&["rm", "-f", id]);
+    assert!(!Path::new(&memory_dir).exists(), "rm left {memory_dir}");
+    assert!(
+        parent_dir.exists(),
+        "rm removed the parent, which Docker keeps"
+    );
+    for hierarchy in ["memory", "cpu", "cpuacct", "pids", "devices", ""] {
+        let top = Path::new("/sys/fs/cgroup").join(hierarchy).join(&parent);
+        let _ = fs::remove_dir(top.join("box"));
+        let _ = fs::remove_dir(top);
+    }
+    // A parent that climbs out of the hierarchy is refused before anything
+    // is made.
+    let climbing = sandbox.peti(&["run", "--rm", "--cgroup-parent", "../x", "bb", "true"]);
+    assert_eq!(code(&climbing), 125);
+    assert!(
+        stderr(&climbing).contains("invalid --cgroup-parent \"../x\""),
+        "{}",
+        stderr(&climbing)
+    );
+    assert_eq!(sandbox.ok(&["ps", "-aq"]).trim(), "");
+}
+
 #[test]
 fn update_changes_limits_while_the_container_runs() {
     needs_containers!("update_changes_limits_while_the_container_runs");

@@ -1,11 +1,18 @@
 //! `labs compare`: our two programs against the peers people use, on the same
 //! rootfs, interleaved in one run, as ratios.
 //!
-//! - peti against `runc run` + `runc delete`, `docker run --rm` (dockerd from
-//!   Debian's docker.io, started and stopped by the lab) and
-//!   `podman run --rm --runtime runc`;
+//! - peti against `runc run` (which deletes its container at the end without
+//!   `--keep`), `docker run --rm` (dockerd from Debian's docker.io, started
+//!   and stopped by the lab) and `podman run --rm --runtime runc`;
 //! - microvm against `qemu-system-x86_64 -M microvm`, both booting the same
-//!   bzImage test guest.
+//!   test guest.
+//!
+//! Each run's memory is metered with cgroups ([`crate::meter`]): the run's
+//! whole tree goes in a cgroup made for it (the command, and through
+//! `--cgroup-parent` or runc's `cgroupsPath` its containers), and docker's
+//! daemons in one of their own beside it. The figure is the run's cgroup's
+//! peak, plus what the daemons grew by during the run; the memory the
+//! daemons hold anyway (their anonymous memory) is a figure of its own.
 //!
 //! A peer that is missing or cannot run here is reported as skipped, with the
 //! reason, and the others still run.
@@ -20,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use super::LabResults;
 use super::{LabContext, LabData, LabError, LabOutcome};
 use crate::charts::{self, Bar, ChartError, Grouped};
+use crate::meter::{Group, Meter};
 use crate::results::Series;
 use crate::ways::Tools;
 
@@ -28,6 +36,9 @@ use crate::ways::Tools;
 pub struct CompareData {
     pub comparisons: Vec<Comparison>,
     pub skipped: Vec<PeerSkipped>,
+    /// Why no run's memory was metered, when none was (no memory cgroup).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unmetered: Option<String>,
 }
 
 /// One of ours against one peer, measured in the same interleaved rounds.
@@ -47,10 +58,16 @@ pub struct Measured {
     pub command: String,
     /// Wall time, spawn to exit (ms).
     pub wall: Series,
-    /// `wait4`'s peak resident memory of the process the lab started (KiB).
-    /// Not the command's cost: it carries the forked lab's high-water mark
-    /// from before the execve, and leaves out daemons (see the lab's page).
-    pub peak_rss_kib: Option<Series>,
+    /// The memory a run costs (KiB): the peak charged to a cgroup made for
+    /// the run, which holds its whole tree (the command and its containers),
+    /// plus what the side's daemons grew by during the run. Page cache is
+    /// charged to the run that first reads a page. See `crate::meter`.
+    pub memory_kib: Option<Series>,
+    /// What the side's daemons hold for themselves between runs (KiB), read
+    /// before each run: the anonymous memory (heaps, stacks) of dockerd,
+    /// containerd and their shims. None for a side with none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub daemons_kib: Option<Series>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
@@ -63,19 +80,31 @@ pub struct PeerSkipped {
 /// Rounds run first and thrown away.
 const WARM_UP: u32 = 2;
 
-/// One timed run of a command: wall time, spawn to exit, and the peak RSS of
-/// the command's own process (for docker and podman that is the client, not
-/// the daemon or conmon that do the work: their numbers say so in the name).
-struct Sample {
-    wall_ms: f64,
-    peak_rss_kib: f64,
-}
+/// The command of one run, given the cgroup (a path from the hierarchy's
+/// root) its containers are to go under when the run is metered.
+type MakeCommand = Box<dyn FnMut(Option<&str>) -> Result<Command, String>>;
 
 /// A command to time, again and again.
 struct Side {
     name: String,
     shown: String,
-    run: Box<dyn FnMut() -> Result<Sample, String>>,
+    command: MakeCommand,
+    /// The side's cgroup, which holds each run (and its daemons, if any).
+    group: Option<Group>,
+    /// Where the side's daemons run, below `group`.
+    daemons: Option<Group>,
+}
+
+impl Side {
+    fn new(name: &str, shown: String, command: MakeCommand) -> Side {
+        Side {
+            name: name.to_string(),
+            shown,
+            command,
+            group: None,
+            daemons: None,
+        }
+    }
 }
 
 pub fn run(ctx: &mut LabContext) -> LabOutcome {
@@ -86,22 +115,45 @@ pub fn run(ctx: &mut LabContext) -> LabOutcome {
     let rootfs_tar = tools.lab_dir.join("images/hello.tar");
     let mut skipped = Vec::new();
     let mut pairs: Vec<(Side, Side)> = Vec::new();
+    let meter = Meter::new("compare");
+    let unmetered = meter.as_ref().err().map(|e| e.to_string());
+    let meter = meter.ok();
+    // docker's daemons start in a cgroup of the docker side's, made now.
+    let docker_group = meter.as_ref().and_then(|m| m.group("docker").ok());
+    let docker_daemons = docker_group.as_ref().and_then(|g| g.child("daemons").ok());
     let peti = |tools: &Tools| {
         let tools = tools.clone();
-        Side {
-            name: "peti".into(),
-            shown: "peti run --rm hello".into(),
-            run: Box::new(move || sample(&mut tools.peti(&["run", "--rm", "hello"]))),
-        }
+        Side::new(
+            "peti",
+            "peti run --rm hello".into(),
+            Box::new(move |parent| {
+                let mut command = tools.peti(&["run", "--rm"]);
+                if let Some(parent) = parent {
+                    command.args(["--cgroup-parent", parent]);
+                }
+                command.arg("hello");
+                Ok(command)
+            }),
+        )
     };
     match runc::bundle(&scratch, &rootfs_tar) {
         Ok(bundle) => pairs.push((peti(&tools), runc::side(bundle))),
         Err(reason) => skipped.push(skip("runc", reason)),
     }
     // The daemons live as long as their guards, which end them and clean up.
-    let dockerd = docker::Dockerd::start(&scratch.join("docker"), &rootfs_tar);
+    let dockerd = docker::Dockerd::start(
+        &scratch.join("docker"),
+        &rootfs_tar,
+        docker_daemons.as_ref(),
+    );
+    let (mut docker_group, mut docker_daemons) = (docker_group, docker_daemons);
     match &dockerd {
-        Ok(d) => pairs.push((peti(&tools), d.side())),
+        Ok(d) => {
+            let mut side = d.side();
+            side.group = docker_group.take();
+            side.daemons = docker_daemons.take();
+            pairs.push((peti(&tools), side));
+        }
         Err(reason) => skipped.push(skip("docker", reason.clone())),
     }
     let podman = podman::Podman::new(&scratch.join("podman"), &rootfs_tar);
@@ -115,13 +167,22 @@ pub fn run(ctx: &mut LabContext) -> LabOutcome {
     }
     ctx.begin(
         "compare",
-        pairs.len() as u64 * u64::from(WARM_UP + ctx.runs),
+        pairs.len() as u64 * u64::from(WARM_UP + ctx.runs * if meter.is_some() { 2 } else { 1 }),
     );
     let mut comparisons = Vec::new();
     let mut commands = Vec::new();
-    for (mut ours, mut peer) in pairs {
+    for (index, (mut ours, mut peer)) in pairs.into_iter().enumerate() {
         commands.push(ours.shown.clone());
         commands.push(peer.shown.clone());
+        if let Some(meter) = &meter {
+            // A group per side of each pair: peti is measured against each
+            // peer afresh, and its page cache from one pair is not the next's.
+            for (side, tag) in [(&mut ours, "ours"), (&mut peer, "peer")] {
+                if side.group.is_none() {
+                    side.group = meter.group(&format!("{index}-{tag}")).ok();
+                }
+            }
+        }
         match measure_pair(ctx, &mut ours, &mut peer) {
             Ok(comparison) => comparisons.push(comparison),
             Err(reason) => skipped.push(skip(&peer.name, reason)),
@@ -129,11 +190,13 @@ pub fn run(ctx: &mut LabContext) -> LabOutcome {
     }
     drop(dockerd);
     drop(podman);
+    drop(meter);
     commands.dedup();
     Ok((
         LabData::Compare(CompareData {
             comparisons,
             skipped,
+            unmetered,
         }),
         commands,
     ))
@@ -146,49 +209,61 @@ fn skip(peer: &str, reason: String) -> PeerSkipped {
     }
 }
 
-/// Rounds of ours and the peer, in a new order each round, warm-up dropped.
+/// Rounds of ours and the peer, in a new order each round, warm-up dropped:
+/// first timed, then (when the lab meters memory) metered.
+///
+/// Two passes, because metering changes what is timed: the command must be
+/// forked rather than spawned to move it into its cgroup, its containers'
+/// cgroups are deeper, and removing a run's cgroups leaves the kernel work to
+/// do. Timed beside metered runs, peti took 1.5 ms longer on this machine.
 fn measure_pair(
     ctx: &mut LabContext,
     ours: &mut Side,
     peer: &mut Side,
 ) -> Result<Comparison, String> {
-    let (mut mine, mut theirs) = (Vec::new(), Vec::new());
-    for round in 0..WARM_UP + ctx.runs {
-        let measured = round >= WARM_UP;
-        let k = if measured {
-            round - WARM_UP + 1
-        } else {
-            round + 1
+    let (mut walls, mut memories) = ([Vec::new(), Vec::new()], [Vec::new(), Vec::new()]);
+    let metering = ours.group.is_some() && peer.group.is_some();
+    let rounds = if metering { 2 * ctx.runs } else { ctx.runs };
+    for round in 0..WARM_UP + rounds {
+        let (label, k, of) = match round.checked_sub(WARM_UP) {
+            None => ("warm-up", round + 1, WARM_UP),
+            Some(r) if r < ctx.runs => ("run", r + 1, ctx.runs),
+            Some(r) => ("memory run", r - ctx.runs + 1, ctx.runs),
         };
-        let of = if measured { ctx.runs } else { WARM_UP };
-        let label = if measured { "run" } else { "warm-up" };
         ctx.step(format!(
             "{} vs {}: {label} {k} of {of}",
             ours.name, peer.name
         ));
         let first_peer = round % 2 == 1;
-        for side in 0..2 {
-            let (who, into) = if (side == 0) != first_peer {
-                (&mut *ours, &mut mine)
-            } else {
-                (&mut *peer, &mut theirs)
-            };
-            let sample = (who.run)().map_err(|e| format!("{}: {e}", who.shown))?;
-            if measured {
-                into.push(sample);
+        for turn in 0..2 {
+            let index = usize::from((turn == 0) == first_peer);
+            let who = if index == 0 { &mut *ours } else { &mut *peer };
+            let shown = who.shown.clone();
+            let failed = |e: String| format!("{shown}: {e}");
+            match label {
+                "warm-up" => {
+                    timed(&mut (who.command)(None)?).map_err(failed)?;
+                }
+                "run" => walls[index].push(timed(&mut (who.command)(None)?).map_err(failed)?),
+                _ => memories[index].push(metered(who, round).map_err(failed)?),
             }
         }
     }
-    let measured = |side: &Side, samples: &[Sample]| Measured {
+    let measured = |side: &Side, walls: &[f64], memories: &[(f64, Option<f64>)]| Measured {
         name: side.name.clone(),
         command: side.shown.clone(),
-        wall: Series::new("ms", samples.iter().map(|s| s.wall_ms).collect()),
-        peak_rss_kib: Some(Series::new(
-            "KiB",
-            samples.iter().map(|s| s.peak_rss_kib).collect(),
-        )),
+        wall: Series::new("ms", walls.to_vec()),
+        memory_kib: (!memories.is_empty())
+            .then(|| Series::new("KiB", memories.iter().map(|m| m.0).collect())),
+        daemons_kib: memories
+            .iter()
+            .map(|m| m.1)
+            .collect::<Option<Vec<f64>>>()
+            .filter(|d| !d.is_empty())
+            .map(|d| Series::new("KiB", d)),
     };
-    let (ours, peer) = (measured(ours, &mine), measured(peer, &theirs));
+    let ours = measured(ours, &walls[0], &memories[0]);
+    let peer = measured(peer, &walls[1], &memories[1]);
     Ok(Comparison {
         ratio: peer.wall.summary.median / ours.wall.summary.median,
         ours,
@@ -196,14 +271,45 @@ fn measure_pair(
     })
 }
 
-/// One timed run of a command, its end awaited ([`crate::ways::checked`]).
-fn sample(command: &mut Command) -> Result<Sample, String> {
+/// A run of `side` in a cgroup of its own below the side's (`run-N/cli`
+/// holds the command, `run-N/box` its containers): what it cost in memory,
+/// and what the side's daemons hold, if it has any (KiB).
+fn metered(side: &mut Side, round: u32) -> Result<(f64, Option<f64>), String> {
+    let group = side.group.as_ref().expect("metered sides have a group");
+    let e = |e: crate::meter::MeterError| e.to_string();
+    let run = group.child(&format!("run-{round}")).map_err(e)?;
+    let cli = run.child("cli").map_err(e)?;
+    let containers = run.child("box").map_err(e)?;
+    let mut command = (side.command)(Some(containers.path()))?;
+    cli.hold(&mut command).map_err(e)?;
+    // The run's own cgroup is new, so its peak is the run's alone. Reading
+    // the side's peak above its level before would be exact in theory, but
+    // that level can hold charges the kernel had batched for an earlier run
+    // and returns during this one, which makes a run look smaller than it was.
+    let (daemons_kib, daemons_peak) = match &side.daemons {
+        Some(d) => {
+            let before = d.usage().map_err(e)?;
+            let held = d.anonymous().map_err(e)? as f64 / 1024.0;
+            (Some(held), Some((before, d.watch_peak().map_err(e)?)))
+        }
+        None => (None, None),
+    };
+    timed(&mut command)?;
+    let mut bytes = run.peak().map_err(e)?;
+    // What the daemons grew by to serve the run. Added to the run's peak,
+    // this is at most the two peaks' sum, a little above their joint peak.
+    if let Some((before, peak)) = daemons_peak {
+        bytes += peak.read().map_err(e)?.saturating_sub(before);
+    }
+    run.remove();
+    Ok((bytes as f64 / 1024.0, daemons_kib))
+}
+
+/// Runs a command to its end, checked, and gives its wall time (ms).
+fn timed(command: &mut Command) -> Result<f64, String> {
     let shown = command.get_program().to_string_lossy().into_owned();
     let ran = crate::ways::checked(command, &shown).map_err(|e| e.to_string())?;
-    Ok(Sample {
-        wall_ms: ran.wall_ms,
-        peak_rss_kib: ran.peak_rss_kib,
-    })
+    Ok(ran.wall_ms)
 }
 
 /// Unmounts whatever is still mounted under `dir` (a daemon killed in the
@@ -223,7 +329,7 @@ fn unmount_under(dir: &Path) {
     }
 }
 
-/// `runc run` + `runc delete` of a bundle whose rootfs is the hello image.
+/// `runc run` of a bundle whose rootfs is the hello image.
 mod runc {
     use oci_spec::runtime::Spec;
 
@@ -268,28 +374,28 @@ mod runc {
         Ok(bundle)
     }
 
+    /// `runc run` deletes its container when it ends (without `--keep`),
+    /// so no `runc delete` is needed. The container's cgroup goes under the
+    /// run's own, through `cgroupsPath`, written before each run.
     pub fn side(bundle: PathBuf) -> Side {
         let mut round = 0u32;
-        Side {
-            name: "runc".into(),
-            shown: "runc run --bundle B ID && runc delete ID".into(),
-            run: Box::new(move || {
+        let config = bundle.join("config.json");
+        Side::new(
+            "runc",
+            "runc run --bundle B ID".into(),
+            Box::new(move |parent| {
                 round += 1;
                 let id = format!("labs-compare-{}-{round}", std::process::id());
-                let ran = sample(
-                    Command::new("runc")
-                        .args(["run", "--bundle"])
-                        .arg(&bundle)
-                        .arg(&id),
-                );
-                let deleted = sample(Command::new("runc").args(["delete", "--force", &id]));
-                let (ran, deleted) = (ran?, deleted?);
-                Ok(Sample {
-                    wall_ms: ran.wall_ms + deleted.wall_ms,
-                    peak_rss_kib: ran.peak_rss_kib.max(deleted.peak_rss_kib),
-                })
+                let mut spec = Spec::load(&config).map_err(|e| e.to_string())?;
+                if let Some(linux) = spec.linux_mut() {
+                    linux.set_cgroups_path(parent.map(|p| PathBuf::from(format!("{p}/{id}"))));
+                }
+                spec.save(&config).map_err(|e| e.to_string())?;
+                let mut command = Command::new("runc");
+                command.args(["run", "--bundle"]).arg(&bundle).arg(&id);
+                Ok(command)
             }),
-        }
+        )
     }
 }
 
@@ -309,7 +415,13 @@ mod docker {
     }
 
     impl Dockerd {
-        pub fn start(dir: &Path, rootfs_tar: &Path) -> Result<Dockerd, String> {
+        /// Starts dockerd, in `cgroup` when the lab meters memory: its
+        /// children (containerd, the shims) start there too.
+        pub fn start(
+            dir: &Path,
+            rootfs_tar: &Path,
+            cgroup: Option<&Group>,
+        ) -> Result<Dockerd, String> {
             let daemon_path = ["/usr/bin/dockerd", "/usr/sbin/dockerd"]
                 .into_iter()
                 .find(|p| Path::new(p).exists())
@@ -322,7 +434,11 @@ mod docker {
             std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
             let socket = format!("unix://{}", dir.join("docker.sock").display());
             let log = std::fs::File::create(dir.join("dockerd.log")).map_err(|e| e.to_string())?;
-            let daemon = Command::new(daemon_path)
+            let mut daemon = Command::new(daemon_path);
+            if let Some(cgroup) = cgroup {
+                cgroup.hold(&mut daemon).map_err(|e| e.to_string())?;
+            }
+            let daemon = daemon
                 .args(["--iptables=false", "--bridge=none", "--data-root"])
                 .arg(dir.join("data"))
                 .arg("--exec-root")
@@ -377,17 +493,19 @@ mod docker {
 
         pub fn side(&self) -> Side {
             let socket = self.socket.clone();
-            Side {
-                name: "docker".into(),
-                shown: "docker run --rm --network none labs-hello /hello".into(),
-                run: Box::new(move || {
-                    sample(
-                        Command::new(CLIENT)
-                            .args(["-H", &socket, "run", "--rm", "--network", "none"])
-                            .args(["labs-hello", "/hello"]),
-                    )
+            Side::new(
+                "docker",
+                "docker run --rm --network none labs-hello /hello".into(),
+                Box::new(move |parent| {
+                    let mut command = Command::new(CLIENT);
+                    command.args(["-H", &socket, "run", "--rm", "--network", "none"]);
+                    if let Some(parent) = parent {
+                        command.args(["--cgroup-parent", parent]);
+                    }
+                    command.args(["labs-hello", "/hello"]);
+                    Ok(command)
                 }),
-            }
+            )
         }
     }
 
@@ -467,14 +585,21 @@ mod podman {
                 "--ulimit",
                 "nproc=1024:1024",
             ]);
-            template.args(["labs-hello", "/hello"]);
             let program = template.get_program().to_os_string();
             let args: Vec<_> = template.get_args().map(|a| a.to_os_string()).collect();
-            Side {
-                name: "podman".into(),
-                shown: "podman run --rm --runtime runc --network none labs-hello /hello".into(),
-                run: Box::new(move || sample(Command::new(&program).args(&args))),
-            }
+            Side::new(
+                "podman",
+                "podman run --rm --runtime runc --network none labs-hello /hello".into(),
+                Box::new(move |parent| {
+                    let mut command = Command::new(&program);
+                    command.args(&args);
+                    if let Some(parent) = parent {
+                        command.args(["--cgroup-parent", parent]);
+                    }
+                    command.args(["labs-hello", "/hello"]);
+                    Ok(command)
+                }),
+            )
         }
     }
 
@@ -528,23 +653,24 @@ mod qemu {
         }
         let guest = guests.join(GUEST);
         let (microvm, ours_guest) = (tools.microvm.clone(), guest.clone());
-        let ours = Side {
-            name: "microvm".into(),
-            shown: format!("microvm run --kernel {GUEST} --console none"),
-            run: Box::new(move || {
-                sample(
-                    Command::new(&microvm)
-                        .args(["run", "--kernel"])
-                        .arg(&ours_guest)
-                        .args(["--console", "none"]),
-                )
+        // A VM has no containers: the run's cgroup holds the VMM alone.
+        let ours = Side::new(
+            "microvm",
+            format!("microvm run --kernel {GUEST} --console none"),
+            Box::new(move |_| {
+                let mut command = Command::new(&microvm);
+                command
+                    .args(["run", "--kernel"])
+                    .arg(&ours_guest)
+                    .args(["--console", "none"]);
+                Ok(command)
             }),
-        };
-        let theirs = Side {
-            name: "qemu -M microvm".into(),
-            shown: microvm::qemu::shown(GUEST),
-            run: Box::new(move || sample(&mut microvm::qemu::command(&guest))),
-        };
+        );
+        let theirs = Side::new(
+            "qemu -M microvm",
+            microvm::qemu::shown(GUEST),
+            Box::new(move |_| Ok(microvm::qemu::command(&guest))),
+        );
         Ok((ours, theirs))
     }
 }
@@ -588,7 +714,72 @@ pub fn charts(
             series: &series,
         },
     )?;
-    Ok(vec![path])
+    let mut drawn = vec![path];
+    if let Some(memory) = memory_chart(data, results, dir)? {
+        drawn.push(memory);
+    }
+    Ok(drawn)
+}
+
+/// Each run's memory, ours against the peer's, as medians with p10 to p90;
+/// a peer's daemons, which hold their memory between runs, are named in the
+/// category. Nothing is drawn when no run was metered.
+fn memory_chart(
+    data: &CompareData,
+    results: &LabResults,
+    dir: &Path,
+) -> Result<Option<PathBuf>, ChartError> {
+    let metered: Vec<&Comparison> = data
+        .comparisons
+        .iter()
+        .filter(|c| c.ours.memory_kib.is_some() && c.peer.memory_kib.is_some())
+        .collect();
+    if metered.is_empty() {
+        return Ok(None);
+    }
+    let mib = |s: &Series| s.summary.median / 1024.0;
+    let categories: Vec<String> = metered
+        .iter()
+        .map(|c| match &c.peer.daemons_kib {
+            Some(d) => format!(
+                "{} vs {} (daemons hold {:.0} MiB more)",
+                c.ours.name,
+                c.peer.name,
+                mib(d)
+            ),
+            None => format!("{} vs {}", c.ours.name, c.peer.name),
+        })
+        .collect();
+    let bar = |m: &Measured| {
+        m.memory_kib.as_ref().map(|s| Bar {
+            value: s.summary.median / 1024.0,
+            spread: Some((s.summary.p10 / 1024.0, s.summary.p90 / 1024.0)),
+        })
+    };
+    let series = vec![
+        (
+            "ours (peti, microvm)".to_string(),
+            metered.iter().map(|c| bar(&c.ours)).collect(),
+        ),
+        (
+            "peer".to_string(),
+            metered.iter().map(|c| bar(&c.peer)).collect(),
+        ),
+    ];
+    let path = dir.join("compare-memory.svg");
+    charts::grouped_bars(
+        &path,
+        &Grouped {
+            title: &format!(
+                "Memory a run costs, its whole tree in a cgroup: median and p10-p90 of N={}",
+                results.runs
+            ),
+            y_label: "peak above the cgroup's level before the run (MiB)",
+            categories: &categories,
+            series: &series,
+        },
+    )?;
+    Ok(Some(path))
 }
 
 pub fn problems(data: &CompareData) -> Vec<String> {

@@ -70,8 +70,12 @@ pub fn start(
     if let Some(old) = container.cgroup.take() {
         let _ = old.remove();
     }
-    let cgroup =
-        Cgroup::plan(&container.id, &container.spec.limits).map_err(StartError::runtime)?;
+    let cgroup = Cgroup::plan(
+        &container.id,
+        container.spec.cgroup_parent.as_deref(),
+        &container.spec.limits,
+    )
+    .map_err(StartError::runtime)?;
     match start_steps(store, &mut container, &cgroup, attach, tracer) {
         Ok((pid, pty_master, output)) => {
             container.state.process = ProcessId::of(pid.as_raw());

@@ -87,6 +87,11 @@ pub enum SpecError {
         "invalid --hostname {0:?}: use at most 64 letters, digits, '-' and '.', with no empty label"
     )]
     BadHostname(String),
+    /// `--cgroup-parent` is not a path of cgroup names.
+    #[error(
+        "invalid --cgroup-parent {0:?}: give a cgroup path such as /labs or labs/web, with no '.' or '..'"
+    )]
+    BadCgroupParent(String),
     /// The image gives no command and neither does the command line.
     #[error(
         "no command given and the image has no Entrypoint or Cmd: put the command after the image name"
@@ -239,6 +244,10 @@ pub struct ContainerSpec {
     /// signals on and reaps orphans. (Absent from older records: false.)
     #[serde(default)]
     pub init: bool,
+    /// `--cgroup-parent`: the cgroup the container's goes under, instead of
+    /// `peti/`. (Absent from older records: the default.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup_parent: Option<String>,
 }
 
 /// What a user asked for when creating a container (the flags of `peti run`
@@ -262,6 +271,8 @@ pub struct Options {
     pub security_opt: Vec<String>,
     /// `--init`.
     pub init: bool,
+    /// `--cgroup-parent`, as given.
+    pub cgroup_parent: Option<String>,
 }
 
 /// How a process runs, shared by `run`, `create` and `exec`.
@@ -329,7 +340,12 @@ pub fn from_image(
             .unwrap_or_else(|_| short_id.to_string()),
         (None, NetworkMode::None) => short_id.to_string(),
     };
+    let cgroup_parent = options.cgroup_parent.clone().filter(|p| !p.is_empty());
+    if let Some(parent) = &cgroup_parent {
+        super::cgroups::check_parent(parent).map_err(SpecError::BadCgroupParent)?;
+    }
     Ok(ContainerSpec {
+        cgroup_parent,
         args,
         env,
         workdir,

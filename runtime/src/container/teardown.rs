@@ -27,16 +27,16 @@ pub fn release(
     match &container.cgroup {
         Some(cgroup) => cgroup.remove()?,
         // A start cut short may have made one and not recorded it.
-        None => remove_everywhere(&container.id)?,
+        None => remove_everywhere(&container.id, container.spec.cgroup_parent.as_deref())?,
     }
     store.delete(lock, container)
 }
 
-/// Removes the cgroup `peti/<id>` wherever it could be. A host with no
+/// Removes the cgroup `<parent>/<id>` wherever it could be. A host with no
 /// cgroup file system mounted has none to remove (and `peti create` works
 /// there; only a start needs cgroups).
-fn remove_everywhere(id: &str) -> Result<(), StateError> {
-    match Cgroup::everywhere(id) {
+fn remove_everywhere(id: &str, parent: Option<&str>) -> Result<(), StateError> {
+    match Cgroup::everywhere(id, parent) {
         Ok(cgroup) => Ok(cgroup.remove()?),
         Err(CgroupError::NotMounted(_)) => Ok(()),
         Err(e) => Err(e.into()),
@@ -45,8 +45,10 @@ fn remove_everywhere(id: &str) -> Result<(), StateError> {
 
 /// Clears what the unfinished container `id` may hold (see
 /// `ContainerStore::is_unfinished`, which the caller asked under `lock`).
+/// With no record, no start can have run (a start reads the record), so the
+/// only cgroup a start cut short could have left is under the default parent.
 pub fn reclaim(store: &ContainerStore, lock: &Locked, id: &str) -> Result<(), StateError> {
-    remove_everywhere(id)?;
+    remove_everywhere(id, None)?;
     store.forget_unfinished(lock, id)
 }
 

@@ -93,6 +93,8 @@ pub struct GraphDriverData {
 pub struct HostConfig {
     pub auto_remove: bool,
     pub binds: Vec<String>,
+    /// `--cgroup-parent`, or "" as Docker shows the default.
+    pub cgroup_parent: String,
     /// `--init`: true, or absent, as Docker shows it (its field is a pointer,
     /// left out when the flag was not given).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -201,6 +203,7 @@ impl Engine {
                         format!("{}:{}{mode}", v.host.display(), v.container.display())
                     })
                     .collect(),
+                cgroup_parent: spec.cgroup_parent.clone().unwrap_or_default(),
                 init: spec.init.then_some(true),
                 memory: spec.limits.memory_bytes.unwrap_or(0),
                 nano_cpus: spec.limits.cpu_quota_us.map_or(0, |q| q * 10_000),

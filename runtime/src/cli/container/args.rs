@@ -268,6 +268,9 @@ pub struct ContainerOptions {
     /// Run an init inside the container that forwards signals and reaps processes.
     #[arg(long)]
     init: bool,
+    /// Optional parent cgroup for the container (default: peti).
+    #[arg(long, value_name = "PATH")]
+    cgroup_parent: Option<String>,
 }
 
 impl ContainerOptions {
@@ -288,6 +291,7 @@ impl ContainerOptions {
             auto_remove: self.rm,
             security_opt: self.security_opt.clone(),
             init: self.init,
+            cgroup_parent: self.cgroup_parent.clone(),
         }
     }
 }

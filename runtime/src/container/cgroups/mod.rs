@@ -27,8 +27,60 @@ use serde::{Deserialize, Serialize};
 /// Where cgroup file systems are mounted on every mainstream distribution.
 pub const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 
-/// The parent cgroup of every peti container, like Docker's `docker/`.
+/// The parent cgroup of every peti container, like Docker's `docker/`, unless
+/// `--cgroup-parent` names another.
 pub const PARENT: &str = "peti";
+
+/// Where a container's cgroup goes in one hierarchy mounted at `mount`:
+/// `<mount>/peti/<name>`, or under `--cgroup-parent`. As in Docker, an
+/// absolute parent starts at the hierarchy's root and a relative one at the
+/// cgroup of the init process (PID 1: the root, on a host; the container's
+/// own, inside one). `controller` picks the v1 hierarchy in `/proc/1/cgroup`;
+/// `None` is the unified one. The parent was checked when the container was
+/// made ([`check_parent`]): no `..` can climb out of the mount.
+pub fn place(mount: &Path, controller: Option<&str>, parent: Option<&str>, name: &str) -> PathBuf {
+    let under = match parent {
+        None => mount.join(PARENT),
+        Some(p) if p.starts_with('/') => mount.join(p.trim_start_matches('/')),
+        Some(p) => mount
+            .join(init_cgroup(controller).trim_start_matches('/'))
+            .join(p),
+    };
+    under.join(name)
+}
+
+/// PID 1's cgroup in one hierarchy, from `/proc/1/cgroup`, whose lines are
+/// `ID:CONTROLLERS:PATH` (`0::PATH` for the unified one). The root when the
+/// file cannot be read.
+fn init_cgroup(controller: Option<&str>) -> String {
+    let text = fs::read_to_string("/proc/1/cgroup").unwrap_or_default();
+    text.lines()
+        .find_map(|line| {
+            let mut fields = line.splitn(3, ':');
+            let (_, controllers, path) = (fields.next()?, fields.next()?, fields.next()?);
+            let wanted = match controller {
+                None => controllers.is_empty(),
+                Some(c) => controllers.split(',').any(|have| have == c),
+            };
+            wanted.then(|| path.to_string())
+        })
+        .unwrap_or_else(|| "/".to_string())
+}
+
+/// Checks `--cgroup-parent` before anything is made: a path of names (or `/`),
+/// with no `.` or `..` that could leave the cgroup mount, and nothing a cgroup file
+/// system refuses in a name (a newline, which `/proc/PID/cgroup` could not
+/// show). The error is the offending value.
+pub fn check_parent(parent: &str) -> Result<(), String> {
+    let names: Vec<&str> = parent.split('/').filter(|n| !n.is_empty()).collect();
+    // "/" alone is the root itself, which Docker takes too.
+    let bad = (names.is_empty() && parent != "/")
+        || names
+            .iter()
+            .any(|n| *n == "." || *n == ".." || n.contains('\n'))
+        || parent.contains('\0');
+    if bad { Err(parent.to_string()) } else { Ok(()) }
+}
 
 /// What can go wrong with cgroups.
 #[derive(Debug, thiserror::Error)]
@@ -140,29 +192,35 @@ pub enum Cgroup {
 }
 
 impl Cgroup {
-    /// Works out where the cgroup `peti/<name>` goes on this host, without
-    /// creating anything yet: the container's first process needs the paths while
-    /// peti creates the directories in parallel.
-    pub fn plan(name: &str, limits: &Limits) -> Result<Self, CgroupError> {
-        Self::on_this_host(name, |h| v1::CgroupV1::plan(h, name, limits))
+    /// Works out where the cgroup `<parent>/<name>` goes on this host (see
+    /// [`place`]), without creating anything yet: the container's first
+    /// process needs the paths while peti creates the directories in parallel.
+    pub fn plan(name: &str, parent: Option<&str>, limits: &Limits) -> Result<Self, CgroupError> {
+        Self::on_this_host(name, parent, |h| {
+            v1::CgroupV1::plan(h, parent, name, limits)
+        })
     }
 
-    /// The cgroup `peti/<name>` wherever it could be on this host, whatever
-    /// its limits: what a start that was cut short (peti killed between making
-    /// the cgroup and recording it) may have left, for `teardown` to remove.
-    pub fn everywhere(name: &str) -> Result<Self, CgroupError> {
-        Self::on_this_host(name, |h| Ok(v1::CgroupV1::everywhere(h, name)))
+    /// The cgroup `<parent>/<name>` wherever it could be on this host,
+    /// whatever its limits: what a start that was cut short (peti killed
+    /// between making the cgroup and recording it) may have left, for
+    /// `teardown` to remove.
+    pub fn everywhere(name: &str, parent: Option<&str>) -> Result<Self, CgroupError> {
+        Self::on_this_host(name, parent, |h| {
+            Ok(v1::CgroupV1::everywhere(h, parent, name))
+        })
     }
 
-    /// The cgroup `peti/<name>` in this host's mode: v2's one directory, or
-    /// what `v1` picks from the v1 hierarchies mounted.
+    /// The cgroup `<parent>/<name>` in this host's mode: v2's one directory,
+    /// or what `v1` picks from the v1 hierarchies mounted.
     fn on_this_host(
         name: &str,
+        parent: Option<&str>,
         v1: impl FnOnce(&v1::Hierarchies) -> Result<v1::CgroupV1, CgroupError>,
     ) -> Result<Self, CgroupError> {
         let root = Path::new(CGROUP_ROOT);
         match detect_mode(root)? {
-            CgroupMode::Unified => Ok(Cgroup::V2(v2::CgroupV2::plan(root, name))),
+            CgroupMode::Unified => Ok(Cgroup::V2(v2::CgroupV2::plan(root, parent, name))),
             CgroupMode::Hybrid | CgroupMode::Legacy => {
                 let mounts = fs::read_to_string("/proc/self/mountinfo")
                     .map_err(io_at(Path::new("/proc/self/mountinfo")))?;
@@ -283,4 +341,36 @@ pub(crate) fn read_keyed(path: &Path, key: &str) -> Result<Option<u64>, CgroupEr
         let (k, v) = line.split_once(' ')?;
         (k == key).then(|| v.trim().parse().ok()).flatten()
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_parent_is_a_path_of_names_that_cannot_climb_out() {
+        for good in ["/", "labs", "/labs/run-1", "a/b/c", "/docker"] {
+            assert_eq!(check_parent(good), Ok(()), "{good}");
+        }
+        for bad in ["", "..", "/../etc", "a/../../b", "./a", "a\nb", "a\0b"] {
+            assert_eq!(check_parent(bad), Err(bad.to_string()), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn an_absolute_parent_starts_at_the_mount_and_none_is_peti() {
+        let mount = Path::new("/sys/fs/cgroup/memory");
+        assert_eq!(
+            place(mount, Some("memory"), None, "id"),
+            mount.join("peti/id")
+        );
+        assert_eq!(
+            place(mount, Some("memory"), Some("/labs/run"), "id"),
+            mount.join("labs/run/id")
+        );
+        assert_eq!(
+            place(mount, Some("memory"), Some("/"), "id"),
+            mount.join("id")
+        );
+    }
 }

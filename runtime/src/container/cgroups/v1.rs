@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    CPU_PERIOD_US, CgroupError, Limits, PARENT, Usage, io_at, read_keyed, read_number, write_file,
+    CPU_PERIOD_US, CgroupError, Limits, Usage, io_at, place, read_keyed, read_number, write_file,
 };
 
 /// The mount point of each v1 controller peti uses, if mounted.
@@ -90,9 +90,14 @@ const ALLOWED_DEVICES: &[&str] = &[
 ];
 
 impl CgroupV1 {
-    /// Names `<controller>/peti/<name>` in every mounted controller. A limit whose
-    /// controller is missing is an error.
-    pub fn plan(h: &Hierarchies, name: &str, limits: &Limits) -> Result<Self, CgroupError> {
+    /// Names `<controller>/<parent>/<name>` in every mounted controller. A
+    /// limit whose controller is missing is an error.
+    pub fn plan(
+        h: &Hierarchies,
+        parent: Option<&str>,
+        name: &str,
+        limits: &Limits,
+    ) -> Result<Self, CgroupError> {
         if h.memory.is_none() && limits.memory_bytes.is_some() {
             return Err(CgroupError::MissingController("memory"));
         }
@@ -102,17 +107,20 @@ impl CgroupV1 {
         if h.pids.is_none() && limits.pids.is_some() {
             return Err(CgroupError::MissingController("pids"));
         }
-        let dir = |mount: &Option<PathBuf>| mount.as_ref().map(|m| m.join(PARENT).join(name));
+        let dir = |mount: &Option<PathBuf>, controller| {
+            mount
+                .as_ref()
+                .map(|m| place(m, Some(controller), parent, name))
+        };
         // On v1 each hierarchy is a directory to make, join and remove: about
         // 60 us a start on our hosts. memory (usage), cpuacct (CPU time) and
         // devices (safety) are always wanted; cpu and pids only to hold a limit.
-        let wanted = |mount: &Option<PathBuf>, limit: bool| dir(mount).filter(|_| limit);
         let mut cgroup = CgroupV1 {
-            memory: dir(&h.memory),
-            cpu: wanted(&h.cpu, limits.cpu_quota_us.is_some()),
-            cpuacct: dir(&h.cpuacct),
-            pids: wanted(&h.pids, limits.pids.is_some()),
-            devices: dir(&h.devices),
+            memory: dir(&h.memory, "memory"),
+            cpu: dir(&h.cpu, "cpu").filter(|_| limits.cpu_quota_us.is_some()),
+            cpuacct: dir(&h.cpuacct, "cpuacct"),
+            pids: dir(&h.pids, "pids").filter(|_| limits.pids.is_some()),
+            devices: dir(&h.devices, "devices"),
         };
         // cpu and cpuacct share a directory where they are co-mounted.
         if cgroup.cpuacct.is_some() && cgroup.cpuacct == cgroup.cpu {
@@ -121,16 +129,21 @@ impl CgroupV1 {
         Ok(cgroup)
     }
 
-    /// Every directory `peti/<name>` could have, in every mounted controller
-    /// whatever the limits: to clear what a start cut short may have made.
-    pub fn everywhere(h: &Hierarchies, name: &str) -> Self {
-        let dir = |mount: &Option<PathBuf>| mount.as_ref().map(|m| m.join(PARENT).join(name));
+    /// Every directory `<parent>/<name>` could have, in every mounted
+    /// controller whatever the limits: to clear what a start cut short may
+    /// have made.
+    pub fn everywhere(h: &Hierarchies, parent: Option<&str>, name: &str) -> Self {
+        let dir = |mount: &Option<PathBuf>, controller| {
+            mount
+                .as_ref()
+                .map(|m| place(m, Some(controller), parent, name))
+        };
         let mut cgroup = CgroupV1 {
-            memory: dir(&h.memory),
-            cpu: dir(&h.cpu),
-            cpuacct: dir(&h.cpuacct),
-            pids: dir(&h.pids),
-            devices: dir(&h.devices),
+            memory: dir(&h.memory, "memory"),
+            cpu: dir(&h.cpu, "cpu"),
+            cpuacct: dir(&h.cpuacct, "cpuacct"),
+            pids: dir(&h.pids, "pids"),
+            devices: dir(&h.devices, "devices"),
         };
         if cgroup.cpuacct == cgroup.cpu {
             cgroup.cpuacct = None;
@@ -277,7 +290,7 @@ mod tests {
              34 31 0:31 / /sys/fs/cgroup/pids rw - cgroup cgroup rw,pids\n\
              35 31 0:32 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n",
         );
-        let plain = CgroupV1::plan(&h, "x", &Limits::default()).unwrap();
+        let plain = CgroupV1::plan(&h, None, "x", &Limits::default()).unwrap();
         assert!(plain.cpu.is_none() && plain.pids.is_none());
         assert!(plain.cpuacct.is_some() && plain.memory.is_some());
         let limited = Limits {
@@ -285,7 +298,7 @@ mod tests {
             pids: Some(10),
             ..Limits::default()
         };
-        let limited = CgroupV1::plan(&h, "x", &limited).unwrap();
+        let limited = CgroupV1::plan(&h, None, "x", &limited).unwrap();
         assert_eq!(
             limited.cpu.as_deref(),
             Some(Path::new("/sys/fs/cgroup/cpu/peti/x"))

@@ -1,8 +1,11 @@
 //! cgroup v2: one unified tree. A container's cgroup is a single directory,
-//! `<root>/peti/<id>`. Controllers work in a directory only if its parent lists
-//! them in `cgroup.subtree_control`, so creating one means enabling memory, cpu and
-//! pids at each level on the way down, but only those the kernel offers
-//! (`cgroup.controllers`).
+//! `<root>/peti/<id>` (or under `--cgroup-parent`). Controllers work in a
+//! directory only if its parent lists them in `cgroup.subtree_control`, so
+//! creating one means enabling memory, cpu and pids at each level on the way
+//! down, but only those the kernel offers (`cgroup.controllers`). And a level
+//! that enables controllers for children may hold no process itself (the "no
+//! internal processes" rule): a parent with processes in it makes the write
+//! fail with EBUSY.
 //!
 //! Every path here starts from a root given by the caller, so the code runs
 //! against a plain directory tree as well as `/sys/fs/cgroup`: that is how it is
@@ -14,7 +17,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    CPU_PERIOD_US, CgroupError, Limits, PARENT, Usage, io_at, read_keyed, read_number, write_file,
+    CPU_PERIOD_US, CgroupError, Limits, Usage, io_at, place, read_keyed, read_number, write_file,
 };
 
 /// The controllers peti uses.
@@ -27,21 +30,31 @@ pub struct CgroupV2 {
 }
 
 impl CgroupV2 {
-    /// Names `<root>/peti/<name>`.
-    pub fn plan(root: &Path, name: &str) -> Self {
+    /// Names `<root>/<parent>/<name>` (see [`place`]).
+    pub fn plan(root: &Path, parent: Option<&str>, name: &str) -> Self {
         CgroupV2 {
-            dir: root.join(PARENT).join(name),
+            dir: place(root, None, parent, name),
         }
     }
 
-    /// Creates the directory with the controllers enabled above it, then sets
-    /// limits.
+    /// Creates the directory with the controllers enabled at every level
+    /// above it, from the mount's root down, then sets limits.
     pub fn create(&self, limits: &Limits) -> Result<(), CgroupError> {
-        let parent = self.dir.parent().expect("planned under <root>/peti");
-        let root = parent.parent().expect("planned under <root>/peti");
-        enable_controllers(root)?;
-        fs::create_dir_all(parent).map_err(io_at(parent))?;
-        enable_controllers(parent)?;
+        let parent = self.dir.parent().expect("planned under a parent");
+        // The mount's root is the highest directory with cgroup files: the
+        // levels to enable are it and every directory below, to the parent.
+        let mut levels: Vec<&Path> = parent.ancestors().collect();
+        let top = levels
+            .iter()
+            .rposition(|l| l.join("cgroup.controllers").exists())
+            .unwrap_or(0);
+        levels.truncate(top + 1);
+        for level in levels.into_iter().rev() {
+            if !level.exists() {
+                fs::create_dir(level).map_err(io_at(level))?;
+            }
+            enable_controllers(level)?;
+        }
         fs::create_dir(&self.dir).map_err(io_at(&self.dir))?;
         self.set_limits(limits)
     }
@@ -110,7 +123,7 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         fs::write(root.path().join("cgroup.controllers"), controllers).unwrap();
         fs::write(root.path().join("cgroup.subtree_control"), "").unwrap();
-        let parent = root.path().join(PARENT);
+        let parent = root.path().join(super::super::PARENT);
         fs::create_dir(&parent).unwrap();
         // What the kernel shows in a child: the controllers its parent enabled.
         fs::write(parent.join("cgroup.controllers"), "cpu memory pids").unwrap();
@@ -124,7 +137,7 @@ mod tests {
     #[test]
     fn create_enables_controllers_on_the_way_down_and_writes_limits() {
         let root = fake_root("cpuset cpu io memory hugetlb pids rdma misc");
-        let cgroup = CgroupV2::plan(root.path(), "abc");
+        let cgroup = CgroupV2::plan(root.path(), None, "abc");
         assert_eq!(cgroup.dir, root.path().join("peti/abc"));
         let limits = Limits {
             memory_bytes: Some(64 << 20),
@@ -144,9 +157,33 @@ mod tests {
     }
 
     #[test]
+    fn a_cgroup_parent_gets_controllers_enabled_at_every_level() {
+        let root = fake_root("cpu memory pids");
+        // What the kernel would show in the levels below: made here, as the
+        // kernel would make them.
+        for level in ["labs", "labs/run"] {
+            fs::create_dir(root.path().join(level)).unwrap();
+            fs::write(root.path().join(level).join("cgroup.controllers"), "memory").unwrap();
+        }
+        let cgroup = CgroupV2::plan(root.path(), Some("/labs/run"), "abc");
+        assert_eq!(cgroup.dir, root.path().join("labs/run/abc"));
+        cgroup.create(&Limits::default()).unwrap();
+        assert_eq!(
+            read(&root.path().join("cgroup.subtree_control")),
+            "+memory +cpu +pids"
+        );
+        for level in ["labs", "labs/run"] {
+            let enabled = read(&root.path().join(level).join("cgroup.subtree_control"));
+            assert_eq!(enabled, "+memory", "{level}");
+        }
+        assert!(cgroup.dir.is_dir());
+        assert!(!root.path().join(super::super::PARENT).join("abc").exists());
+    }
+
+    #[test]
     fn only_offered_controllers_are_enabled_and_unset_limits_are_not_written() {
         let root = fake_root("memory pids");
-        let cgroup = CgroupV2::plan(root.path(), "abc");
+        let cgroup = CgroupV2::plan(root.path(), None, "abc");
         cgroup.create(&Limits::default()).unwrap();
         assert_eq!(
             read(&root.path().join("cgroup.subtree_control")),
@@ -160,7 +197,7 @@ mod tests {
     #[test]
     fn usage_reads_memory_now_and_peak_cpu_time_and_oom_kills() {
         let root = fake_root("cpu memory pids");
-        let cgroup = CgroupV2::plan(root.path(), "abc");
+        let cgroup = CgroupV2::plan(root.path(), None, "abc");
         cgroup.create(&Limits::default()).unwrap();
         let dir = &cgroup.dir;
         fs::write(dir.join("memory.current"), "1234\n").unwrap();
@@ -180,7 +217,7 @@ mod tests {
     #[test]
     fn a_process_joins_through_cgroup_procs_and_rm_removes_the_directory() {
         let root = fake_root("cpu memory pids");
-        let cgroup = Cgroup::V2(CgroupV2::plan(root.path(), "abc"));
+        let cgroup = Cgroup::V2(CgroupV2::plan(root.path(), None, "abc"));
         cgroup.create(&Limits::default()).unwrap();
         let dir = root.path().join("peti/abc");
         assert_eq!(cgroup.join_files(), vec![dir.join("cgroup.procs")]);
