@@ -72,6 +72,12 @@ fn walk(value: &Value, path: &str, unit: &str, out: &mut BTreeMap<String, String
                 walk(item, &join(path, &label), unit, out);
             }
         }
+        // A count is shown whole; a measurement to three figures.
+        Value::Number(n) if n.is_u64() || n.is_i64() => {
+            let v = n.as_f64().unwrap_or_default();
+            out.insert(path.to_string(), grouped(v.round() as i64));
+            put_twins(out, path, v, unit);
+        }
         Value::Number(n) => {
             if let Some(v) = n.as_f64() {
                 put(out, path, v, unit);
@@ -81,11 +87,16 @@ fn walk(value: &Value, path: &str, unit: &str, out: &mut BTreeMap<String, String
     }
 }
 
-/// What a list item is called: its `way` and `workload`, or its `name`,
-/// `id` or `label`, or for a comparison its peer's name.
+/// What a list item is called: its `way`, `workload` and `instances`, or its
+/// `name`, `id` or `label`; failing those, its `peer`'s (a comparison is
+/// named by the peer), or the first of its fields that has a name.
 fn label_of(item: &Value) -> Option<String> {
-    let field = |k: &str| item.get(k).and_then(Value::as_str).map(slug);
-    let named = ["way", "workload"]
+    let field = |k: &str| match item.get(k)? {
+        Value::String(s) => Some(slug(s)),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    };
+    let named = ["way", "workload", "instances"]
         .iter()
         .filter_map(|k| field(k))
         .collect::<Vec<_>>()
@@ -93,13 +104,16 @@ fn label_of(item: &Value) -> Option<String> {
     if !named.is_empty() {
         return Some(named);
     }
-    ["name", "id", "label"]
-        .iter()
-        .find_map(|k| field(k))
-        .or_else(|| {
-            item.get("peer")
-                .and_then(|p| p.get("name")?.as_str().map(slug))
-        })
+    if let Some(own) = ["name", "id", "label"].iter().find_map(|k| field(k)) {
+        return Some(own);
+    }
+    let fields = item.as_object()?;
+    fields
+        .get("peer")
+        .into_iter()
+        .chain(fields.values())
+        .filter(|v| v.is_object())
+        .find_map(label_of)
 }
 
 /// The unit a field's name gives its number: `total_bytes`, `memory_kib`,
@@ -120,6 +134,11 @@ fn unit_of(key: &str) -> Option<&'static str> {
 /// Puts a figure and its converted twins.
 fn put(out: &mut BTreeMap<String, String>, name: &str, value: f64, unit: &str) {
     out.insert(name.to_string(), format(value));
+    put_twins(out, name, value, unit);
+}
+
+/// The figure in the other units a page may want it in.
+fn put_twins(out: &mut BTreeMap<String, String>, name: &str, value: f64, unit: &str) {
     let twins: &[(&str, f64)] = match unit {
         "KiB" => &[("mib", 1024.0)],
         "B" => &[
@@ -129,6 +148,7 @@ fn put(out: &mut BTreeMap<String, String>, name: &str, value: f64, unit: &str) {
             ("mib", 1024.0 * 1024.0),
         ],
         "ns" => &[("us", 1e3), ("ms", 1e6)],
+        "ms" => &[("s", 1e3)],
         _ => &[],
     };
     for (suffix, divisor) in twins {
@@ -141,20 +161,7 @@ fn put(out: &mut BTreeMap<String, String>, name: &str, value: f64, unit: &str) {
 pub fn format(value: f64) -> String {
     let magnitude = value.abs();
     if magnitude >= 99.95 {
-        let whole = value.round() as i64;
-        let digits = whole.unsigned_abs().to_string();
-        let mut grouped = String::new();
-        for (i, c) in digits.chars().enumerate() {
-            if i > 0 && (digits.len() - i) % 3 == 0 {
-                grouped.push(',');
-            }
-            grouped.push(c);
-        }
-        return if whole < 0 {
-            format!("-{grouped}")
-        } else {
-            grouped
-        };
+        return grouped(value.round() as i64);
     }
     let decimals = if magnitude >= 9.995 {
         1
@@ -165,6 +172,19 @@ pub fn format(value: f64) -> String {
         (2 - magnitude.log10().floor() as i32).clamp(2, 4) as usize
     };
     format!("{value:.decimals$}")
+}
+
+/// A whole number with thousands separators: 57,890.
+fn grouped(whole: i64) -> String {
+    let digits = whole.unsigned_abs().to_string();
+    let mut text = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            text.push(',');
+        }
+        text.push(c);
+    }
+    if whole < 0 { format!("-{text}") } else { text }
 }
 
 fn join(path: &str, key: &str) -> String {
@@ -224,9 +244,41 @@ pub fn of_folder(folder: &Path) -> Result<BTreeMap<String, BTreeMap<String, Stri
             .unwrap_or_default();
         // A lab's file keeps its data under "data"; criterion's is flat.
         let data = value.get("data").unwrap_or(&value);
-        labs.insert(lab, of_lab(data));
+        let mut figures = of_lab(data);
+        derive(&lab, data, &mut figures);
+        labs.insert(lab, figures);
     }
     Ok(labs)
+}
+
+/// The few figures a page wants that are a sum or a ratio of others, made
+/// here rather than by hand in the page: `derived.*`.
+fn derive(lab: &str, data: &Value, out: &mut BTreeMap<String, String>) {
+    let number = |path: &str| data.pointer(path).and_then(Value::as_f64);
+    if lab != "disk" {
+        return;
+    }
+    let total = |way: &str| {
+        data.get("ways")?
+            .as_array()?
+            .iter()
+            .find(|w| w.get("way").and_then(Value::as_str) == Some(way))?
+            .get("total_bytes")?
+            .as_f64()
+    };
+    if let (Some(linux), Some(container)) = (total("linux-vm"), total("container")) {
+        out.insert(
+            "derived.linux-vm-over-container".into(),
+            format(linux / container),
+        );
+    }
+    // What the second image of the sharing part adds to the store.
+    if let (Some(stored), Some(first)) = (
+        number("/sharing/stored_bytes"),
+        number("/sharing/images/0/1"),
+    ) {
+        put(out, "derived.second-image-adds-bytes", stored - first, "B");
+    }
 }
 
 #[cfg(test)]
@@ -278,6 +330,7 @@ mod tests {
             Some("5.50")
         );
         assert_eq!(get("comparisons.runc.ratio"), Some("5.31"));
+        assert_eq!(get("ways.direct-vm.total-bytes"), Some("25,744"));
         assert_eq!(get("ways.direct-vm.total-bytes-kb"), Some("25.7"));
         assert_eq!(get("estimates.vm-one-exit.median-ns-us"), Some("27.7"));
     }

@@ -774,7 +774,7 @@ fn memory_chart(
                 "Memory a run costs, its whole tree in a cgroup: median and p10-p90 of N={}",
                 results.runs
             ),
-            y_label: "peak above the cgroup's level before the run (MiB)",
+            y_label: "peak of the run's cgroup, plus the daemons' growth (MiB)",
             categories: &categories,
             series: &series,
         },

@@ -8,6 +8,11 @@
 //! - A Linux VM needs a kernel and an initramfs made from the same image.
 //! - A direct VM needs the program alone: there is no guest kernel to carry.
 //!
+//! And a container needs more than it fetches: to run it, peti keeps the
+//! blobs and the layer unpacked beside them (`kept`), which for `hello` is
+//! more than the direct VM's one file. Which is smaller depends on which
+//! figure is asked, and the lab gives both.
+//!
 //! Sizes are read from the files `labs prepare` wrote, so this lab needs
 //! neither root nor KVM.
 
@@ -30,6 +35,22 @@ pub struct DiskData {
     /// What each way needs to run hello.
     pub ways: Vec<DiskWay>,
     pub sharing: Sharing,
+    /// What peti's store keeps to run hello: the blobs, and the layer
+    /// unpacked. (Absent from results of before it was measured.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kept: Option<Kept>,
+}
+
+/// A container image as peti's store keeps it to run it.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Kept {
+    /// The blobs: manifest, config and compressed layers.
+    pub blobs_bytes: u64,
+    /// The bytes of the unpacked layers' regular files (their content, not
+    /// the blocks the file system gives them).
+    pub unpacked_bytes: u64,
+    pub total_bytes: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
@@ -90,7 +111,7 @@ fn file_bytes(path: &Path) -> Result<u64, WayError> {
 
 pub fn run(ctx: &mut LabContext) -> Result<(LabData, Vec<String>), LabError> {
     let tools = ctx.tools.clone();
-    ctx.begin("disk", 3);
+    ctx.begin("disk", 4);
     ctx.step("the hello image's blobs");
     let hello = image_blobs(&tools.image_layout("hello"))?;
     let mut ways = vec![DiskWay {
@@ -154,7 +175,53 @@ pub fn run(ctx: &mut LabContext) -> Result<(LabData, Vec<String>), LabError> {
     ctx.step("busybox and lab: one base layer, stored once");
     let sharing = sharing(&tools, &["busybox", "lab"])?;
     commands.push("du -b target/lab/images/{busybox,lab}/blobs".into());
-    Ok((LabData::Disk(DiskData { ways, sharing }), commands))
+    ctx.step("the hello image as peti keeps it to run it");
+    let kept = kept(&tools, "hello", ways[0].total_bytes)?;
+    commands.push("peti load -i target/lab/images/hello".into());
+    Ok((
+        LabData::Disk(DiskData {
+            ways,
+            sharing,
+            kept: Some(kept),
+        }),
+        commands,
+    ))
+}
+
+/// Loads `image` into the labs' store and counts what the store keeps of it:
+/// `blobs_bytes`, and the files of its unpacked layers.
+fn kept(tools: &crate::ways::Tools, image: &str, blobs_bytes: u64) -> Result<Kept, WayError> {
+    tools.load_image(image)?;
+    let fail = |e: &dyn std::fmt::Display| WayError::Report {
+        what: format!("the {image} image in {}", tools.peti_root.display()),
+        reason: e.to_string(),
+    };
+    let store = runtime::image::store::Store::open(&tools.peti_root).map_err(|e| fail(&e))?;
+    let stored = store.image(image).map_err(|e| fail(&e))?;
+    let mut unpacked_bytes = 0;
+    for dir in store.layer_dirs(&stored) {
+        unpacked_bytes += file_bytes_under(&dir).map_err(|e| fail(&e))?;
+    }
+    Ok(Kept {
+        blobs_bytes,
+        unpacked_bytes,
+        total_bytes: blobs_bytes + unpacked_bytes,
+    })
+}
+
+/// The bytes of every regular file under `dir`, links not followed.
+fn file_bytes_under(dir: &Path) -> std::io::Result<u64> {
+    let mut bytes = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            bytes += file_bytes_under(&entry.path())?;
+        } else if kind.is_file() {
+            bytes += entry.metadata()?.len();
+        }
+    }
+    Ok(bytes)
 }
 
 fn sharing(tools: &crate::ways::Tools, images: &[&str]) -> Result<Sharing, WayError> {
@@ -188,7 +255,7 @@ pub fn charts(
     dir: &Path,
 ) -> Result<Vec<PathBuf>, ChartError> {
     let per_way = dir.join("disk-per-way.svg");
-    let rows: Vec<(String, f64, usize)> = data
+    let mut rows: Vec<(String, f64, usize)> = data
         .ways
         .iter()
         .map(|w| {
@@ -202,6 +269,16 @@ pub fn charts(
             )
         })
         .collect();
+    if let Some(kept) = &data.kept {
+        rows.insert(
+            1,
+            (
+                "container kept (blobs + files)".into(),
+                kept.total_bytes as f64 / 1024.0,
+                Way::Container.colour(),
+            ),
+        );
+    }
     charts::log_bars(
         &per_way,
         &format!(
@@ -275,6 +352,14 @@ pub fn problems(data: &DiskData) -> Vec<String> {
     }
     if s.shared_blobs.is_empty() {
         problems.push("sharing: the two images share no blob".into());
+    }
+    if let Some(k) = &data.kept
+        && k.total_bytes != k.blobs_bytes + k.unpacked_bytes
+    {
+        problems.push(format!(
+            "kept: {} is not the blobs' {} plus the unpacked {}",
+            k.total_bytes, k.blobs_bytes, k.unpacked_bytes
+        ));
     }
     problems
 }

@@ -73,11 +73,19 @@ pub struct Part {
 pub struct DensityPoint {
     pub way: Way,
     pub instances: u32,
-    pub host_used_mib: f64,
-    pub accounted_mib: f64,
-    /// accounted_mib / instances, in KiB.
+    /// One reading per repeat ([`DENSITY_REPEATS`]), in MiB.
+    pub host_used_mib: Series,
+    pub accounted_mib: Series,
+    /// The median accounted_mib / instances, in KiB.
     pub per_instance_kib: f64,
 }
+
+/// How many times each density point is measured: enough for a median and a
+/// spread (the whole lab took half a minute on the build machine with three).
+/// The repeats go round the points (every K of every way, then again), so
+/// that a drift of the host's memory spreads over all of them instead of
+/// landing on one.
+pub const DENSITY_REPEATS: usize = 5;
 
 /// The workloads measured, as (name, image, arguments while measured). The held
 /// one comes first, so that its monitor's size is known when hello runs.
@@ -106,7 +114,7 @@ pub fn run(ctx: &mut LabContext) -> Result<(LabData, Vec<String>), LabError> {
     ctx.begin(
         "memory",
         runnable.len() as u64 * 2 * u64::from(samples)
-            + dense_ways.len() as u64 * ctx.density.len() as u64,
+            + dense_ways.len() as u64 * ctx.density.len() as u64 * DENSITY_REPEATS as u64,
     );
     if runnable.contains(&Way::Container) {
         for image in ["hello", "memtouch"] {
@@ -137,23 +145,37 @@ pub fn run(ctx: &mut LabContext) -> Result<(LabData, Vec<String>), LabError> {
             footprints.push(footprint(way, workload, &measured));
         }
     }
-    let mut density = Vec::new();
-    for way in dense_ways {
-        for &k in &ctx.density.clone() {
+    let points: Vec<(Way, u32)> = dense_ways
+        .iter()
+        .flat_map(|&way| ctx.density.clone().into_iter().map(move |k| (way, k)))
+        .collect();
+    let mut readings = vec![(Vec::new(), Vec::new()); points.len()];
+    for repeat in 1..=DENSITY_REPEATS {
+        for (&(way, k), (host, accounted)) in points.iter().zip(&mut readings) {
             ctx.step(format!(
-                "density: {k} held instance(s) as a {}",
+                "density: {k} held instance(s) as a {}, {repeat} of {DENSITY_REPEATS}",
                 way.label()
             ));
-            let (host_used_mib, accounted_mib) = held_instances(&tools, way, k)?;
-            density.push(DensityPoint {
-                way,
-                instances: k,
-                host_used_mib,
-                accounted_mib,
-                per_instance_kib: accounted_mib * 1024.0 / f64::from(k.max(1)),
-            });
+            let (host_used, accounted_by_them) = held_instances(&tools, way, k)?;
+            host.push(host_used);
+            accounted.push(accounted_by_them);
         }
     }
+    let density = points
+        .into_iter()
+        .zip(readings)
+        .map(|((way, instances), (host, accounted))| {
+            let accounted_mib = Series::new("MiB", accounted);
+            DensityPoint {
+                way,
+                instances,
+                per_instance_kib: accounted_mib.summary.median * 1024.0
+                    / f64::from(instances.max(1)),
+                host_used_mib: Series::new("MiB", host),
+                accounted_mib,
+            }
+        })
+        .collect();
     commands.push("peti run -d memtouch 1 600   (K times)".into());
     commands.push("microvm run --elf memtouch -- 1 600 &   (K times)".into());
     let data = MemoryData {
@@ -521,9 +543,11 @@ pub fn charts(
     for (reading, value) in [
         (
             "accounted",
-            (|d: &DensityPoint| d.accounted_mib) as fn(&DensityPoint) -> f64,
+            (|d: &DensityPoint| d.accounted_mib.summary.median) as fn(&DensityPoint) -> f64,
         ),
-        ("host-wide", |d: &DensityPoint| d.host_used_mib),
+        ("host-wide", |d: &DensityPoint| {
+            d.host_used_mib.summary.median
+        }),
     ] {
         for way in [Way::Container, Way::DirectVm] {
             let points: Vec<(f64, f64)> = data
@@ -539,7 +563,9 @@ pub fn charts(
     }
     charts::lines(
         &density,
-        "Memory used by K held instances of memtouch 1 (one sample per K)",
+        &format!(
+            "Memory used by K held instances of memtouch 1 (median of {DENSITY_REPEATS} per K)"
+        ),
         "instances running (K)",
         "memory used (MiB)",
         &series,
@@ -577,6 +603,14 @@ pub fn problems(data: &MemoryData) -> Vec<String> {
     }
     if data.footprints.is_empty() {
         problems.push("no footprint measured".into());
+    }
+    for d in &data.density {
+        if !d.host_used_mib.is_consistent() || !d.accounted_mib.is_consistent() {
+            problems.push(format!(
+                "density {} x{}: a summary does not match its samples",
+                d.way, d.instances
+            ));
+        }
     }
     problems
 }
