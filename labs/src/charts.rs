@@ -368,13 +368,17 @@ pub fn stacked_bars(
     rows: &[(String, Vec<(String, f64)>)],
 ) -> Result<(), ChartError> {
     let root = area(path);
-    let right = rows
+    let longest = rows
         .iter()
         .map(|(_, phases)| phases.iter().map(|(_, v)| v.max(0.0)).sum::<f64>())
         .fold(0.0f64, f64::max)
-        .max(f64::MIN_POSITIVE)
-        // Room on the right for the legend, which would otherwise cover bars.
-        * 1.5;
+        .max(f64::MIN_POSITIVE);
+    let widest_name = rows
+        .iter()
+        .flat_map(|(_, phases)| phases.iter().map(|(n, _)| n.chars().count()))
+        .max()
+        .unwrap_or(0);
+    let right = longest * room_for_legend(widest_name, 230);
     let names: Vec<String> = rows.iter().map(|(n, _)| n.clone()).collect();
     let mut ctx = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 22))
@@ -430,6 +434,17 @@ pub fn stacked_bars(
     category_labels(&root, &ctx, &names, Along::Y, path)?;
     legend(&mut ctx, path)?;
     root.present().map_err(|e| fail(path)(e.to_string()))
+}
+
+/// How far past the longest bar a horizontal chart's axis must reach so that
+/// the legend, in the upper right, does not cover it: the legend is about
+/// 7.5 px a character of its widest name, plus its swatch and padding. The
+/// bar keeps at least a third of the plot.
+fn room_for_legend(widest_name: usize, y_label_area: u32) -> f64 {
+    let plot = f64::from(WIDTH - y_label_area - 32);
+    let legend = 60.0 + 7.5 * widest_name as f64;
+    let bar = (plot - legend - 20.0).max(plot / 3.0);
+    plot / bar
 }
 
 /// Horizontal bars on a logarithmic axis, for quantities that differ by orders
