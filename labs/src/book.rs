@@ -60,6 +60,11 @@ pub enum BookError {
     NoReference(PathBuf),
     #[error("the figures of {0}")]
     Figures(String),
+    #[error(
+        "pages quote figures the results do not have (a lab run with other options, or renamed data): {}",
+        .0.join(", ")
+    )]
+    MissingFigures(Vec<String>),
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BookError + '_ {
@@ -181,6 +186,10 @@ pub fn generate(
         return Err(BookError::NoReference(results_root.to_path_buf()));
     }
     let figures = crate::figures::of_folder(&reference).map_err(BookError::Figures)?;
+    let missing = crate::figures::missing_in_pages(book_src, &figures);
+    if !missing.is_empty() {
+        return Err(BookError::MissingFigures(missing));
+    }
     let figures_dir = staging.path().join("figures");
     crate::figures::write(&figures_dir, &figures).map_err(io(&figures_dir))?;
     let table = staging.path().join("machines.md");

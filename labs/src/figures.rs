@@ -51,8 +51,16 @@ fn walk(value: &Value, path: &str, unit: &str, out: &mut BTreeMap<String, String
                 fields.get("unit").and_then(Value::as_str),
             ) {
                 for (stat, v) in summary {
-                    if let Some(v) = v.as_f64() {
-                        put(out, &join(path, stat), v, unit);
+                    // n, the count of samples, is a count, not a measurement.
+                    match v {
+                        Value::Number(n) if n.is_u64() => {
+                            out.insert(join(path, stat), n.to_string());
+                        }
+                        _ => {
+                            if let Some(v) = v.as_f64() {
+                                put(out, &join(path, stat), v, unit);
+                            }
+                        }
                     }
                 }
                 return;
@@ -223,6 +231,49 @@ pub fn write(dir: &Path, labs: &BTreeMap<String, BTreeMap<String, String>>) -> s
     std::fs::write(dir.join("index.txt"), index)
 }
 
+/// Every figure a page under `book_src` includes that `figures` does not
+/// have, as "page: lab/name". mdBook would print such an include as it is,
+/// braces and all, and build the book anyway.
+pub fn missing_in_pages(
+    book_src: &Path,
+    figures: &BTreeMap<String, BTreeMap<String, String>>,
+) -> Vec<String> {
+    let mut missing = Vec::new();
+    for page in markdown_under(book_src) {
+        let text = std::fs::read_to_string(&page).unwrap_or_default();
+        for piece in text.split("{{#include ").skip(1) {
+            let target = piece.split("}}").next().unwrap_or("");
+            let Some((_, figure)) = target.split_once("generated/figures/") else {
+                continue;
+            };
+            let (lab, name) = figure.split_once('/').unwrap_or((figure, ""));
+            if !figures.get(lab).is_some_and(|f| f.contains_key(name)) {
+                let shown = page.strip_prefix(book_src).unwrap_or(&page).display();
+                missing.push(format!("{shown}: {figure}"));
+            }
+        }
+    }
+    missing
+}
+
+/// The Markdown files under `dir`, `generated/` left out, sorted.
+pub fn markdown_under(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut pages = Vec::new();
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() && !path.ends_with(crate::book::GENERATED) {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "md") {
+                pages.push(path);
+            }
+        }
+    }
+    pages.sort();
+    pages
+}
+
 /// Every figure of the results folder `folder` (one machine's), by lab.
 pub fn of_folder(folder: &Path) -> Result<BTreeMap<String, BTreeMap<String, String>>, String> {
     let mut labs = BTreeMap::new();
@@ -252,12 +303,47 @@ pub fn of_folder(folder: &Path) -> Result<BTreeMap<String, BTreeMap<String, Stri
 }
 
 /// The few figures a page wants that are a sum or a ratio of others, made
-/// here rather than by hand in the page: `derived.*`.
+/// here rather than by hand in the page (`derived.*`), and names that do
+/// not depend on how a lab was run: the memory lab's largest K, whatever K
+/// it was run with, is also `density.<way>.largest`.
 fn derive(lab: &str, data: &Value, out: &mut BTreeMap<String, String>) {
-    let number = |path: &str| data.pointer(path).and_then(Value::as_f64);
-    if lab != "disk" {
-        return;
+    match lab {
+        "disk" => derive_disk(data, out),
+        "memory" => derive_largest_density(out),
+        _ => {}
     }
+}
+
+/// `density.<way>.<K>.*` of the largest K, again as `density.<way>.largest.*`.
+fn derive_largest_density(out: &mut BTreeMap<String, String>) {
+    let mut largest: BTreeMap<String, u64> = BTreeMap::new();
+    for name in out.keys() {
+        let mut parts = name.splitn(4, '.');
+        if let (Some("density"), Some(way), Some(k)) = (parts.next(), parts.next(), parts.next())
+            && let Ok(k) = k.parse::<u64>()
+        {
+            let best = largest.entry(way.to_string()).or_insert(k);
+            *best = (*best).max(k);
+        }
+    }
+    for (way, k) in largest {
+        let from = format!("density.{way}.{k}.");
+        let copies: Vec<(String, String)> = out
+            .range(from.clone()..)
+            .take_while(|(name, _)| name.starts_with(&from))
+            .map(|(name, v)| {
+                (
+                    format!("density.{way}.largest.{}", &name[from.len()..]),
+                    v.clone(),
+                )
+            })
+            .collect();
+        out.extend(copies);
+    }
+}
+
+fn derive_disk(data: &Value, out: &mut BTreeMap<String, String>) {
+    let number = |path: &str| data.pointer(path).and_then(Value::as_f64);
     let total = |way: &str| {
         data.get("ways")?
             .as_array()?
@@ -333,5 +419,23 @@ mod tests {
         assert_eq!(get("ways.direct-vm.total-bytes"), Some("25,744"));
         assert_eq!(get("ways.direct-vm.total-bytes-kb"), Some("25.7"));
         assert_eq!(get("estimates.vm-one-exit.median-ns-us"), Some("27.7"));
+    }
+
+    #[test]
+    fn the_largest_density_point_has_a_name_that_does_not_depend_on_k() {
+        let data = serde_json::json!({"density": [
+            {"way": "container", "instances": 1, "per_instance_kib": 1360.0},
+            {"way": "container", "instances": 10, "per_instance_kib": 1264.4},
+            {"way": "direct-vm", "instances": 3, "per_instance_kib": 1400.0}
+        ]});
+        let mut figures = of_lab(&data);
+        derive("memory", &data, &mut figures);
+        let get = |k: &str| figures.get(k).map(String::as_str);
+        assert_eq!(get("density.container.largest.instances"), Some("10"));
+        assert_eq!(
+            get("density.container.largest.per-instance-kib"),
+            Some("1,264")
+        );
+        assert_eq!(get("density.direct-vm.largest.instances"), Some("3"));
     }
 }

@@ -375,20 +375,7 @@ fn quantities(text: &str) -> Vec<String> {
 }
 
 fn pages() -> Vec<PathBuf> {
-    let mut pages = Vec::new();
-    let mut dirs = vec![src()];
-    while let Some(dir) = dirs.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
-            let path = entry.path();
-            if path.is_dir() && !path.ends_with("generated") {
-                dirs.push(path);
-            } else if path.extension().is_some_and(|e| e == "md") {
-                pages.push(path);
-            }
-        }
-    }
-    pages.sort();
-    pages
+    labs::figures::markdown_under(&src())
 }
 
 fn page_name(path: &Path) -> String {
@@ -443,25 +430,13 @@ fn every_included_figure_exists_in_the_reference_results() {
         .join("../bench-results")
         .join(labs::figures::REFERENCE);
     let figures = labs::figures::of_folder(&results).unwrap();
-    let mut missing = Vec::new();
-    let mut included = 0;
-    for path in pages() {
-        let text = std::fs::read_to_string(&path).unwrap();
-        for piece in text.split("{{#include ").skip(1) {
-            let Some(target) = piece.split("}}").next() else {
-                continue;
-            };
-            let Some((_, figure)) = target.split_once("generated/figures/") else {
-                continue;
-            };
-            included += 1;
-            let (lab, name) = figure.split_once('/').unwrap_or((figure, ""));
-            if !figures.get(lab).is_some_and(|f| f.contains_key(name)) {
-                missing.push(format!("{}: {figure}", page_name(&path)));
-            }
-        }
-    }
+    let included = pages()
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .filter(|text| text.contains("generated/figures/"))
+        .count();
     assert!(included > 0, "no page includes a figure");
+    let missing = labs::figures::missing_in_pages(&src(), &figures);
     assert!(missing.is_empty(), "figures that do not exist: {missing:?}");
 }
 

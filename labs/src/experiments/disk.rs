@@ -83,9 +83,10 @@ pub struct Sharing {
     pub shared_blobs: Vec<(String, u64)>,
 }
 
-/// An image's blobs in an OCI layout: digest -> size (manifest, config,
-/// layers), read by peti's own image library, every document checked.
-fn image_blobs(layout: &Path) -> Result<BTreeMap<String, u64>, WayError> {
+/// An image's blobs in an OCI layout, as (what it is, digest, size): the
+/// manifest, the config, and the layers in order ("layer 1", ...), read by
+/// peti's own image library, every document checked.
+fn image_blobs(layout: &Path) -> Result<Vec<(String, String, u64)>, WayError> {
     let fail = |e: SourceError| WayError::Report {
         what: layout.display().to_string(),
         reason: e.to_string(),
@@ -93,10 +94,19 @@ fn image_blobs(layout: &Path) -> Result<BTreeMap<String, u64>, WayError> {
     let (descriptor, manifest) = LayoutDir::open(layout)
         .and_then(|dir| dir.image_manifest(&Platform::host()))
         .map_err(fail)?;
-    Ok(std::iter::once(&descriptor)
-        .chain(std::iter::once(manifest.config()))
-        .chain(manifest.layers())
-        .map(|d| (d.digest().to_string(), d.size()))
+    let named = [
+        ("manifest".to_string(), &descriptor),
+        ("config".to_string(), manifest.config()),
+    ];
+    let layers = manifest
+        .layers()
+        .iter()
+        .enumerate()
+        .map(|(i, d)| (format!("layer {}", i + 1), d));
+    Ok(named
+        .into_iter()
+        .chain(layers)
+        .map(|(what, d)| (what, d.digest().to_string(), d.size()))
         .collect())
 }
 
@@ -116,11 +126,11 @@ pub fn run(ctx: &mut LabContext) -> Result<(LabData, Vec<String>), LabError> {
     let hello = image_blobs(&tools.image_layout("hello"))?;
     let mut ways = vec![DiskWay {
         way: Way::Container,
-        total_bytes: hello.values().sum(),
+        total_bytes: hello.iter().map(|(_, _, bytes)| bytes).sum(),
         artifacts: hello
             .iter()
-            .map(|(digest, bytes)| Artifact {
-                name: format!("blob {}", &digest[..19.min(digest.len())]),
+            .map(|(what, digest, bytes)| Artifact {
+                name: format!("blob: {what}"),
                 path: format!("images/hello/blobs/{}", digest.replace(':', "/")),
                 bytes: *bytes,
             })
@@ -230,8 +240,11 @@ fn sharing(tools: &crate::ways::Tools, images: &[&str]) -> Result<Sharing, WayEr
     let mut users: BTreeMap<String, u32> = BTreeMap::new();
     for image in images {
         let blobs = image_blobs(&tools.image_layout(image))?;
-        each.push((image.to_string(), blobs.values().sum::<u64>()));
-        for (digest, bytes) in blobs {
+        each.push((
+            image.to_string(),
+            blobs.iter().map(|(_, _, b)| b).sum::<u64>(),
+        ));
+        for (_, digest, bytes) in blobs {
             *users.entry(digest.clone()).or_default() += 1;
             stored.insert(digest, bytes);
         }
@@ -320,7 +333,7 @@ pub fn charts(
 
 /// A short name of an artifact: blobs of one image are one kind.
 fn artifact_kind(name: &str) -> String {
-    if name.starts_with("blob ") {
+    if name.starts_with("blob") {
         "image blobs".into()
     } else if name.starts_with("Linux kernel") {
         "kernel".into()
