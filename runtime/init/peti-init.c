@@ -83,19 +83,23 @@ int main(int argc, char **argv) {
     prctl(PR_SET_NAME, "peti-init", 0, 0, 0);
     close_on_exec_above_stderr();
 
-    /* Every signal blocked, to be taken by sigwaitinfo below; the mask is
-     * inherited by the child across fork, which restores the original one
-     * (peti leaves nothing blocked) before its exec. The signals the kernel
+    /* Every signal blocked, to be taken by sigwaitinfo below. peti blocked
+     * them all before the exec already, so that none sent before this line
+     * was lost (see block_signals_for_init in process.rs); the ones below
+     * are unblocked again. The mask is inherited by the child across fork,
+     * which clears it before its exec: a container's program starts with
+     * nothing blocked, as Docker's do. The signals the kernel
      * raises for a fault of this process itself (and SIGABRT, abort()'s) stay
      * unblocked, as tini leaves them: blocking them would not stop them, the
      * kernel would still kill this process, at once. */
-    sigset_t all, original;
+    sigset_t all, none;
     sigfillset(&all);
+    sigemptyset(&none);
     int faults[] = {SIGILL, SIGTRAP, SIGABRT, SIGBUS, SIGFPE, SIGSEGV, SIGSYS};
     for (size_t i = 0; i < sizeof faults / sizeof faults[0]; i++) {
         sigdelset(&all, faults[i]);
     }
-    if (sigprocmask(SIG_SETMASK, &all, &original) != 0) {
+    if (sigprocmask(SIG_SETMASK, &all, NULL) != 0) {
         say("sigprocmask: ", strerror(errno), "");
         return 125;
     }
@@ -122,7 +126,7 @@ int main(int argc, char **argv) {
         if (owns_terminal) {
             tcsetpgrp(0, getpid());
         }
-        sigprocmask(SIG_SETMASK, &original, NULL);
+        sigprocmask(SIG_SETMASK, &none, NULL);
         execvp(argv[1], argv + 1);
         int failed = errno;
         say(argv[1], ": ", strerror(failed));

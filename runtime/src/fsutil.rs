@@ -70,3 +70,19 @@ pub fn try_flock(file: fs::File) -> io::Result<Option<Flock<fs::File>>> {
         Err((_, e)) => Err(e.into()),
     }
 }
+
+/// The bytes of every regular file under `dir`, links not followed: the
+/// content of a tree, not the blocks the file system gives it.
+pub fn file_bytes_under(dir: &Path) -> io::Result<u64> {
+    let mut bytes = 0;
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            bytes += file_bytes_under(&entry.path())?;
+        } else if kind.is_file() {
+            bytes += entry.metadata()?.len();
+        }
+    }
+    Ok(bytes)
+}

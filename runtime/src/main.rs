@@ -1,9 +1,11 @@
 //! `peti`: the command line of the container runtime. Commands and flags follow
 //! Docker's; each one is a thin layer over the library.
 //!
-//! Exit codes follow Docker: 125 when peti itself fails, 126 when the container's
-//! command cannot be executed, 127 when it is not found, and otherwise the
-//! container's own status (128 + N when signal N killed it).
+//! Exit codes follow Docker: 125 for a usage error, and when `run` or `create`
+//! fail; 126 when the container's command cannot be executed (for `exec`,
+//! whatever the reason), 127 when `run`'s is not found; 1 when any other
+//! command fails; and otherwise the container's own status (128 + N when
+//! signal N killed it).
 
 mod cli;
 
@@ -27,11 +29,14 @@ fn main() -> ExitCode {
         let _ = e.print();
         std::process::exit(code)
     });
+    let kind = cli::Kind::of(&parsed.command);
     match cli::run(parsed) {
         Ok(code) => ExitCode::from(code),
         Err(error) => {
-            eprintln!("peti: error: {error}");
-            ExitCode::from(error.exit_code())
+            if !error.is_reported() {
+                eprintln!("peti: error: {error}");
+            }
+            ExitCode::from(error.exit_code(kind))
         }
     }
 }

@@ -84,6 +84,110 @@ fn exit_codes_follow_docker() {
     assert_eq!(sandbox.ok(&["ps", "-aq"]), "");
 }
 
+/// Docker's rule for every other command (docs.docker.com, "docker run":
+/// exit status): 125 belongs to `run` and `create` failing in the runtime,
+/// 126 and 127 to a command that cannot start; any other command that fails
+/// exits 1, and one given several names still does the ones it can.
+#[test]
+fn other_commands_fail_with_1_as_dockers_do() {
+    needs_containers!("other_commands_fail_with_1_as_dockers_do");
+    let sandbox = Sandbox::new();
+    for args in [
+        &["stop", "nosuch"][..],
+        &["kill", "nosuch"],
+        &["rm", "nosuch"],
+        &["start", "nosuch"],
+        &["logs", "nosuch"],
+        &["wait", "nosuch"],
+        &["exec", "nosuch", "true"],
+        &["rmi", "nosuch"],
+        &["tag", "nosuch", "other"],
+    ] {
+        let out = sandbox.peti(args);
+        assert_eq!(code(&out), 1, "{args:?}: {}", stderr(&out));
+    }
+    // A usage error is still 125, for every command.
+    let usage = sandbox.peti(&["ps", "--no-such-flag"]);
+    assert_eq!(code(&usage), 125);
+
+    sandbox.ok(&["run", "-d", "--name", "up", "bb", "sleep", "60"]);
+    let running = sandbox.peti(&["rm", "up"]);
+    assert_eq!(code(&running), 1, "{}", stderr(&running));
+    // A name clash in run is the runtime's refusal: 125.
+    let clash = sandbox.peti(&["run", "--name", "up", "bb", "true"]);
+    assert_eq!(code(&clash), 125);
+    // exec's command that cannot start: 126, missing or not executable.
+    for command in ["no-such-command", "/etc/passwd"] {
+        let out = sandbox.peti(&["exec", "up", command]);
+        assert_eq!(code(&out), 126, "{command}: {}", stderr(&out));
+    }
+
+    // Several names: each is tried, the missing one reported, exit 1.
+    sandbox.ok(&["create", "--name", "idle", "bb", "true"]);
+    let some = sandbox.peti(&["rm", "nosuch", "idle"]);
+    assert_eq!(code(&some), 1);
+    assert_eq!(stdout(&some).trim(), "idle", "the one found was removed");
+    assert!(stderr(&some).contains("No such container: nosuch"));
+
+    // inspect prints what it found as one array, [] for nothing, and exits 1
+    // if a name was missing.
+    let nothing = sandbox.peti(&["inspect", "nosuch"]);
+    assert_eq!((code(&nothing), stdout(&nothing).trim()), (1, "[]"));
+    assert!(stderr(&nothing).contains("No such object: nosuch"));
+    let partly = sandbox.peti(&["inspect", "up", "nosuch"]);
+    assert_eq!(code(&partly), 1);
+    let found: serde_json::Value = serde_json::from_str(&stdout(&partly)).unwrap();
+    assert_eq!(found.as_array().unwrap().len(), 1);
+    sandbox.ok(&["rm", "-f", "up"]);
+}
+
+/// `docker inspect NAME` finds an image when no container has the name, and
+/// `docker image inspect` shows Docker's image fields; `docker container
+/// inspect` looks at containers only.
+#[test]
+fn inspect_shows_an_image_as_docker_does() {
+    needs_containers!("inspect_shows_an_image_as_docker_does");
+    let sandbox = Sandbox::new();
+    for args in [&["inspect", "bb"][..], &["image", "inspect", "bb"]] {
+        let out = sandbox.ok(args);
+        let shown: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let image = &shown[0];
+        assert!(
+            image["Id"].as_str().unwrap().starts_with("sha256:"),
+            "{image}"
+        );
+        assert_eq!(image["RepoTags"], serde_json::json!(["bb:latest"]));
+        assert_eq!(image["Os"], "linux");
+        assert_eq!(image["RootFS"]["Type"], "layers");
+        assert_eq!(image["RootFS"]["Layers"].as_array().unwrap().len(), 1);
+        assert!(image["Size"].as_u64().unwrap() > 500_000, "busybox's files");
+        // An imported root file system has no command of its own; peti's
+        // import gives it no date either (Docker's stamps the time, which
+        // would make the same tarball a new image ID at every import).
+        assert!(image["Config"].is_object(), "{image}");
+        assert!(image.get("Created").is_some(), "{image}");
+    }
+    let only_containers = sandbox.peti(&["container", "inspect", "bb"]);
+    assert_eq!(code(&only_containers), 1);
+    assert_eq!(stdout(&only_containers).trim(), "[]");
+}
+
+/// `docker rmi NAME` of an image that has another name only untags it, even
+/// while a container uses the image; the last name is kept for the container
+/// unless forced.
+#[test]
+fn rmi_untags_a_second_name_of_an_image_in_use() {
+    needs_containers!("rmi_untags_a_second_name_of_an_image_in_use");
+    let sandbox = Sandbox::new();
+    sandbox.ok(&["tag", "bb", "bb2"]);
+    sandbox.ok(&["run", "-d", "--name", "user", "bb", "sleep", "60"]);
+    assert_eq!(sandbox.ok(&["rmi", "bb2"]).trim(), "Untagged: bb2:latest");
+    let last = sandbox.peti(&["rmi", "bb"]);
+    assert_eq!(code(&last), 1, "{}", stderr(&last));
+    assert!(stderr(&last).contains("must force"), "{}", stderr(&last));
+    sandbox.ok(&["rm", "-f", "user"]);
+}
+
 #[test]
 fn a_container_has_namespaces_of_its_own() {
     needs_containers!("a_container_has_namespaces_of_its_own");
@@ -454,7 +558,7 @@ fn update_changes_limits_while_the_container_runs() {
     );
     let lowered = sandbox.peti(&["update", "--memory", "8m", "grow"]);
     if cgroup["version"] == "v1" {
-        assert_eq!(code(&lowered), 125);
+        assert_eq!(code(&lowered), 1);
         assert!(
             stderr(&lowered).contains("uses more"),
             "{}",
@@ -470,7 +574,7 @@ fn update_changes_limits_while_the_container_runs() {
     }
     // Bad input names what was wrong.
     let none = sandbox.peti(&["update", "grow"]);
-    assert_eq!(code(&none), 125);
+    assert_eq!(code(&none), 1);
     assert!(
         stderr(&none).contains("one or more flags"),
         "{}",
@@ -484,7 +588,7 @@ fn update_changes_limits_while_the_container_runs() {
         stderr(&bad)
     );
     let missing = sandbox.peti(&["update", "--memory", "8m", "no-such-container"]);
-    assert_eq!(code(&missing), 125);
+    assert_eq!(code(&missing), 1);
     assert!(
         stderr(&missing).contains("No such container"),
         "{}",
@@ -493,7 +597,7 @@ fn update_changes_limits_while_the_container_runs() {
     if cgroup["version"] == "v1" {
         // No cpu limit at start: no cgroup in the v1 cpu hierarchy to change.
         let cpus = sandbox.peti(&["update", "--cpus", "0.5", "grow"]);
-        assert_eq!(code(&cpus), 125);
+        assert_eq!(code(&cpus), 1);
         assert!(stderr(&cpus).contains("--cpus"), "{}", stderr(&cpus));
     }
     sandbox.ok(&["rm", "-f", "grow"]);
@@ -556,7 +660,7 @@ fn a_detached_container_logs_stops_and_is_waited_for() {
     assert!(records[0]["time"].as_str().unwrap().ends_with('Z'));
 
     let refused = sandbox.peti(&["rm", "web"]);
-    assert_eq!(code(&refused), 125);
+    assert_eq!(code(&refused), 1);
     assert!(stderr(&refused).contains("stop the container before removing or force remove"));
 
     sandbox.ok(&["stop", "-t", "10", "web"]);
@@ -667,13 +771,14 @@ fn exec_joins_every_namespace_and_the_cgroup() {
         );
     }
     assert_eq!(code(&sandbox.peti(&["exec", id, "sh", "-c", "exit 4"])), 4);
-    assert_eq!(code(&sandbox.peti(&["exec", id, "no-such-command"])), 127);
+    // Docker's exec exits 126 for any command that cannot start.
+    assert_eq!(code(&sandbox.peti(&["exec", id, "no-such-command"])), 126);
     let relative = sandbox.peti(&["exec", "-w", "tmp", id, "true"]);
-    assert_eq!(code(&relative), 125);
+    assert_eq!(code(&relative), 126);
     assert!(stderr(&relative).contains("it needs to be an absolute path"));
     sandbox.ok(&["rm", "-f", id]);
     let stopped = sandbox.peti(&["exec", id, "true"]);
-    assert_eq!(code(&stopped), 125, "exec into a removed container fails");
+    assert_eq!(code(&stopped), 1, "exec into a removed container fails");
 }
 
 #[test]
@@ -934,7 +1039,7 @@ fn a_killed_monitor_shows_as_exited_and_a_monitor_is_small() {
     for dir in cgroup_dirs_of(&id) {
         assert!(!dir.exists(), "{} is left behind", dir.display());
     }
-    let inspect = sandbox.peti(&["inspect", "gone"]);
+    let inspect = sandbox.peti(&["container", "inspect", "gone"]);
     assert!(stderr(&inspect).contains("No such container: gone"));
 }
 
@@ -984,7 +1089,7 @@ fn rmi_refuses_an_image_in_use_unless_forced() {
     let sandbox = Sandbox::new();
     let id = sandbox.ok(&["run", "-d", "--name", "user", "bb", "sleep", "60"]);
     let refused = sandbox.peti(&["rmi", "bb"]);
-    assert_eq!(code(&refused), 125);
+    assert_eq!(code(&refused), 1);
     assert!(
         stderr(&refused).contains(&format!("container {} is using it", &id[..12])),
         "the error names the container: {}",
@@ -1153,7 +1258,7 @@ fn logs_follow_until_exit_and_kill_sends_the_signal_asked_for() {
     );
     assert_eq!(sandbox.ok(&["wait", "trapper"]).trim(), "5");
     let refused = sandbox.peti(&["kill", "-s", "NOSUCHSIG", "trapper"]);
-    assert_eq!(code(&refused), 125);
+    assert_eq!(code(&refused), 1);
 }
 
 #[test]

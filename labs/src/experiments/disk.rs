@@ -210,28 +210,13 @@ fn kept(tools: &crate::ways::Tools, image: &str, blobs_bytes: u64) -> Result<Kep
     let stored = store.image(image).map_err(|e| fail(&e))?;
     let mut unpacked_bytes = 0;
     for dir in store.layer_dirs(&stored) {
-        unpacked_bytes += file_bytes_under(&dir).map_err(|e| fail(&e))?;
+        unpacked_bytes += runtime::fsutil::file_bytes_under(&dir).map_err(|e| fail(&e))?;
     }
     Ok(Kept {
         blobs_bytes,
         unpacked_bytes,
         total_bytes: blobs_bytes + unpacked_bytes,
     })
-}
-
-/// The bytes of every regular file under `dir`, links not followed.
-fn file_bytes_under(dir: &Path) -> std::io::Result<u64> {
-    let mut bytes = 0;
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let kind = entry.file_type()?;
-        if kind.is_dir() {
-            bytes += file_bytes_under(&entry.path())?;
-        } else if kind.is_file() {
-            bytes += entry.metadata()?.len();
-        }
-    }
-    Ok(bytes)
 }
 
 fn sharing(tools: &crate::ways::Tools, images: &[&str]) -> Result<Sharing, WayError> {

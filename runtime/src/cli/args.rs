@@ -91,6 +91,14 @@ pub enum ImageCommand {
     /// Remove images.
     #[command(alias = "rmi", alias = "remove")]
     Rm(RemoveImagesArgs),
+    /// Show images' details, as JSON.
+    Inspect(InspectImagesArgs),
+}
+
+#[derive(Args)]
+pub struct InspectImagesArgs {
+    #[arg(required = true, value_name = "IMAGE")]
+    pub images: Vec<String>,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]

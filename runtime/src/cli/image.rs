@@ -31,11 +31,35 @@ pub fn run(engine: &Engine, command: ImageCommand) -> Result<(), CliError> {
         ImageCommand::Ls(a) => print_images(&engine.list_images()?, a.format),
         ImageCommand::Tag(a) => engine.tag(&a.source, &a.target)?,
         ImageCommand::Rm(a) => {
+            // As Docker: each image in turn, an error reported and the next
+            // one still removed.
+            let mut failed = 0;
             for image in &a.images {
-                for line in engine.remove_image(image, a.force)? {
-                    outln!("{line}");
+                match engine.remove_image(image, a.force) {
+                    Ok(lines) => lines.iter().for_each(|line| outln!("{line}")),
+                    Err(e) => {
+                        eprintln!("peti: error: {e}");
+                        failed += 1;
+                    }
                 }
             }
+            if failed > 0 {
+                return Err(CliError::Reported(failed));
+            }
+        }
+        ImageCommand::Inspect(a) => {
+            let mut found = Vec::new();
+            let mut failed = 0;
+            for image in &a.images {
+                match engine.inspect_image(image) {
+                    Ok(i) => found.push(serde_json::to_value(i).expect("inspect serialises")),
+                    Err(e) => {
+                        eprintln!("peti: error: {e}");
+                        failed += 1;
+                    }
+                }
+            }
+            super::container::print_inspected(&found, failed)?;
         }
     }
     Ok(())

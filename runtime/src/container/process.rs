@@ -110,6 +110,9 @@ pub fn exec_maybe_under_init(
             // Through peti-dmz (see `dmz`): it reports its own exec's failure
             // over the channel, as ExecFailed; this returns only if it could not
             // be started at all.
+            if under_init {
+                block_signals_for_init();
+            }
             let e = super::dmz::exec(&program, &argv, &envp, channel, under_init);
             StartError::runtime(format!("starting peti-dmz: {e}"))
         }
@@ -195,6 +198,28 @@ fn default_signals() {
             libc::SYS_rt_sigprocmask,
             libc::SIG_SETMASK,
             &nothing as *const u64,
+            std::ptr::null_mut::<u64>(),
+            8usize,
+        )
+    };
+}
+
+/// Blocks every signal until peti-init has its own handling in place. This
+/// process is PID 1 of its namespace, and the kernel drops a signal sent to
+/// PID 1 while its action is the default, unless the signal is blocked: a
+/// blocked one waits, across the exec, for peti-init to take it. Without
+/// this, a `peti stop` right after `peti run -d --init` could land between
+/// the exec and peti-init's first line, and be lost: the stop would wait its
+/// whole grace period and kill.
+fn block_signals_for_init() {
+    let everything = u64::MAX;
+    // SAFETY: rt_sigprocmask reads one 8-byte set, `everything`, and writes
+    // none; SIGKILL and SIGSTOP the kernel never blocks, whatever the set says.
+    unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_SETMASK,
+            &everything as *const u64,
             std::ptr::null_mut::<u64>(),
             8usize,
         )

@@ -62,13 +62,16 @@ impl Engine {
         Ok(self.images.list()?)
     }
 
-    /// `peti rmi [-f] IMAGE`: an image that a container uses is kept unless
-    /// `force`; even then its blobs stay until no container needs them. Returns
-    /// what was untagged and deleted, as Docker prints it.
+    /// `peti rmi [-f] IMAGE`: an image that a container uses keeps its last
+    /// name unless `force`; even then its blobs stay until no container needs
+    /// them. A name of an image that has others goes whatever uses the image,
+    /// as in Docker: the image itself stays. Returns what was untagged and
+    /// deleted, as Docker prints it.
     pub fn remove_image(&self, image: &str, force: bool) -> Result<Vec<String>, EngineError> {
         let (untagged, deleted) = self.change_images(|changing| {
             let digest = self.images.resolve(image)?;
-            if changing.in_use.contains(&digest) && !force {
+            let last_name = self.images.references_to(&digest)?.len() <= 1;
+            if changing.in_use.contains(&digest) && last_name && !force {
                 let user = self
                     .containers
                     .all()?

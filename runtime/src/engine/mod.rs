@@ -85,7 +85,7 @@ impl EngineError {
         }
     }
 
-    fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> EngineError {
+    pub(crate) fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> EngineError {
         let what = what.into();
         move |source| EngineError::Io { what, source }
     }

@@ -320,3 +320,96 @@ pub fn human_duration(d: Duration) -> String {
         _ => format!("{} years", h / 24 / 365),
     }
 }
+
+/// `peti image inspect IMAGE`: Docker's fields for an image, from its OCI
+/// config and the store.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ImageInspect {
+    pub architecture: String,
+    pub author: String,
+    pub comment: String,
+    pub config: ImageInspectConfig,
+    pub created: Option<String>,
+    /// The config's digest, Docker's image ID.
+    pub id: String,
+    pub os: String,
+    pub parent: String,
+    /// `name@sha256:...` of the manifest, for each name of the image.
+    pub repo_digests: Vec<String>,
+    pub repo_tags: Vec<String>,
+    #[serde(rename = "RootFS")]
+    pub root_fs: ImageRootFs,
+    /// Bytes of the unpacked layers' files, as Docker's Size counts them.
+    pub size: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ImageInspectConfig {
+    pub cmd: Option<Vec<String>>,
+    pub entrypoint: Option<Vec<String>>,
+    pub env: Option<Vec<String>>,
+    pub labels: Option<std::collections::HashMap<String, String>>,
+    pub user: String,
+    pub working_dir: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ImageRootFs {
+    /// The diff_ids of the layers, bottom first.
+    pub layers: Vec<String>,
+    #[serde(rename = "Type")]
+    pub kind: String,
+}
+
+impl Engine {
+    /// `peti image inspect NAME`.
+    pub fn inspect_image(&self, name: &str) -> Result<ImageInspect, EngineError> {
+        let image = self.images.image(name)?;
+        let names = self.images.references_to(&image.manifest_digest)?;
+        let config = &image.config;
+        let inner = config.config().clone().unwrap_or_default();
+        let mut size = 0;
+        for dir in self.images.layer_dirs(&image) {
+            size += crate::fsutil::file_bytes_under(&dir)
+                .map_err(EngineError::io(dir.display().to_string()))?;
+        }
+        let repo_digests = names
+            .iter()
+            .filter_map(|n| crate::image::reference::Reference::parse(n).ok())
+            .map(|r| format!("{}@{}", r.name, image.manifest_digest))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        Ok(ImageInspect {
+            architecture: config.architecture().to_string(),
+            author: config.author().clone().unwrap_or_default(),
+            comment: String::new(),
+            config: ImageInspectConfig {
+                cmd: inner.cmd().clone(),
+                entrypoint: inner.entrypoint().clone(),
+                env: inner.env().clone(),
+                labels: inner.labels().clone(),
+                user: inner.user().clone().unwrap_or_default(),
+                working_dir: inner.working_dir().clone().unwrap_or_default(),
+            },
+            created: config.created().clone(),
+            id: image.manifest.config().digest().to_string(),
+            os: config.os().to_string(),
+            parent: String::new(),
+            repo_digests,
+            repo_tags: names,
+            root_fs: ImageRootFs {
+                layers: image
+                    .diff_ids
+                    .iter()
+                    .map(crate::image::digest::text)
+                    .collect(),
+                kind: "layers".into(),
+            },
+            size,
+        })
+    }
+}

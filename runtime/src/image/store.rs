@@ -792,6 +792,17 @@ impl Store {
         Ok(format!("Untagged: {parsed}"))
     }
 
+    /// The references to `manifest_digest`, as repositories.json spells them
+    /// (`busybox:latest`): more than one when an image has several tags.
+    pub fn references_to(&self, manifest_digest: &str) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .references()?
+            .into_iter()
+            .filter(|(_, d)| d == manifest_digest)
+            .map(|(r, _)| r)
+            .collect())
+    }
+
     /// Whether some reference names this manifest.
     pub fn is_tagged(&self, manifest_digest: &str) -> Result<bool, StoreError> {
         Ok(self.references()?.values().any(|d| d == manifest_digest))

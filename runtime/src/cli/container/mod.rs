@@ -9,12 +9,15 @@ mod start;
 use runtime::engine::Engine;
 
 pub use args::ContainerCommand;
+pub use show::print_inspected;
 
 use super::CliError;
 use crate::cli::out::outln;
 
-/// Runs one container command; returns the process exit status.
-pub fn run(engine: &Engine, command: ContainerCommand) -> Result<u8, CliError> {
+/// Runs one container command; returns the process exit status. `top_level`
+/// is the command given without `container` before it: then `inspect` looks
+/// for an image too, when no container has the name, as Docker's does.
+pub fn run(engine: &Engine, command: ContainerCommand, top_level: bool) -> Result<u8, CliError> {
     match command {
         ContainerCommand::Run(a) => return start::run(engine, a),
         ContainerCommand::Create(a) => start::create(engine, a)?,
@@ -44,7 +47,7 @@ pub fn run(engine: &Engine, command: ContainerCommand) -> Result<u8, CliError> {
         ContainerCommand::Exec(a) => return Ok(engine.exec(&a.container, &a.options())? as u8),
         ContainerCommand::Ps(a) => show::ps(engine, &a)?,
         ContainerCommand::Logs(a) => show::logs(engine, &a.container, a.follow)?,
-        ContainerCommand::Inspect(a) => show::inspect(engine, &a.containers)?,
+        ContainerCommand::Inspect(a) => show::inspect(engine, &a.containers, top_level)?,
         ContainerCommand::Stats(a) => show::stats(engine, &a.containers, a.format)?,
     }
     Ok(0)

@@ -60,15 +60,38 @@ fn truncate(text: &str, width: usize) -> String {
 }
 
 /// `peti inspect`: a JSON array, with Docker's field names where Docker has one.
-pub fn inspect(engine: &Engine, names: &[String]) -> Result<(), CliError> {
-    let all = names
-        .iter()
-        .map(|n| engine.inspect(n))
-        .collect::<Result<Vec<_>, _>>()?;
+pub fn inspect(engine: &Engine, names: &[String], images_too: bool) -> Result<(), CliError> {
+    let mut found = Vec::new();
+    let mut failed = 0;
+    for name in names {
+        match engine.inspect(name) {
+            Ok(c) => found.push(serde_json::to_value(c).expect("inspect serialises")),
+            Err(_) if images_too => match engine.inspect_image(name) {
+                Ok(i) => found.push(serde_json::to_value(i).expect("inspect serialises")),
+                Err(_) => {
+                    eprintln!("peti: error: No such object: {name}");
+                    failed += 1;
+                }
+            },
+            Err(e) => {
+                eprintln!("peti: error: {e}");
+                failed += 1;
+            }
+        }
+    }
+    print_inspected(&found, failed)
+}
+
+/// Docker prints what it found as one JSON array, `[]` if nothing, even when
+/// some names were not found; those were reported, and make the exit 1.
+pub fn print_inspected(found: &[serde_json::Value], failed: usize) -> Result<(), CliError> {
     outln!(
         "{}",
-        serde_json::to_string_pretty(&all).expect("inspect serialises")
+        serde_json::to_string_pretty(found).expect("inspect serialises")
     );
+    if failed > 0 {
+        return Err(CliError::Reported(failed));
+    }
     Ok(())
 }
 

@@ -96,14 +96,26 @@ pub fn start(engine: &Engine, names: &[String], attach: bool) -> Result<u8, CliE
     Ok(last)
 }
 
-/// Does `action` to each container named, printing each name once done.
+/// Does `action` to each name, printing the names done, as Docker does: a
+/// name that fails is reported and the next one is still done.
 pub fn each(
     names: &[String],
     mut action: impl FnMut(&str) -> Result<(), EngineError>,
 ) -> Result<(), CliError> {
+    let mut failed = 0;
     for name in names {
-        action(name)?;
-        outln!("{name}");
+        match action(name) {
+            Ok(()) => outln!("{name}"),
+            // A flag's value that does not parse is wrong for every name.
+            Err(e @ EngineError::Spec(_)) => return Err(e.into()),
+            Err(e) => {
+                eprintln!("peti: error: {e}");
+                failed += 1;
+            }
+        }
+    }
+    if failed > 0 {
+        return Err(CliError::Reported(failed));
     }
     Ok(())
 }
