@@ -191,13 +191,19 @@ fn default_signals() {
             )
         };
     }
-    let nothing = 0u64;
-    // SAFETY: rt_sigprocmask reads one 8-byte set, `nothing`, and writes none.
+    set_signal_mask(0);
+}
+
+/// Sets the signal mask to `blocked`, the kernel's 64-bit set, through the
+/// system call: musl's sigprocmask would leave its own signals (32 to 34) out.
+fn set_signal_mask(blocked: u64) {
+    // SAFETY: rt_sigprocmask reads one 8-byte set, `blocked`, and writes
+    // none; SIGKILL and SIGSTOP the kernel never blocks, whatever it says.
     unsafe {
         libc::syscall(
             libc::SYS_rt_sigprocmask,
             libc::SIG_SETMASK,
-            &nothing as *const u64,
+            &blocked as *const u64,
             std::ptr::null_mut::<u64>(),
             8usize,
         )
@@ -212,18 +218,7 @@ fn default_signals() {
 /// the exec and peti-init's first line, and be lost: the stop would wait its
 /// whole grace period and kill.
 fn block_signals_for_init() {
-    let everything = u64::MAX;
-    // SAFETY: rt_sigprocmask reads one 8-byte set, `everything`, and writes
-    // none; SIGKILL and SIGSTOP the kernel never blocks, whatever the set says.
-    unsafe {
-        libc::syscall(
-            libc::SYS_rt_sigprocmask,
-            libc::SIG_SETMASK,
-            &everything as *const u64,
-            std::ptr::null_mut::<u64>(),
-            8usize,
-        )
-    };
+    set_signal_mask(u64::MAX);
 }
 
 /// The filters peti sends after its go-ahead.
