@@ -141,6 +141,94 @@ fn other_commands_fail_with_1_as_dockers_do() {
     sandbox.ok(&["rm", "-f", "up"]);
 }
 
+/// The environment and /etc files as Docker makes them: PATH first, then
+/// HOSTNAME (the container's host name, in run and exec), each replaced in
+/// place by `-e`; HOME last; no TERM without `-t`. /etc/hosts, /etc/hostname
+/// and /etc/resolv.conf are root's and 0644, so another user cannot rewrite
+/// them.
+#[test]
+fn the_environment_and_etc_files_are_dockers() {
+    needs_containers!("the_environment_and_etc_files_are_dockers");
+    let sandbox = Sandbox::new();
+    let env = sandbox.ok(&["run", "--rm", "--hostname", "box", "bb", "env"]);
+    let env: Vec<&str> = env.lines().collect();
+    assert_eq!(
+        env,
+        [
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "HOSTNAME=box",
+            "HOME=/root"
+        ]
+    );
+    let replaced = sandbox.ok(&[
+        "run",
+        "--rm",
+        "-e",
+        "PATH=/bin:/usr/bin",
+        "-e",
+        "A=1",
+        "bb",
+        "env",
+    ]);
+    let replaced: Vec<&str> = replaced.lines().collect();
+    assert_eq!(replaced[0], "PATH=/bin:/usr/bin", "{replaced:?}");
+    assert!(replaced[1].starts_with("HOSTNAME="), "{replaced:?}");
+    assert_eq!(replaced[2], "A=1", "{replaced:?}");
+
+    let id = sandbox.ok(&["run", "-d", "bb", "sleep", "60"]);
+    let id = id.trim();
+    let in_exec = sandbox.ok(&["exec", id, "env"]);
+    assert!(
+        in_exec
+            .lines()
+            .any(|l| l == format!("HOSTNAME={}", &id[..12])),
+        "{in_exec}"
+    );
+    let modes = sandbox.ok(&[
+        "exec",
+        id,
+        "stat",
+        "-c",
+        "%a %U %n",
+        "/etc/hosts",
+        "/etc/hostname",
+        "/etc/resolv.conf",
+    ]);
+    for line in modes.lines() {
+        assert!(line.starts_with("644 root "), "{line}");
+    }
+    let other_user = sandbox.peti(&["exec", "-u", "1000", id, "sh", "-c", "echo x >> /etc/hosts"]);
+    assert_ne!(code(&other_user), 0, "a user rewrote /etc/hosts");
+    sandbox.ok(&["rm", "-f", id]);
+}
+
+/// `docker run --entrypoint` replaces the image's entrypoint and drops its
+/// command; `docker images -q` lists one ID per name.
+#[test]
+fn entrypoint_and_images_quiet_are_dockers() {
+    needs_containers!("entrypoint_and_images_quiet_are_dockers");
+    let sandbox = Sandbox::new();
+    let said = sandbox.ok(&[
+        "run",
+        "--rm",
+        "--entrypoint",
+        "/bin/echo",
+        "bb",
+        "hi",
+        "there",
+    ]);
+    assert_eq!(said, "hi there\n");
+    let none = sandbox.ok(&["run", "--rm", "--entrypoint", "", "bb", "echo", "x"]);
+    assert_eq!(none, "x\n");
+    sandbox.ok(&["tag", "bb", "bb2"]);
+    let ids = sandbox.ok(&["images", "-q"]);
+    let ids: Vec<&str> = ids.lines().collect();
+    assert_eq!(ids.len(), 2, "{ids:?}");
+    assert_eq!(ids[0], ids[1], "two names of one image: {ids:?}");
+    assert_eq!(ids[0].len(), 12);
+    assert!(ids[0].bytes().all(|b| b.is_ascii_hexdigit()));
+}
+
 /// `docker inspect NAME` finds an image when no container has the name, and
 /// `docker image inspect` shows Docker's image fields; `docker container
 /// inspect` looks at containers only.
@@ -1170,12 +1258,14 @@ fn an_interactive_tty_passes_size_and_ctrl_c() {
     needs_containers!("an_interactive_tty_passes_size_and_ctrl_c");
     let sandbox = Sandbox::new();
     let mut terminal = Terminal::open(&sandbox, &["run", "--rm", "-it", "bb", "sh"], 33, 111);
-    terminal.type_in(b"stty size; tty\n");
+    terminal.type_in(b"stty size; echo term-$TERM; tty\n");
     let seen = terminal.read_until("/dev/pts/");
     assert!(
         seen.contains("33 111"),
         "the window size is passed through: {seen:?}"
     );
+    // Docker's TERM for a container with a terminal.
+    assert!(seen.contains("term-xterm"), "{seen:?}");
     terminal.type_in(b"sleep 30\n");
     std::thread::sleep(Duration::from_millis(300));
     // Ctrl-C goes through the terminal to the container's foreground process.

@@ -127,6 +127,9 @@ pub struct ListImagesArgs {
     /// Output format: a table, or one JSON object per image.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+    /// Only image IDs, one per name, as Docker prints them.
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 #[derive(Args)]

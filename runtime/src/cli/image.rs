@@ -28,6 +28,11 @@ pub fn run(engine: &Engine, command: ImageCommand) -> Result<(), CliError> {
         }
         // Like Docker, import prints the new image's ID, its config's digest.
         ImageCommand::Import(a) => outln!("{}", engine.import(&a.file, &a.reference)?),
+        ImageCommand::Ls(a) if a.quiet => {
+            for row in engine.list_images()? {
+                outln!("{}", short_id(&row.id));
+            }
+        }
         ImageCommand::Ls(a) => print_images(&engine.list_images()?, a.format),
         ImageCommand::Tag(a) => engine.tag(&a.source, &a.target)?,
         ImageCommand::Rm(a) => {
@@ -80,11 +85,10 @@ fn print_images(rows: &[ImageSummary], format: Format) {
             let table: Vec<Vec<String>> = rows
                 .iter()
                 .map(|row| {
-                    let id = row.id.trim_start_matches("sha256:");
                     vec![
                         row.repository.clone(),
                         row.tag.clone(),
-                        id[..12].to_string(),
+                        short_id(&row.id),
                         human_size(row.size),
                     ]
                 })
@@ -92,6 +96,12 @@ fn print_images(rows: &[ImageSummary], format: Format) {
             super::table::print_table(&["REPOSITORY", "TAG", "IMAGE ID", "SIZE"], &table);
         }
     }
+}
+
+/// An image ID as Docker shows it in lists: the first 12 hex digits.
+fn short_id(id: &str) -> String {
+    let hex = id.trim_start_matches("sha256:");
+    hex[..12.min(hex.len())].to_string()
 }
 
 /// Sizes as Docker prints them: decimal units, four significant digits (`12.61kB`).

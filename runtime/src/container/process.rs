@@ -246,7 +246,7 @@ fn prepare(
         set_up_stdio(&plan.stdio, channel)
     })?;
     let user = security::resolve_user(plan.user.unwrap_or("0")).map_err(StartError::runtime)?;
-    let env = with_defaults(plan.env, &user);
+    let env = with_defaults(plan.env, &user, matches!(plan.stdio, Stdio::Pty));
     tracer.step("chdir", plan.workdir, || {
         std::fs::create_dir_all(plan.workdir)
             .and_then(|()| std::env::set_current_dir(plan.workdir))
@@ -314,16 +314,29 @@ fn stdio_name(stdio: &Stdio) -> &'static str {
 }
 
 /// HOME and PATH as Docker sets them when the image does not.
-fn with_defaults(env: &[String], user: &User) -> Vec<String> {
-    let mut env = env.to_vec();
-    let has = |env: &[String], key: &str| env.iter().any(|e| e.split('=').next() == Some(key));
-    if !has(&env, "PATH") {
-        env.insert(0, DEFAULT_PATH.to_string());
+/// The environment as Docker makes it: its defaults first (`PATH`,
+/// `HOSTNAME` as the container's host name, `TERM=xterm` with `-t`), each
+/// replaced in place by the image's or `-e`'s value of the same name, the
+/// other variables after them; then `HOME`, which runc adds when unset.
+fn with_defaults(env: &[String], user: &User, tty: bool) -> Vec<String> {
+    let key = |e: &str| e.split('=').next().unwrap_or("").to_string();
+    let mut all = vec![DEFAULT_PATH.to_string()];
+    if let Ok(name) = nix::unistd::gethostname() {
+        all.push(format!("HOSTNAME={}", name.to_string_lossy()));
     }
-    if !has(&env, "HOME") {
-        env.push(format!("HOME={}", user.home));
+    if tty {
+        all.push("TERM=xterm".to_string());
     }
-    env
+    for variable in env {
+        match all.iter_mut().find(|e| key(e) == key(variable)) {
+            Some(slot) => *slot = variable.clone(),
+            None => all.push(variable.clone()),
+        }
+    }
+    if !all.iter().any(|e| key(e) == "HOME") {
+        all.push(format!("HOME={}", user.home));
+    }
+    all
 }
 
 fn set_up_stdio(stdio: &Stdio, channel: &Channel) -> Result<(), StartError> {

@@ -255,7 +255,12 @@ fn write_scratch(plan: &RootfsPlan) -> Result<(), RootfsError> {
     .map_err(fail("mount tmpfs", plan.scratch))?;
     for (target, contents) in plan.etc_files {
         let path = plan.scratch.join(file_name(target));
+        // 0644 and root's, as Docker's: whatever the umask, no user of the
+        // container may rewrite its hosts or name servers. (A plain write
+        // would give 0666 less the umask, and this process's umask is 0.)
+        use std::os::unix::fs::PermissionsExt;
         std::fs::write(&path, contents)
+            .and_then(|()| std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)))
             .map_err(|e| fail("write", &path)(Errno::from_raw(e.raw_os_error().unwrap_or(0))))?;
     }
     let merged = plan.merged();

@@ -273,6 +273,8 @@ pub struct Options {
     pub init: bool,
     /// `--cgroup-parent`, as given.
     pub cgroup_parent: Option<String>,
+    /// `--entrypoint`, as given.
+    pub entrypoint: Option<String>,
 }
 
 /// How a process runs, shared by `run`, `create` and `exec`.
@@ -297,11 +299,14 @@ pub fn from_image(
 ) -> Result<ContainerSpec, SpecError> {
     let config = config.config().clone().unwrap_or_default();
     let strings = |v: &Option<Vec<String>>| v.clone().unwrap_or_default();
-    let args = command_line(
-        &strings(config.entrypoint()),
-        &strings(config.cmd()),
-        command,
-    )?;
+    // `--entrypoint` replaces the image's, and drops the image's Cmd too, as
+    // Docker's does; `--entrypoint ""` leaves none.
+    let (entrypoint, image_cmd) = match &options.entrypoint {
+        Some(e) if e.is_empty() => (Vec::new(), Vec::new()),
+        Some(e) => (vec![e.clone()], Vec::new()),
+        None => (strings(config.entrypoint()), strings(config.cmd())),
+    };
+    let args = command_line(&entrypoint, &image_cmd, command)?;
     let env = merge_env(&strings(config.env()), &options.process.env, lookup)?;
     let workdir = options
         .process
@@ -576,6 +581,31 @@ mod tests {
         record["user"] = serde_json::json!("daemon");
         let read: ContainerSpec = serde_json::from_value(record).unwrap();
         assert_eq!(read.user.as_deref(), Some("daemon"));
+    }
+
+    #[test]
+    fn entrypoint_replaces_the_images_and_drops_its_cmd() {
+        let mut config = crate::image::import_config().unwrap();
+        let mut inner = config.config().clone().unwrap_or_default();
+        inner.set_entrypoint(Some(vec!["/bin/app".into()]));
+        inner.set_cmd(Some(vec!["--serve".into()]));
+        config.set_config(Some(inner));
+        let spec = |entrypoint: Option<&str>, command: &[&str]| {
+            let options = Options {
+                entrypoint: entrypoint.map(str::to_string),
+                ..Options::default()
+            };
+            let command: Vec<String> = command.iter().map(|c| c.to_string()).collect();
+            from_image(&config, &options, &command, "0123456789ab", |_| None).map(|s| s.args)
+        };
+        assert_eq!(spec(None, &[]).unwrap(), ["/bin/app", "--serve"]);
+        assert_eq!(spec(Some("/bin/sh"), &[]).unwrap(), ["/bin/sh"]);
+        assert_eq!(
+            spec(Some("/bin/sh"), &["-c", "x"]).unwrap(),
+            ["/bin/sh", "-c", "x"]
+        );
+        assert_eq!(spec(Some(""), &["ls"]).unwrap(), ["ls"]);
+        assert!(matches!(spec(Some(""), &[]), Err(SpecError::NoCommand)));
     }
 
     #[test]

@@ -271,6 +271,9 @@ pub struct ContainerOptions {
     /// Optional parent cgroup for the container (default: peti).
     #[arg(long, value_name = "PATH")]
     cgroup_parent: Option<String>,
+    /// Overwrite the image's ENTRYPOINT (and drop its CMD); "" for none.
+    #[arg(long, value_name = "COMMAND", allow_hyphen_values = true)]
+    entrypoint: Option<String>,
 }
 
 impl ContainerOptions {
@@ -292,6 +295,7 @@ impl ContainerOptions {
             security_opt: self.security_opt.clone(),
             init: self.init,
             cgroup_parent: self.cgroup_parent.clone(),
+            entrypoint: self.entrypoint.clone(),
         }
     }
 }
