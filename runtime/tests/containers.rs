@@ -202,6 +202,86 @@ fn the_environment_and_etc_files_are_dockers() {
     sandbox.ok(&["rm", "-f", id]);
 }
 
+/// `docker rename` and `docker restart`: a running container keeps running
+/// under its new name, and its old name is free; the new name must be free
+/// and new; restart stops and starts again, the log going on.
+#[test]
+fn rename_and_restart_are_dockers() {
+    needs_containers!("rename_and_restart_are_dockers");
+    let sandbox = Sandbox::new();
+    let script = "echo started; trap 'exit 0' TERM; while true; do sleep 0.1; done";
+    let id = sandbox.ok(&["run", "-d", "--name", "first", "bb", "sh", "-c", script]);
+    let id = id.trim();
+    sandbox.ok(&["rename", "first", "second"]);
+    assert_eq!(sandbox.inspect("second")["Name"], "/second");
+    assert_eq!(sandbox.inspect("second")["State"]["Running"], true);
+    let gone = sandbox.peti(&["inspect", "first"]);
+    assert_eq!(code(&gone), 1);
+    for (new, said) in [
+        ("second", "same name"),
+        ("bad name", "invalid container name"),
+    ] {
+        let refused = sandbox.peti(&["rename", "second", new]);
+        assert_eq!(code(&refused), 1, "{new}");
+        assert!(stderr(&refused).contains(said), "{}", stderr(&refused));
+    }
+    sandbox.ok(&["create", "--name", "other", "bb", "true"]);
+    let taken = sandbox.peti(&["rename", "second", "other"]);
+    assert_eq!(code(&taken), 1);
+    assert!(stderr(&taken).contains("already in use"));
+    // The old name is free again.
+    sandbox.ok(&["create", "--name", "first", "bb", "true"]);
+
+    let pid_before = sandbox.inspect("second")["State"]["Pid"].clone();
+    assert_eq!(
+        sandbox.ok(&["restart", "-t", "5", "second"]).trim(),
+        "second"
+    );
+    let after = sandbox.inspect("second");
+    assert_eq!(after["State"]["Running"], true);
+    assert_ne!(after["State"]["Pid"], pid_before, "a new process");
+    assert!(eventually(Duration::from_secs(5), || {
+        sandbox.ok(&["logs", "second"]) == "started\nstarted\n"
+    }));
+    sandbox.ok(&["rm", "-f", id, "other", "first"]);
+}
+
+/// `docker ps -n/-l/-f`: the last N created in every state; filters by
+/// status (which, like -n, looks past the running ones), name, id and
+/// ancestor; an unknown filter refused with 1.
+#[test]
+fn ps_last_and_filters_are_dockers() {
+    needs_containers!("ps_last_and_filters_are_dockers");
+    let sandbox = Sandbox::new();
+    let _ = sandbox.peti(&["run", "--name", "ended", "bb", "sh", "-c", "exit 2"]);
+    let up = sandbox.ok(&["run", "-d", "--name", "up", "bb", "sleep", "60"]);
+    let made = sandbox.ok(&["create", "--name", "made", "bb", "true"]);
+    let ids = |args: &[&str]| -> Vec<String> {
+        let mut line = vec!["ps", "-q"];
+        line.extend(args);
+        sandbox.ok(&line).lines().map(str::to_string).collect()
+    };
+    let short = |id: &str| id.trim()[..12].to_string();
+    assert_eq!(ids(&[]), [short(&up)], "running only by default");
+    assert_eq!(ids(&["-l"]), [short(&made)], "the latest, created or not");
+    assert_eq!(ids(&["-n", "2"]), [short(&made), short(&up)]);
+    assert_eq!(ids(&["-f", "status=exited"]).len(), 1);
+    assert_eq!(ids(&["-f", "status=created"]), [short(&made)]);
+    assert_eq!(ids(&["-a", "-f", "name=mad"]), [short(&made)]);
+    assert_eq!(
+        ids(&["-a", "-f", &format!("id={}", &up[..6])]),
+        [short(&up)]
+    );
+    assert_eq!(ids(&["-a", "-f", "ancestor=bb"]).len(), 3);
+    assert_eq!(
+        ids(&["-a", "-f", "ancestor=bb", "-f", "status=running"]),
+        [short(&up)]
+    );
+    let bad = sandbox.peti(&["ps", "-f", "colour=red"]);
+    assert_eq!(code(&bad), 1);
+    sandbox.ok(&["rm", "-f", "ended", "up", "made"]);
+}
+
 /// `docker run --entrypoint` replaces the image's entrypoint and drops its
 /// command; `docker images -q` lists one ID per name.
 #[test]

@@ -148,9 +148,9 @@ pub fn create(
 /// Frees `name`, held by container `id`, if its holder is gone in all but
 /// its files; returns whether it did. A name is free when its file names no
 /// container (a kill between making the file and writing the ID in it), when
-/// its container was never finished, and when it is a `--rm` container that
+/// its container was never finished, when it is a `--rm` container that
 /// ended with nobody left to remove it (its peti was killed), which Docker's
-/// daemon would have removed by now.
+/// daemon would have removed by now, and when its container was renamed.
 fn free_name(
     containers: &ContainerStore,
     lock: &Locked,
@@ -168,6 +168,11 @@ fn free_name(
     match containers.refresh_under(lock, id) {
         Ok(holder) if super::teardown::is_abandoned(&holder) => {
             super::teardown::release(containers, lock, &holder)?;
+            Ok(true)
+        }
+        // The old name of a rename cut short: its container has another now.
+        Ok(holder) if holder.name != name => {
+            containers.release_name(lock, name)?;
             Ok(true)
         }
         _ => Ok(false),

@@ -54,6 +54,9 @@ pub enum StateError {
         "the container name \"/{name}\" is already in use by container {id}: remove it or pick another --name"
     )]
     NameInUse { name: String, id: String },
+    /// `rename` to the name the container has.
+    #[error("renaming a container with the same name as its current name: {0:?}")]
+    SameName(String),
     #[error(
         "invalid container name {0:?}: use 2 to 255 letters, digits, and _ . - (starting with a letter or digit)"
     )]
@@ -440,6 +443,36 @@ impl ContainerStore {
             }
         }
         Ok(())
+    }
+
+    /// `peti rename`: the new name is reserved first, then the record says
+    /// it, then the old name goes. Cut short after the reservation, the next
+    /// rename finds the new name already its own and goes on; cut short
+    /// before the old name goes, the old name is left pointing at a container
+    /// that no longer has it, which the next command to want that name frees
+    /// (`lifecycle::free_name`). At no point can two containers have one name.
+    pub fn rename(
+        &self,
+        lock: &Locked,
+        container: &Container,
+        new_name: &str,
+    ) -> Result<Container, StateError> {
+        check_name(new_name)?;
+        if new_name == container.name {
+            return Err(StateError::SameName(new_name.to_string()));
+        }
+        match self.reserve_name(new_name, &container.id) {
+            Err(StateError::NameInUse { id, .. }) if id == container.id => {}
+            other => other?,
+        }
+        let mut renamed = container.clone();
+        renamed.name = new_name.to_string();
+        if let Err(e) = self.save(lock, &renamed) {
+            let _ = self.release_name(lock, new_name);
+            return Err(e);
+        }
+        self.release_name(lock, &container.name)?;
+        Ok(renamed)
     }
 
     /// Removes the file that reserves `name`.

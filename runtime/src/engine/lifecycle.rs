@@ -66,6 +66,22 @@ impl Engine {
         Ok(())
     }
 
+    /// `peti rename OLD NEW`, running or not, as Docker's.
+    pub fn rename(&self, name: &str, new_name: &str) -> Result<(), EngineError> {
+        let lock = self.containers.lock()?;
+        let id = self.containers.find(name)?.id;
+        let container = self.containers.refresh_under(&lock, &id)?;
+        self.containers.rename(&lock, &container, new_name)?;
+        Ok(())
+    }
+
+    /// `peti restart [-t N]`: a stop, with its grace period, then a start in
+    /// the background, as Docker's; a stopped container just starts.
+    pub fn restart(&self, name: &str, grace: Duration) -> Result<(), EngineError> {
+        self.stop(name, grace)?;
+        self.start(name, false).map(drop)
+    }
+
     /// `peti wait`: blocks until the container stops; returns its exit code.
     pub fn wait(&self, name: &str) -> Result<i32, EngineError> {
         let container = self.container(name)?;

@@ -68,6 +68,10 @@ pub enum EngineError {
     NeverRan(String),
     #[error("you must provide one or more flags when using this command")]
     NothingToUpdate,
+    #[error(
+        "invalid filter {0:?}: use status=, name=, id= or ancestor= (status: created, running, paused, exited, dead)"
+    )]
+    BadFilter(String),
     #[error("{what}: {source}")]
     Io {
         what: String,

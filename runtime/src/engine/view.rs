@@ -151,12 +151,28 @@ impl Engine {
     /// `peti ps [-a]`: running containers (or all), newest first, as Docker
     /// lists them.
     pub fn list(&self, all: bool) -> Result<Vec<Container>, EngineError> {
+        self.query(&PsQuery {
+            all,
+            ..PsQuery::default()
+        })
+    }
+
+    /// `peti ps` with Docker's choices: newest first; running ones only,
+    /// unless `all`, a `status` filter, or `last` (which counts every state,
+    /// as Docker's `-n` and `-l` do); then only those every filter matches.
+    pub fn query(&self, query: &PsQuery) -> Result<Vec<Container>, EngineError> {
+        let every_state =
+            query.all || query.last.is_some() || query.filters.iter().any(|f| f.key == "status");
         let mut rows: Vec<Container> = self
             .all_containers()?
             .into_iter()
-            .filter(|c| all || c.state.status == Status::Running)
+            .filter(|c| every_state || c.state.status == Status::Running)
+            .filter(|c| query.filters.iter().all(|f| f.matches(c)))
             .collect();
         rows.reverse();
+        if let Some(n) = query.last {
+            rows.truncate(n);
+        }
         Ok(rows)
     }
 
@@ -411,5 +427,69 @@ impl Engine {
             },
             size,
         })
+    }
+}
+
+/// What `peti ps` lists: `-a`, `-n N` / `-l`, and `-f KEY=VALUE` filters.
+#[derive(Debug, Clone, Default)]
+pub struct PsQuery {
+    pub all: bool,
+    pub last: Option<usize>,
+    pub filters: Vec<PsFilter>,
+}
+
+/// One `ps -f KEY=VALUE`, of the keys Docker has that peti's records know:
+/// `status`, `name` (a part of the name), `id` (a prefix) and `ancestor`
+/// (the image, as given to run, or its ID).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PsFilter {
+    pub key: String,
+    pub value: String,
+}
+
+impl PsFilter {
+    /// Parses `KEY=VALUE`, refusing a key Docker would refuse and the ones
+    /// peti does not have yet (labels come with image builds).
+    pub fn parse(text: &str) -> Result<PsFilter, EngineError> {
+        let (key, value) = text
+            .split_once('=')
+            .ok_or_else(|| EngineError::BadFilter(text.to_string()))?;
+        if !["status", "name", "id", "ancestor"].contains(&key) {
+            return Err(EngineError::BadFilter(text.to_string()));
+        }
+        if key == "status"
+            && ![
+                "created",
+                "restarting",
+                "running",
+                "removing",
+                "paused",
+                "exited",
+                "dead",
+            ]
+            .contains(&value)
+        {
+            return Err(EngineError::BadFilter(text.to_string()));
+        }
+        Ok(PsFilter {
+            key: key.to_string(),
+            value: value.to_string(),
+        })
+    }
+
+    fn matches(&self, c: &Container) -> bool {
+        match self.key.as_str() {
+            "status" => c.state.status.as_str() == self.value,
+            "name" => c.name.contains(&self.value),
+            "id" => c.id.starts_with(&self.value),
+            "ancestor" => {
+                c.image == self.value
+                    || c.image.split(':').next() == Some(&self.value)
+                    || c.image_id
+                        .trim_start_matches("sha256:")
+                        .starts_with(self.value.trim_start_matches("sha256:"))
+            }
+            _ => false,
+        }
     }
 }

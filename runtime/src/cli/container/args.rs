@@ -22,6 +22,10 @@ pub enum ContainerCommand {
     Start(StartArgs),
     /// Stop running containers: SIGTERM, then SIGKILL after a grace period.
     Stop(StopArgs),
+    /// Restart containers: stop (SIGTERM, then SIGKILL after -t), then start.
+    Restart(StopArgs),
+    /// Rename a container.
+    Rename(RenameArgs),
     /// Send a signal to running containers (default KILL).
     Kill(KillArgs),
     /// Remove containers.
@@ -60,6 +64,14 @@ pub struct StartArgs {
 }
 
 #[derive(Args)]
+pub struct RenameArgs {
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+    #[arg(value_name = "NEW_NAME")]
+    pub new_name: String,
+}
+
+#[derive(Args)]
 pub struct StopArgs {
     /// Seconds to wait before SIGKILL.
     #[arg(short = 't', long = "time", default_value_t = 10, value_name = "SECS")]
@@ -95,6 +107,15 @@ pub struct PsArgs {
     pub quiet: bool,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+    /// The N containers created last, in every state.
+    #[arg(short = 'n', long, value_name = "N")]
+    pub last: Option<usize>,
+    /// The container created last, in every state.
+    #[arg(short = 'l', long)]
+    pub latest: bool,
+    /// Only those that match: status=, name=, id=, ancestor=.
+    #[arg(short, long = "filter", value_name = "KEY=VALUE")]
+    pub filter: Vec<String>,
 }
 
 #[derive(Args)]

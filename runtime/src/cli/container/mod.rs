@@ -27,6 +27,10 @@ pub fn run(engine: &Engine, command: ContainerCommand, top_level: bool) -> Resul
                 .stop(n, std::time::Duration::from_secs(a.time))
                 .map(drop)
         })?,
+        ContainerCommand::Restart(a) => start::each(&a.names.containers, |n| {
+            engine.restart(n, std::time::Duration::from_secs(a.time))
+        })?,
+        ContainerCommand::Rename(a) => engine.rename(&a.container, &a.new_name)?,
         ContainerCommand::Kill(a) => {
             start::each(&a.names.containers, |n| engine.kill(n, &a.signal))?
         }

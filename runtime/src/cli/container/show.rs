@@ -14,7 +14,16 @@ use crate::cli::table::print_table;
 
 /// `peti ps [-a] [-q] [--format json]`.
 pub fn ps(engine: &Engine, args: &PsArgs) -> Result<(), CliError> {
-    let rows = engine.list(args.all)?;
+    let query = runtime::engine::view::PsQuery {
+        all: args.all,
+        last: if args.latest { Some(1) } else { args.last },
+        filters: args
+            .filter
+            .iter()
+            .map(|f| runtime::engine::view::PsFilter::parse(f))
+            .collect::<Result<_, _>>()?,
+    };
+    let rows = engine.query(&query)?;
     if args.quiet {
         rows.iter().for_each(|c| outln!("{}", &c.id[..12]));
         return Ok(());
