@@ -282,6 +282,57 @@ fn ps_last_and_filters_are_dockers() {
     sandbox.ok(&["rm", "-f", "ended", "up", "made"]);
 }
 
+/// `docker logs --tail N` and `-t`; `docker version` and `docker info` in
+/// Docker's layout, counting what this store holds.
+#[test]
+fn logs_tail_timestamps_version_and_info_are_dockers() {
+    needs_containers!("logs_tail_timestamps_version_and_info_are_dockers");
+    let sandbox = Sandbox::new();
+    sandbox.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "counter",
+        "bb",
+        "sh",
+        "-c",
+        "for i in 1 2 3 4 5; do echo $i; done",
+    ]);
+    sandbox.ok(&["wait", "counter"]);
+    assert_eq!(sandbox.ok(&["logs", "--tail", "2", "counter"]), "4\n5\n");
+    assert_eq!(sandbox.ok(&["logs", "-n", "0", "counter"]), "");
+    assert_eq!(
+        sandbox
+            .ok(&["logs", "--tail", "all", "counter"])
+            .lines()
+            .count(),
+        5
+    );
+    let stamped = sandbox.ok(&["logs", "-t", "--tail", "1", "counter"]);
+    let (time, text) = stamped.trim_end().split_once(' ').unwrap();
+    assert!(time.ends_with('Z') && time.contains('T'), "{stamped}");
+    assert_eq!(text, "5");
+    assert_eq!(
+        code(&sandbox.peti(&["logs", "--tail", "few", "counter"])),
+        125
+    );
+
+    let version = sandbox.ok(&["version"]);
+    assert!(version.starts_with("Client:\n Version:"), "{version}");
+    assert!(version.contains("OS/Arch:           linux/"), "{version}");
+    let info = sandbox.ok(&["info"]);
+    for line in [
+        " Containers: 1",
+        "  Running: 0",
+        "  Stopped: 1",
+        " Images: 1",
+        " Storage Driver: overlay",
+    ] {
+        assert!(info.lines().any(|l| l == line), "{line:?} in {info}");
+    }
+    sandbox.ok(&["rm", "counter"]);
+}
+
 /// `docker run --entrypoint` replaces the image's entrypoint and drops its
 /// command; `docker images -q` lists one ID per name.
 #[test]

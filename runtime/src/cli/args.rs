@@ -56,6 +56,10 @@ pub enum Command {
         #[command(subcommand)]
         command: ImageCommand,
     },
+    /// Show peti's version.
+    Version,
+    /// Show what peti holds and what it runs on.
+    Info,
 }
 
 /// The image commands under their short, top-level names. (Deferred too: a

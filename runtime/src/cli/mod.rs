@@ -100,12 +100,66 @@ impl CliError {
 
 /// Runs a parsed command line; returns the process exit status.
 pub fn run(cli: Cli) -> Result<u8, CliError> {
+    // version needs no store: it must not make one.
+    if let Command::Version = cli.command {
+        version();
+        return Ok(0);
+    }
     let engine = Engine::open(&cli.root, &cli.run_root)?;
     match cli.command {
         Command::Image(command) => image::run(&engine, command.into())?,
         Command::Images { command } => image::run(&engine, command)?,
+        Command::Version => version(),
+        Command::Info => info(&engine.info()?),
         Command::Container(command) => return container::run(&engine, command, true),
         Command::Containers { command } => return container::run(&engine, command, false),
     }
     Ok(0)
+}
+
+/// `peti version`, in Docker's layout. There is no "Server:" part: peti has
+/// no daemon, and every command does its own work.
+fn version() {
+    out::outln!("Client:");
+    out::outln!(" Version:           {}", env!("CARGO_PKG_VERSION"));
+    out::outln!(
+        " OS/Arch:           linux/{}",
+        go_arch(std::env::consts::ARCH)
+    );
+    out::outln!(" Runtime:           peti, daemonless (no server)");
+}
+
+/// Rust's name of the CPU as Docker (Go) spells it.
+fn go_arch(rust: &str) -> &str {
+    match rust {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    }
+}
+
+/// `peti info`, in Docker's layout and words.
+fn info(info: &runtime::engine::view::Info) {
+    let gib = info.mem_total as f64 / (1u64 << 30) as f64;
+    out::outln!("Server:");
+    out::outln!(" Containers: {}", info.containers);
+    out::outln!("  Running: {}", info.containers_running);
+    out::outln!("  Paused: {}", info.containers_paused);
+    out::outln!("  Stopped: {}", info.containers_stopped);
+    out::outln!(" Images: {}", info.images);
+    out::outln!(
+        " Server Version: {} (peti, daemonless)",
+        info.server_version
+    );
+    out::outln!(" Storage Driver: {}", info.driver);
+    out::outln!(" Logging Driver: {}", info.logging_driver);
+    out::outln!(" Cgroup Driver: {}", info.cgroup_driver);
+    out::outln!(" Cgroup Version: {}", info.cgroup_version);
+    out::outln!(" Kernel Version: {}", info.kernel_version);
+    out::outln!(" Operating System: {}", info.operating_system);
+    out::outln!(" OSType: {}", info.os_type);
+    out::outln!(" Architecture: {}", info.architecture);
+    out::outln!(" CPUs: {}", info.ncpu);
+    out::outln!(" Total Memory: {gib:.2}GiB");
+    out::outln!(" Docker Root Dir: {}", info.docker_root_dir.display());
 }

@@ -16,6 +16,9 @@ pub struct LogLine {
     pub log: String,
     /// "stdout" or "stderr".
     pub stream: String,
+    /// When the monitor read it, RFC 3339 in UTC with nanoseconds.
+    #[serde(default)]
+    pub time: String,
 }
 
 impl LogLine {

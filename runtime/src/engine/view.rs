@@ -493,3 +493,94 @@ impl PsFilter {
         }
     }
 }
+
+/// `peti info`: what Docker's `info` says of its server, for a runtime with
+/// no server: the stores' counts and where they are, and the host.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Info {
+    pub containers: usize,
+    pub containers_running: usize,
+    pub containers_paused: usize,
+    pub containers_stopped: usize,
+    pub images: usize,
+    pub server_version: String,
+    pub driver: String,
+    pub logging_driver: String,
+    pub cgroup_driver: String,
+    pub cgroup_version: String,
+    pub kernel_version: String,
+    pub operating_system: String,
+    #[serde(rename = "OSType")]
+    pub os_type: String,
+    pub architecture: String,
+    #[serde(rename = "NCPU")]
+    pub ncpu: usize,
+    pub mem_total: u64,
+    pub docker_root_dir: PathBuf,
+}
+
+impl Engine {
+    /// `peti info`.
+    pub fn info(&self) -> Result<Info, EngineError> {
+        let containers = self.all_containers()?;
+        let running = containers
+            .iter()
+            .filter(|c| c.state.status == Status::Running)
+            .count();
+        let images = self.images.list()?.len();
+        let uname = nix::sys::utsname::uname().ok();
+        let field = |f: fn(&nix::sys::utsname::UtsName) -> &std::ffi::OsStr| {
+            uname
+                .as_ref()
+                .map(|u| f(u).to_string_lossy().into_owned())
+                .unwrap_or_default()
+        };
+        let cgroup_version = match crate::container::cgroups::detect_mode(std::path::Path::new(
+            crate::container::cgroups::CGROUP_ROOT,
+        )) {
+            Ok(crate::container::cgroups::CgroupMode::Unified) => "2",
+            Ok(_) => "1",
+            Err(_) => "",
+        };
+        Ok(Info {
+            containers: containers.len(),
+            containers_running: running,
+            containers_paused: 0,
+            containers_stopped: containers.len() - running,
+            images,
+            server_version: env!("CARGO_PKG_VERSION").to_string(),
+            driver: "overlay".into(),
+            logging_driver: "json-file".into(),
+            cgroup_driver: "cgroupfs".into(),
+            cgroup_version: cgroup_version.into(),
+            kernel_version: field(|u| u.release()),
+            operating_system: os_release_name(),
+            os_type: "linux".into(),
+            architecture: field(|u| u.machine()),
+            ncpu: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            mem_total: meminfo_total_bytes(),
+            docker_root_dir: self.root.clone(),
+        })
+    }
+}
+
+/// PRETTY_NAME from /etc/os-release, as Docker's "Operating System".
+fn os_release_name() -> String {
+    std::fs::read_to_string("/etc/os-release")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("PRETTY_NAME="))
+        .map(|v| v.trim_matches('"').to_string())
+        .unwrap_or_else(|| "Linux".into())
+}
+
+/// MemTotal from /proc/meminfo, in bytes.
+fn meminfo_total_bytes() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kib| kib * 1024)
+}

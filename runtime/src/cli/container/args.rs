@@ -123,6 +123,12 @@ pub struct LogsArgs {
     /// Keep following the output until the container stops.
     #[arg(short, long)]
     pub follow: bool,
+    /// Only the last N lines ("all" for every line).
+    #[arg(short = 'n', long, value_name = "N", default_value = "all")]
+    pub tail: String,
+    /// Prefix each line with the time it was logged.
+    #[arg(short, long)]
+    pub timestamps: bool,
     pub container: String,
 }
 

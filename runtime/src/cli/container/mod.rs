@@ -50,7 +50,7 @@ pub fn run(engine: &Engine, command: ContainerCommand, top_level: bool) -> Resul
         }
         ContainerCommand::Exec(a) => return Ok(engine.exec(&a.container, &a.options())? as u8),
         ContainerCommand::Ps(a) => show::ps(engine, &a)?,
-        ContainerCommand::Logs(a) => show::logs(engine, &a.container, a.follow)?,
+        ContainerCommand::Logs(a) => show::logs(engine, &a)?,
         ContainerCommand::Inspect(a) => show::inspect(engine, &a.containers, top_level)?,
         ContainerCommand::Stats(a) => show::stats(engine, &a.containers, a.format)?,
     }

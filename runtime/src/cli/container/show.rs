@@ -6,7 +6,7 @@ use std::time::Duration;
 use runtime::engine::Engine;
 use runtime::engine::view::{PsRow, human_duration, since, status_text};
 
-use super::args::PsArgs;
+use super::args::{LogsArgs, PsArgs};
 use crate::cli::CliError;
 use crate::cli::args::Format;
 use crate::cli::out::outln;
@@ -105,25 +105,44 @@ pub fn print_inspected(found: &[serde_json::Value], failed: usize) -> Result<(),
 }
 
 /// `peti logs [-f]`: the log's lines, back on stdout and stderr.
-pub fn logs(engine: &Engine, name: &str, follow: bool) -> Result<(), CliError> {
-    let mut cursor = engine.logs(name)?;
+///
+/// `--tail N` keeps the last N lines of what is there when it starts (what
+/// `-f` follows after that all comes); `-t` puts each line's time first.
+pub fn logs(engine: &Engine, args: &LogsArgs) -> Result<(), CliError> {
+    let tail = match args.tail.as_str() {
+        "all" => None,
+        n => Some(n.parse::<usize>().map_err(|_| {
+            runtime::engine::EngineError::from(runtime::container::spec::SpecError::BadTail(
+                n.to_string(),
+            ))
+        })?),
+    };
+    let mut cursor = engine.logs(&args.container)?;
+    let mut first = cursor.next_lines()?;
+    if let Some(n) = tail {
+        first.drain(..first.len().saturating_sub(n));
+    }
+    print_lines(first, args.timestamps);
     loop {
-        print_lines(cursor.next_lines()?);
-        if !follow {
+        if !args.follow {
             return Ok(());
         }
         if !engine.still_running(&cursor)? {
-            print_lines(cursor.next_lines()?);
+            print_lines(cursor.next_lines()?, args.timestamps);
             return Ok(());
         }
         std::thread::sleep(Duration::from_millis(100));
+        print_lines(cursor.next_lines()?, args.timestamps);
     }
 }
 
-fn print_lines(lines: Vec<runtime::engine::logs::LogLine>) {
+fn print_lines(lines: Vec<runtime::engine::logs::LogLine>, timestamps: bool) {
     let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
     for line in lines {
         let target: &mut dyn Write = if line.is_stderr() { &mut err } else { &mut out };
+        if timestamps {
+            let _ = write!(target, "{} ", line.time);
+        }
         let _ = target.write_all(line.log.as_bytes());
     }
     let _ = out.flush();
