@@ -358,6 +358,26 @@ fn entrypoint_and_images_quiet_are_dockers() {
     assert_eq!(ids[0], ids[1], "two names of one image: {ids:?}");
     assert_eq!(ids[0].len(), 12);
     assert!(ids[0].bytes().all(|b| b.is_ascii_hexdigit()));
+    // Docker's columns; an imported root file system has no date: N/A.
+    let table = sandbox.ok(&["images"]);
+    let header: Vec<&str> = table
+        .lines()
+        .next()
+        .unwrap()
+        .split("  ")
+        .map(str::trim)
+        .filter(|w| !w.is_empty())
+        .collect();
+    assert_eq!(
+        header,
+        ["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"],
+        "{table}"
+    );
+    assert!(table.lines().nth(1).unwrap().contains(" N/A "), "{table}");
+    // And ps quotes a word with a space in it, as Docker's does.
+    let _ = sandbox.peti(&["run", "--name", "quoted", "bb", "sh", "-c", "exit 3"]);
+    let ps = sandbox.ok(&["ps", "-a"]);
+    assert!(ps.contains(r#""sh -c 'exit 3'""#), "{ps}");
 }
 
 /// `docker inspect NAME` finds an image when no container has the name, and
@@ -531,7 +551,7 @@ fn capabilities_are_docker_defaults_and_privileges_cannot_grow() {
         "bb",
         "grep",
         "-E",
-        "^(CapEff|CapBnd|NoNewPrivs)",
+        "^(CapInh|CapEff|CapBnd|NoNewPrivs)",
         "/proc/self/status",
     ]);
     let id = id.trim();
@@ -557,6 +577,8 @@ fn capabilities_are_docker_defaults_and_privileges_cannot_grow() {
     };
     assert_eq!(field("CapEff"), expected);
     assert_eq!(field("CapBnd"), expected);
+    // Empty, as Docker's since CVE-2022-24769.
+    assert_eq!(field("CapInh"), "0000000000000000");
     assert_eq!(field("NoNewPrivs"), "1");
 
     let as_nobody = sandbox.ok(&[

@@ -1,6 +1,7 @@
 //! The image commands: load, import, images, tag, rmi; and `peti image ...`.
 
 use runtime::engine::Engine;
+use runtime::engine::view::{human_duration, since};
 use runtime::image::store::ImageSummary;
 
 use super::CliError;
@@ -85,15 +86,22 @@ fn print_images(rows: &[ImageSummary], format: Format) {
             let table: Vec<Vec<String>> = rows
                 .iter()
                 .map(|row| {
+                    let created = row.created.as_deref().map_or("N/A".to_string(), |t| {
+                        format!("{} ago", human_duration(since(t)))
+                    });
                     vec![
                         row.repository.clone(),
                         row.tag.clone(),
                         short_id(&row.id),
+                        created,
                         human_size(row.size),
                     ]
                 })
                 .collect();
-            super::table::print_table(&["REPOSITORY", "TAG", "IMAGE ID", "SIZE"], &table);
+            super::table::print_table(
+                &["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"],
+                &table,
+            );
         }
     }
 }

@@ -117,7 +117,7 @@ pub fn resolve_user(user: &str) -> Result<User, SecurityError> {
 /// The order matters. The bounding set is cut first, while we still hold
 /// CAP_SETPCAP. Then the ids change; for a non-root user the kernel clears the
 /// permitted and effective sets by itself at that moment. Last, a root process
-/// gets exactly `keep` as permitted, effective and inheritable.
+/// gets exactly `keep` as permitted and effective, and nobody any inheritable.
 pub fn drop_privileges(user: &User, keep: &[Capability]) -> Result<(), SecurityError> {
     let keep: HashSet<Capability> = keep.iter().copied().collect();
     for cap in caps::all() {
@@ -132,12 +132,13 @@ pub fn drop_privileges(user: &User, keep: &[Capability]) -> Result<(), SecurityE
     setresgid(gid, gid, gid).map_err(sys("setresgid"))?;
     let uid = Uid::from_raw(user.uid);
     setresuid(uid, uid, uid).map_err(sys("setresuid"))?;
+    // The inheritable set is empty for every user, as in Docker since
+    // CVE-2022-24769: with it full, a program whose file carries inheritable
+    // capabilities would gain them at exec, past what the container was given.
+    caps::clear(None, CapSet::Inheritable)?;
     if user.uid == 0 {
-        caps::set(None, CapSet::Inheritable, &keep)?;
         caps::set(None, CapSet::Effective, &keep)?;
         caps::set(None, CapSet::Permitted, &keep)?;
-    } else {
-        caps::clear(None, CapSet::Inheritable)?;
     }
     nix::sys::prctl::set_no_new_privs().map_err(sys("prctl(PR_SET_NO_NEW_PRIVS)"))
 }

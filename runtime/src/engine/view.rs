@@ -290,7 +290,40 @@ impl Engine {
 
 /// The command, quoted as Docker's ps shows it.
 pub fn quoted_command(args: &[String]) -> String {
-    format!("\"{}\"", args.join(" "))
+    go_quote(&command_text(args))
+}
+
+/// The command as Docker's daemon spells it for `ps`: the words joined by
+/// spaces, a word that holds a space in single quotes (`sh -c 'exit 3'`).
+pub fn command_text(args: &[String]) -> String {
+    args.iter()
+        .map(|a| {
+            if a.contains(' ') {
+                format!("'{a}'")
+            } else {
+                a.clone()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A string in double quotes, its `"` and `\` escaped, as Go's
+/// strconv.Quote writes it (how Docker's `ps` prints COMMAND).
+pub fn go_quote(text: &str) -> String {
+    let mut quoted = String::from("\"");
+    for c in text.chars() {
+        match c {
+            '"' => quoted.push_str("\\\""),
+            '\\' => quoted.push_str("\\\\"),
+            '\n' => quoted.push_str("\\n"),
+            '\t' => quoted.push_str("\\t"),
+            c if c.is_control() => quoted.push_str(&format!("\\x{:02x}", c as u32)),
+            c => quoted.push(c),
+        }
+    }
+    quoted.push('"');
+    quoted
 }
 
 /// How long ago an RFC 3339 time was.
@@ -583,4 +616,20 @@ fn meminfo_total_bytes() -> u64 {
         .find_map(|l| l.strip_prefix("MemTotal:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         .map_or(0, |kib| kib * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_command_is_shown_as_dockers_ps_shows_it() {
+        let args: Vec<String> = ["sh", "-c", "exit 3"].map(String::from).into();
+        assert_eq!(quoted_command(&args), r#""sh -c 'exit 3'""#);
+        let trap: Vec<String> = ["sh", "-c", r#"trap "exit 0" TERM"#]
+            .map(String::from)
+            .into();
+        assert_eq!(quoted_command(&trap), r#""sh -c 'trap \"exit 0\" TERM'""#);
+        assert_eq!(quoted_command(&["true".to_string()]), r#""true""#);
+    }
 }

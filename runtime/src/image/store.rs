@@ -134,6 +134,10 @@ pub struct ImageSummary {
     /// Compressed bytes of the image's blobs.
     #[serde(rename = "Size")]
     pub size: u64,
+    /// When the image was made, as its config says (RFC 3339); an imported
+    /// root file system has no date.
+    #[serde(rename = "CreatedAt")]
+    pub created: Option<String>,
 }
 
 /// An image in the store, as a reference names it.
@@ -755,12 +759,17 @@ impl Store {
                 self.read_blob_json(&stored_digest(&digest)?, "a valid OCI image manifest")?;
             let size = manifest.config().size()
                 + manifest.layers().iter().map(Descriptor::size).sum::<u64>();
+            let config: ImageConfiguration = self.read_blob_json(
+                &stored_digest(manifest.config().digest().as_ref())?,
+                "a valid OCI image config",
+            )?;
             rows.push(ImageSummary {
                 tag: parsed.tag_or_latest().to_string(),
                 repository: parsed.name,
                 id: manifest.config().digest().to_string(),
                 manifest_digest: digest,
                 size,
+                created: config.created().clone(),
             });
         }
         Ok(rows)

@@ -4,7 +4,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use runtime::engine::Engine;
-use runtime::engine::view::{PsRow, human_duration, since, status_text};
+use runtime::engine::view::{PsRow, command_text, go_quote, human_duration, since, status_text};
 
 use super::args::{LogsArgs, PsArgs};
 use crate::cli::CliError;
@@ -41,7 +41,7 @@ pub fn ps(engine: &Engine, args: &PsArgs) -> Result<(), CliError> {
             vec![
                 c.id[..12].to_string(),
                 c.image.clone(),
-                format!("\"{}\"", truncate(&c.spec.args.join(" "), 20)),
+                go_quote(&truncate(&command_text(&c.spec.args), 20)),
                 format!("{} ago", human_duration(since(&c.created))),
                 status_text(c),
                 c.name.clone(),
