@@ -333,6 +333,48 @@ fn logs_tail_timestamps_version_and_info_are_dockers() {
     sandbox.ok(&["rm", "counter"]);
 }
 
+/// `docker container prune`: asks first, and does nothing without a yes;
+/// with `-f`, removes every container that is not running, lists their full
+/// IDs and the space their writable layers held, and leaves a running one.
+#[test]
+fn container_prune_is_dockers() {
+    needs_containers!("container_prune_is_dockers");
+    let sandbox = Sandbox::new();
+    let _ = sandbox.peti(&[
+        "run",
+        "--name",
+        "ended",
+        "bb",
+        "sh",
+        "-c",
+        "echo hi > /file",
+    ]);
+    let made = sandbox.ok(&["create", "--name", "made", "bb", "true"]);
+    sandbox.ok(&["run", "-d", "--name", "up", "bb", "sleep", "60"]);
+    let asked = sandbox.peti(&["container", "prune"]);
+    assert_eq!(code(&asked), 0);
+    assert!(stdout(&asked).contains("Are you sure you want to continue? [y/N]"));
+    assert_eq!(
+        sandbox.ok(&["ps", "-aq"]).lines().count(),
+        3,
+        "no yes, nothing removed"
+    );
+    let pruned = sandbox.ok(&["container", "prune", "-f"]);
+    assert!(pruned.starts_with("Deleted Containers:\n"), "{pruned}");
+    assert!(pruned.contains(made.trim()), "{pruned}");
+    // The ended container wrote 3 bytes ("hi\n") to its writable layer.
+    assert!(pruned.ends_with("Total reclaimed space: 3B\n"), "{pruned}");
+    assert_eq!(
+        sandbox
+            .ok(&["ps", "-a", "--format", "json"])
+            .lines()
+            .count(),
+        1
+    );
+    assert!(sandbox.ok(&["ps"]).contains(" up"));
+    sandbox.ok(&["rm", "-f", "up"]);
+}
+
 /// `docker run --entrypoint` replaces the image's entrypoint and drops its
 /// command; `docker images -q` lists one ID per name.
 #[test]

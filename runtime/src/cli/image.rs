@@ -113,7 +113,7 @@ fn short_id(id: &str) -> String {
 }
 
 /// Sizes as Docker prints them: decimal units, four significant digits (`12.61kB`).
-fn human_size(bytes: u64) -> String {
+pub(crate) fn human_size(bytes: u64) -> String {
     let units = ["B", "kB", "MB", "GB", "TB"];
     let mut value = bytes as f64;
     let mut unit = 0;

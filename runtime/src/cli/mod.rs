@@ -10,7 +10,7 @@
 
 pub mod args;
 pub mod container;
-mod image;
+pub(crate) mod image;
 mod out;
 mod table;
 

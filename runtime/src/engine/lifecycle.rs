@@ -66,6 +66,24 @@ impl Engine {
         Ok(())
     }
 
+    /// `peti container prune`: removes every container that is not running,
+    /// as Docker's does; returns each one's ID and the bytes its writable
+    /// layer held (Docker's "reclaimed space").
+    pub fn prune_containers(&self) -> Result<Vec<(String, u64)>, EngineError> {
+        let mut removed = Vec::new();
+        for container in self.all_containers()? {
+            if container.state.status == crate::container::state::Status::Running {
+                continue;
+            }
+            let upper = self.containers.dir(&container.id).join("upper");
+            let bytes = crate::fsutil::file_bytes_under(&upper).unwrap_or(0);
+            lifecycle::remove(&self.containers, &container, false)?;
+            self.prune_if_untagged(&container);
+            removed.push((container.id.clone(), bytes));
+        }
+        Ok(removed)
+    }
+
     /// `peti rename OLD NEW`, running or not, as Docker's.
     pub fn rename(&self, name: &str, new_name: &str) -> Result<(), EngineError> {
         let lock = self.containers.lock()?;

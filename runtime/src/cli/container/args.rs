@@ -45,6 +45,15 @@ pub enum ContainerCommand {
     Update(UpdateArgs),
     /// Show containers' resource usage (memory now and peak, CPU time).
     Stats(StatsArgs),
+    /// Remove all stopped containers.
+    Prune(PruneArgs),
+}
+
+#[derive(Args)]
+pub struct PruneArgs {
+    /// Do not ask for confirmation.
+    #[arg(short, long)]
+    pub force: bool,
 }
 
 // Containers named on the command line, at least one.

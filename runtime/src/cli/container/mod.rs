@@ -53,6 +53,35 @@ pub fn run(engine: &Engine, command: ContainerCommand, top_level: bool) -> Resul
         ContainerCommand::Logs(a) => show::logs(engine, &a)?,
         ContainerCommand::Inspect(a) => show::inspect(engine, &a.containers, top_level)?,
         ContainerCommand::Stats(a) => show::stats(engine, &a.containers, a.format)?,
+        ContainerCommand::Prune(a) => prune(engine, a.force)?,
     }
     Ok(0)
+}
+
+/// `peti container prune [-f]`, with Docker's question and report.
+fn prune(engine: &Engine, force: bool) -> Result<(), CliError> {
+    if !force {
+        use std::io::{BufRead, Write};
+        print!(
+            "WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] "
+        );
+        let _ = std::io::stdout().flush();
+        let mut answer = String::new();
+        let _ = std::io::stdin().lock().read_line(&mut answer);
+        if !matches!(answer.trim(), "y" | "Y") {
+            return Ok(());
+        }
+    }
+    let removed = engine.prune_containers()?;
+    if !removed.is_empty() {
+        outln!("Deleted Containers:");
+        removed.iter().for_each(|(id, _)| outln!("{id}"));
+        outln!("");
+    }
+    let bytes = removed.iter().map(|(_, b)| b).sum();
+    outln!(
+        "Total reclaimed space: {}",
+        crate::cli::image::human_size(bytes)
+    );
+    Ok(())
 }
