@@ -119,8 +119,8 @@ pub fn run(ctx: &mut LabContext) -> LabOutcome {
     let unmetered = meter.as_ref().err().map(|e| e.to_string());
     let meter = meter.ok();
     // docker's daemons start in a cgroup of the docker side's, made now.
-    let docker_group = meter.as_ref().and_then(|m| m.group("docker").ok());
-    let docker_daemons = docker_group.as_ref().and_then(|g| g.child("daemons").ok());
+    let mut docker_group = meter.as_ref().and_then(|m| m.group("docker").ok());
+    let mut docker_daemons = docker_group.as_ref().and_then(|g| g.child("daemons").ok());
     let peti = |tools: &Tools| {
         let tools = tools.clone();
         Side::new(
@@ -146,7 +146,6 @@ pub fn run(ctx: &mut LabContext) -> LabOutcome {
         &rootfs_tar,
         docker_daemons.as_ref(),
     );
-    let (mut docker_group, mut docker_daemons) = (docker_group, docker_daemons);
     match &dockerd {
         Ok(d) => {
             let mut side = d.side();

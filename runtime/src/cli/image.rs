@@ -53,20 +53,12 @@ pub fn run(engine: &Engine, command: ImageCommand) -> Result<(), CliError> {
                 return Err(CliError::Reported(failed));
             }
         }
-        ImageCommand::Inspect(a) => {
-            let mut found = Vec::new();
-            let mut failed = 0;
-            for image in &a.images {
-                match engine.inspect_image(image) {
-                    Ok(i) => found.push(serde_json::to_value(i).expect("inspect serialises")),
-                    Err(e) => {
-                        eprintln!("peti: error: {e}");
-                        failed += 1;
-                    }
-                }
-            }
-            super::container::print_inspected(&found, failed)?;
-        }
+        ImageCommand::Inspect(a) => super::container::inspect_each(&a.images, |image| {
+            engine
+                .inspect_image(image)
+                .map(|i| serde_json::to_value(i).expect("inspect serialises"))
+                .map_err(|e| e.to_string())
+        })?,
     }
     Ok(())
 }

@@ -33,6 +33,9 @@ pub enum CliError {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
+    /// `logs --tail` is neither a count nor "all".
+    #[error("invalid --tail {0:?}: give a number of lines, or all")]
+    BadTail(String),
     /// Some of the names given failed, and each failure has been printed
     /// already (Docker goes on to the next name, and exits 1 at the end).
     #[error("{0} of the names given failed")]
@@ -78,6 +81,8 @@ impl CliError {
     pub fn exit_code(&self, kind: Kind) -> u8 {
         match (self, kind) {
             (CliError::Reported(_), _) => EXIT_COMMAND_FAILED,
+            // A flag's value that does not parse, as Docker's flag parser.
+            (CliError::BadTail(_), _) => EXIT_PETI_FAILED,
             (CliError::Engine(e), Kind::Runtime) => e.exit_code(),
             // What runc reports as "OCI runtime exec failed": the process
             // could not start, or its settings (a relative -w) were refused.
@@ -100,19 +105,15 @@ impl CliError {
 
 /// Runs a parsed command line; returns the process exit status.
 pub fn run(cli: Cli) -> Result<u8, CliError> {
-    // version needs no store: it must not make one.
-    if let Command::Version = cli.command {
-        version();
-        return Ok(0);
-    }
-    let engine = Engine::open(&cli.root, &cli.run_root)?;
+    // Opened by the commands that use a store: `version` must not make one.
+    let open = || Engine::open(&cli.root, &cli.run_root);
     match cli.command {
-        Command::Image(command) => image::run(&engine, command.into())?,
-        Command::Images { command } => image::run(&engine, command)?,
         Command::Version => version(),
-        Command::Info => info(&engine.info()?),
-        Command::Container(command) => return container::run(&engine, command, true),
-        Command::Containers { command } => return container::run(&engine, command, false),
+        Command::Info => info(&open()?.info()?),
+        Command::Image(command) => image::run(&open()?, command.into())?,
+        Command::Images { command } => image::run(&open()?, command)?,
+        Command::Container(command) => return container::run(&open()?, command, true),
+        Command::Containers { command } => return container::run(&open()?, command, false),
     }
     Ok(0)
 }

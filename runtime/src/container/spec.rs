@@ -87,9 +87,6 @@ pub enum SpecError {
         "invalid --hostname {0:?}: use at most 64 letters, digits, '-' and '.', with no empty label"
     )]
     BadHostname(String),
-    /// `logs --tail` is neither a count nor "all".
-    #[error("invalid --tail {0:?}: give a number of lines, or all")]
-    BadTail(String),
     /// `--cgroup-parent` is not a path of cgroup names.
     #[error(
         "invalid --cgroup-parent {0:?}: give a cgroup path such as /labs or labs/web, with no '.' or '..'"

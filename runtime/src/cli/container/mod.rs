@@ -9,7 +9,7 @@ mod start;
 use runtime::engine::Engine;
 
 pub use args::ContainerCommand;
-pub use show::print_inspected;
+pub use show::inspect_each;
 
 use super::CliError;
 use crate::cli::out::outln;
@@ -61,11 +61,10 @@ pub fn run(engine: &Engine, command: ContainerCommand, top_level: bool) -> Resul
 /// `peti container prune [-f]`, with Docker's question and report.
 fn prune(engine: &Engine, force: bool) -> Result<(), CliError> {
     if !force {
-        use std::io::{BufRead, Write};
-        print!(
+        use std::io::BufRead;
+        crate::cli::out::write(format_args!(
             "WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] "
-        );
-        let _ = std::io::stdout().flush();
+        ));
         let mut answer = String::new();
         let _ = std::io::stdin().lock().read_line(&mut answer);
         if !matches!(answer.trim(), "y" | "Y") {

@@ -70,33 +70,40 @@ fn truncate(text: &str, width: usize) -> String {
 
 /// `peti inspect`: a JSON array, with Docker's field names where Docker has one.
 pub fn inspect(engine: &Engine, names: &[String], images_too: bool) -> Result<(), CliError> {
+    use runtime::container::state::StateError;
+    use runtime::engine::EngineError;
+    inspect_each(names, |name| match engine.inspect(name) {
+        Ok(c) => Ok(serde_json::to_value(c).expect("inspect serialises")),
+        // No container has the name: Docker's plain inspect tries an image.
+        Err(EngineError::State(StateError::NoSuchContainer(_))) if images_too => engine
+            .inspect_image(name)
+            .map(|i| serde_json::to_value(i).expect("inspect serialises"))
+            .map_err(|_| format!("No such object: {name}")),
+        Err(e) => Err(e.to_string()),
+    })
+}
+
+/// Looks up each name and prints what was found as Docker does: one JSON
+/// array, `[]` if nothing, even when some names were not found. Those are
+/// reported one by one, and make the exit 1.
+pub fn inspect_each(
+    names: &[String],
+    lookup: impl Fn(&str) -> Result<serde_json::Value, String>,
+) -> Result<(), CliError> {
     let mut found = Vec::new();
     let mut failed = 0;
     for name in names {
-        match engine.inspect(name) {
-            Ok(c) => found.push(serde_json::to_value(c).expect("inspect serialises")),
-            Err(_) if images_too => match engine.inspect_image(name) {
-                Ok(i) => found.push(serde_json::to_value(i).expect("inspect serialises")),
-                Err(_) => {
-                    eprintln!("peti: error: No such object: {name}");
-                    failed += 1;
-                }
-            },
+        match lookup(name) {
+            Ok(value) => found.push(value),
             Err(e) => {
                 eprintln!("peti: error: {e}");
                 failed += 1;
             }
         }
     }
-    print_inspected(&found, failed)
-}
-
-/// Docker prints what it found as one JSON array, `[]` if nothing, even when
-/// some names were not found; those were reported, and make the exit 1.
-pub fn print_inspected(found: &[serde_json::Value], failed: usize) -> Result<(), CliError> {
     outln!(
         "{}",
-        serde_json::to_string_pretty(found).expect("inspect serialises")
+        serde_json::to_string_pretty(&found).expect("inspect serialises")
     );
     if failed > 0 {
         return Err(CliError::Reported(failed));
@@ -111,11 +118,10 @@ pub fn print_inspected(found: &[serde_json::Value], failed: usize) -> Result<(),
 pub fn logs(engine: &Engine, args: &LogsArgs) -> Result<(), CliError> {
     let tail = match args.tail.as_str() {
         "all" => None,
-        n => Some(n.parse::<usize>().map_err(|_| {
-            runtime::engine::EngineError::from(runtime::container::spec::SpecError::BadTail(
-                n.to_string(),
-            ))
-        })?),
+        n => Some(
+            n.parse::<usize>()
+                .map_err(|_| CliError::BadTail(n.to_string()))?,
+        ),
     };
     let mut cursor = engine.logs(&args.container)?;
     let mut first = cursor.next_lines()?;
