@@ -282,6 +282,162 @@ fn ps_last_and_filters_are_dockers() {
     sandbox.ok(&["rm", "-f", "ended", "up", "made"]);
 }
 
+/// A table's headings: its first line, cut where three spaces or more
+/// stand between the columns.
+fn headings(table: &str) -> Vec<String> {
+    let first = table.lines().next().unwrap_or_default();
+    first
+        .split("   ")
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Docker's `--format`, from its documentation ("Format command and log
+/// output"): a Go template a line per row, `table` with headings and
+/// tabwriter columns, `json` a whole row; `inspect -f` on the container's
+/// record, with 64 for a template that does not parse; and Docker's keys in
+/// ps, images and stats.
+#[test]
+fn formats_are_dockers_go_templates() {
+    needs_containers!("formats_are_dockers_go_templates");
+    let sandbox = Sandbox::new();
+    let _ = sandbox.peti(&["run", "--name", "ended", "bb", "sh", "-c", "exit 3"]);
+    sandbox.ok(&["run", "-d", "--name", "up", "bb", "sleep", "60"]);
+    assert_eq!(sandbox.ok(&["ps", "--format", "{{.Names}}"]), "up\n");
+    assert_eq!(
+        sandbox.ok(&["ps", "-a", "--format", "{{.Names}} {{.State}}"]),
+        "up running\nended exited\n"
+    );
+    let table = sandbox.ok(&["ps", "-a", "--format", r"table {{.Names}}\t{{.Command}}"]);
+    assert_eq!(
+        table,
+        "NAMES     COMMAND\nup        \"sleep 60\"\nended     \"sh -c 'exit 3'\"\n"
+    );
+    assert_eq!(
+        headings(&sandbox.ok(&["ps"])),
+        [
+            "CONTAINER ID",
+            "IMAGE",
+            "COMMAND",
+            "CREATED",
+            "STATUS",
+            "PORTS",
+            "NAMES"
+        ]
+    );
+    let row: serde_json::Value =
+        serde_json::from_str(&sandbox.ok(&["ps", "--format", "{{json .}}"])).unwrap();
+    for key in [
+        "Command",
+        "CreatedAt",
+        "ID",
+        "Image",
+        "Labels",
+        "LocalVolumes",
+        "Mounts",
+        "Names",
+        "Networks",
+        "Ports",
+        "RunningFor",
+        "Size",
+        "State",
+        "Status",
+    ] {
+        assert!(row[key].is_string(), "ps JSON lacks {key}: {row}");
+    }
+    assert!(row["RunningFor"].as_str().unwrap().ends_with(" ago"));
+    assert!(row["CreatedAt"].as_str().unwrap().ends_with(" +0000 UTC"));
+    let sized = sandbox.ok(&["ps", "-s", "--format", "{{.Size}}"]);
+    assert!(sized.starts_with("0B (virtual "), "{sized}");
+
+    assert_eq!(
+        sandbox.ok(&[
+            "inspect",
+            "-f",
+            "{{.State.Status}} {{.State.ExitCode}}",
+            "ended",
+            "up"
+        ]),
+        "exited 3\nrunning 0\n"
+    );
+    assert_eq!(
+        sandbox.ok(&["inspect", "--format", "{{json .Config.Cmd}}", "up"]),
+        "[\"sleep\",\"60\"]\n"
+    );
+    assert_eq!(
+        sandbox.ok(&["inspect", "-f", "{{.Config.WorkingDir}}|", "up"]),
+        "|\n"
+    );
+    let bad = sandbox.peti(&["inspect", "-f", "{{.State.Status", "up"]);
+    assert_eq!(code(&bad), 64, "{bad:?}");
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("template parsing error"));
+    let missing = sandbox.peti(&["ps", "--format", "{{.Colour}}"]);
+    assert_eq!(code(&missing), 1);
+
+    let images = sandbox.ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    assert!(images.lines().any(|l| l == "bb:latest"), "{images}");
+    let image: serde_json::Value = serde_json::from_str(
+        sandbox
+            .ok(&["images", "--format", "json"])
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    for key in [
+        "Containers",
+        "CreatedAt",
+        "CreatedSince",
+        "Digest",
+        "ID",
+        "Repository",
+        "SharedSize",
+        "Size",
+        "Tag",
+        "UniqueSize",
+        "VirtualSize",
+    ] {
+        assert!(image[key].is_string(), "images JSON lacks {key}: {image}");
+    }
+
+    assert_eq!(
+        headings(&sandbox.ok(&["stats", "--no-stream", "up"])),
+        [
+            "CONTAINER ID",
+            "NAME",
+            "CPU %",
+            "MEM USAGE / LIMIT",
+            "MEM %",
+            "NET I/O",
+            "BLOCK I/O",
+            "PIDS",
+            "MEM PEAK"
+        ]
+    );
+    let stat: serde_json::Value =
+        serde_json::from_str(&sandbox.ok(&["stats", "--no-stream", "--format", "json", "up"]))
+            .unwrap();
+    for key in [
+        "BlockIO",
+        "CPUPerc",
+        "Container",
+        "ID",
+        "MemPerc",
+        "MemUsage",
+        "Name",
+        "NetIO",
+        "PIDs",
+    ] {
+        assert!(stat[key].is_string(), "stats JSON lacks {key}: {stat}");
+    }
+    assert_eq!(stat["PIDs"], "1");
+    assert_eq!(stat["NetIO"], "0B / 0B");
+    assert!(stat["CPUPerc"].as_str().unwrap().ends_with('%'));
+    sandbox.ok(&["rm", "-f", "ended", "up"]);
+}
+
 /// `docker logs --tail N` and `-t`; `docker version` and `docker info` in
 /// Docker's layout, counting what this store holds.
 #[test]

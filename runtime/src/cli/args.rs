@@ -9,11 +9,12 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 use runtime::container::state::DEFAULT_RUN_ROOT;
 use runtime::image::store::DEFAULT_ROOT;
 
 use super::container::ContainerCommand;
+pub use super::format::Format;
 
 /// A minimal, daemonless container runtime with Docker's command line.
 #[derive(Parser)]
@@ -101,14 +102,11 @@ pub enum ImageCommand {
 
 #[derive(Args)]
 pub struct InspectImagesArgs {
+    /// A Go template run on each image (`{{.Id}}`), as Docker's.
+    #[arg(short, long, value_name = "TEMPLATE")]
+    pub format: Option<String>,
     #[arg(required = true, value_name = "IMAGE")]
     pub images: Vec<String>,
-}
-
-#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
-pub enum Format {
-    Table,
-    Json,
 }
 
 #[derive(Args)]
@@ -128,9 +126,12 @@ pub struct ImportArgs {
 
 #[derive(Args)]
 pub struct ListImagesArgs {
-    /// Output format: a table, or one JSON object per image.
-    #[arg(long, value_enum, default_value_t = Format::Table)]
+    /// table, json, or a Go template (`{{.Repository}}:{{.Tag}}`).
+    #[arg(long, default_value = "table", value_name = "FORMAT")]
     pub format: Format,
+    /// Full image IDs.
+    #[arg(long)]
+    pub no_trunc: bool,
     /// Only image IDs, one per name, as Docker prints them.
     #[arg(short, long)]
     pub quiet: bool,

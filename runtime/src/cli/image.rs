@@ -5,7 +5,8 @@ use runtime::engine::view::{human_duration, since};
 use runtime::image::store::ImageSummary;
 
 use super::CliError;
-use super::args::{Format, ImageCommand, ImageShort};
+use super::args::{ImageCommand, ImageShort, ListImagesArgs};
+use super::format::{Columns, print_rows, units};
 use crate::cli::out::outln;
 
 impl From<ImageShort> for ImageCommand {
@@ -34,7 +35,7 @@ pub fn run(engine: &Engine, command: ImageCommand) -> Result<(), CliError> {
                 outln!("{}", short_id(&row.id));
             }
         }
-        ImageCommand::Ls(a) => print_images(&engine.list_images()?, a.format),
+        ImageCommand::Ls(a) => print_images(&engine.list_images()?, &a)?,
         ImageCommand::Tag(a) => engine.tag(&a.source, &a.target)?,
         ImageCommand::Rm(a) => {
             // As Docker: each image in turn, an error reported and the next
@@ -53,76 +54,93 @@ pub fn run(engine: &Engine, command: ImageCommand) -> Result<(), CliError> {
                 return Err(CliError::Reported(failed));
             }
         }
-        ImageCommand::Inspect(a) => super::container::inspect_each(&a.images, |image| {
-            engine
-                .inspect_image(image)
-                .map(|i| serde_json::to_value(i).expect("inspect serialises"))
-                .map_err(|e| e.to_string())
-        })?,
+        ImageCommand::Inspect(a) => {
+            super::container::inspect_each(&a.images, a.format.as_deref(), |image| {
+                engine
+                    .inspect_image(image)
+                    .map(|i| serde_json::to_value(i).expect("inspect serialises"))
+                    .map_err(|e| e.to_string())
+            })?
+        }
     }
     Ok(())
 }
 
-/// `peti images`.
-fn print_images(rows: &[ImageSummary], format: Format) {
-    match format {
-        Format::Json => {
-            for row in rows {
-                outln!(
-                    "{}",
-                    serde_json::to_string(row).expect("strings and numbers serialise")
-                );
-            }
-        }
-        Format::Table => {
-            let table: Vec<Vec<String>> = rows
-                .iter()
-                .map(|row| {
-                    let created = row.created.as_deref().map_or("N/A".to_string(), |t| {
-                        format!("{} ago", human_duration(since(t)))
-                    });
-                    vec![
-                        row.repository.clone(),
-                        row.tag.clone(),
-                        short_id(&row.id),
-                        created,
-                        human_size(row.size),
-                    ]
-                })
-                .collect();
-            super::table::print_table(
-                &["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"],
-                &table,
-            );
+/// `docker images`'s columns.
+const IMAGES: Columns = Columns {
+    default: "{{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}",
+    headings: &[
+        ("Containers", "CONTAINERS"),
+        ("CreatedAt", "CREATED AT"),
+        ("CreatedSince", "CREATED"),
+        ("Digest", "DIGEST"),
+        ("ID", "IMAGE ID"),
+        ("Repository", "REPOSITORY"),
+        ("SharedSize", "SHARED SIZE"),
+        ("Size", "SIZE"),
+        ("Tag", "TAG"),
+        ("UniqueSize", "UNIQUE SIZE"),
+        ("VirtualSize", "VIRTUAL SIZE"),
+    ],
+};
+
+/// One image name, as `docker images` gives it to a template. Docker fills
+/// Containers, SharedSize and UniqueSize only for `system df`; here too they
+/// are "N/A".
+#[derive(serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct ImageRow {
+    containers: String,
+    created_at: String,
+    created_since: String,
+    digest: String,
+    #[serde(rename = "ID")]
+    id: String,
+    repository: String,
+    shared_size: String,
+    size: String,
+    tag: String,
+    unique_size: String,
+    virtual_size: String,
+}
+
+impl ImageRow {
+    fn of(row: &ImageSummary, trunc: bool) -> ImageRow {
+        let created = row.created.as_deref();
+        ImageRow {
+            containers: "N/A".to_string(),
+            created_at: created.map_or(String::new(), units::go_time),
+            created_since: created.map_or("N/A".to_string(), |t| {
+                format!("{} ago", human_duration(since(t)))
+            }),
+            digest: row.manifest_digest.clone(),
+            id: if trunc {
+                short_id(&row.id)
+            } else {
+                row.id.clone()
+            },
+            repository: row.repository.clone(),
+            shared_size: "N/A".to_string(),
+            size: units::decimal(row.size, 3),
+            tag: row.tag.clone(),
+            unique_size: "N/A".to_string(),
+            virtual_size: units::decimal(row.size, 4),
         }
     }
+}
+
+/// `peti images`.
+fn print_images(rows: &[ImageSummary], args: &ListImagesArgs) -> Result<(), CliError> {
+    let rows: Vec<ImageRow> = rows
+        .iter()
+        .map(|r| ImageRow::of(r, !args.no_trunc))
+        .collect();
+    print_rows(&args.format, &IMAGES, &rows)?;
+    Ok(())
 }
 
 /// An image ID as Docker shows it in lists: the first 12 hex digits.
 fn short_id(id: &str) -> String {
     let hex = id.trim_start_matches("sha256:");
     hex[..12.min(hex.len())].to_string()
-}
-
-/// Sizes as Docker prints them: decimal units, four significant digits (`12.61kB`).
-pub(crate) fn human_size(bytes: u64) -> String {
-    let units = ["B", "kB", "MB", "GB", "TB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1000.0 && unit + 1 < units.len() {
-        value /= 1000.0;
-        unit += 1;
-    }
-    let decimals = match value {
-        v if v >= 100.0 => 1,
-        v if v >= 10.0 => 2,
-        _ => 3,
-    };
-    let text = format!("{value:.decimals$}");
-    let text = if text.contains('.') {
-        text.trim_end_matches('0').trim_end_matches('.')
-    } else {
-        &text
-    };
-    format!("{text}{}", units[unit])
 }

@@ -5,14 +5,14 @@
 //! - [`container`]: run, create, start, stop, kill, rm, ps, exec, logs, inspect,
 //!   wait, update, stats (also as `peti container ...`);
 //! - [`image`]: load, import, images, tag, rmi (also as `peti image ...`);
-//! - [`table`]: Docker's column layout;
+//! - [`format`]: `--format`: Docker's tables, JSON and Go templates;
 //! - [`out`]: standard output, which ends peti quietly when its reader goes.
 
 pub mod args;
 pub mod container;
+mod format;
 pub(crate) mod image;
 mod out;
-mod table;
 
 use runtime::engine::{EXIT_RUNTIME_FAILED, Engine, EngineError};
 
@@ -36,6 +36,13 @@ pub enum CliError {
     /// `logs --tail` is neither a count nor "all".
     #[error("invalid --tail {0:?}: give a number of lines, or all")]
     BadTail(String),
+    /// A `--format` template that does not parse or run.
+    #[error(transparent)]
+    Format(#[from] format::FormatError),
+    /// inspect's `-f` template that does not parse or run (Docker exits 64
+    /// for it, as for a bad command-line usage).
+    #[error(transparent)]
+    InspectTemplate(format::FormatError),
     /// Some of the names given failed, and each failure has been printed
     /// already (Docker goes on to the next name, and exits 1 at the end).
     #[error("{0} of the names given failed")]
@@ -73,6 +80,10 @@ impl Kind {
 /// Docker's exit status for an error it reports itself (not a container's).
 pub const EXIT_COMMAND_FAILED: u8 = 1;
 
+/// Docker's exit status for an inspect template it cannot use (sysexits'
+/// EX_USAGE).
+pub const EXIT_BAD_TEMPLATE: u8 = 64;
+
 /// Docker's exit status for `exec` when the process cannot start.
 pub const EXIT_EXEC_FAILED: u8 = 126;
 
@@ -81,6 +92,7 @@ impl CliError {
     pub fn exit_code(&self, kind: Kind) -> u8 {
         match (self, kind) {
             (CliError::Reported(_), _) => EXIT_COMMAND_FAILED,
+            (CliError::InspectTemplate(_), _) => EXIT_BAD_TEMPLATE,
             // A flag's value that does not parse, as Docker's flag parser.
             (CliError::BadTail(_), _) => EXIT_PETI_FAILED,
             (CliError::Engine(e), Kind::Runtime) => e.exit_code(),

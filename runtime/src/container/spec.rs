@@ -220,6 +220,10 @@ pub struct ContainerSpec {
     pub env: Vec<String>,
     /// The working directory inside the container.
     pub workdir: String,
+    /// Whether `-w` or the image chose it (Docker's inspect shows `""` for
+    /// the default, `/`).
+    #[serde(default)]
+    pub workdir_given: bool,
     /// `-u` or the image's User: a name or number, resolved inside the
     /// container; `None` is the image's default, root. (Records written before
     /// this was an option say `""` for it.)
@@ -308,13 +312,14 @@ pub fn from_image(
     };
     let args = command_line(&entrypoint, &image_cmd, command)?;
     let env = merge_env(&strings(config.env()), &options.process.env, lookup)?;
-    let workdir = options
+    let chosen = options
         .process
         .workdir
         .clone()
         .or_else(|| config.working_dir().clone())
-        .filter(|w| !w.is_empty())
-        .unwrap_or_else(|| "/".to_string());
+        .filter(|w| !w.is_empty());
+    let workdir_given = chosen.is_some();
+    let workdir = chosen.unwrap_or_else(|| "/".to_string());
     check_workdir(&workdir)?;
     let user = options
         .process
@@ -354,6 +359,7 @@ pub fn from_image(
         args,
         env,
         workdir,
+        workdir_given,
         user,
         hostname,
         tty: options.tty,

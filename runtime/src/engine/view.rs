@@ -1,5 +1,7 @@
-//! What `ps`, `inspect` and `stats` show, as serde types with Docker's field
-//! names, and the few words Docker uses for states and durations.
+//! What `ps`, `inspect` and `stats` report: the containers a query finds,
+//! inspect's serde types with Docker's field names, and the few words Docker
+//! uses for states and durations. (The command line shapes ps and stats rows
+//! as Docker's formatter does.)
 //!
 //! (The fields are declared in alphabetical order: that is the order peti has
 //! always printed them in, and a script may depend on it.)
@@ -11,36 +13,6 @@ use serde::{Deserialize, Serialize};
 
 use super::{Engine, EngineError};
 use crate::container::state::{Container, Status};
-
-/// One row of `peti ps --format json`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct PsRow {
-    pub command: String,
-    pub created_at: String,
-    pub exit_code: Option<i32>,
-    #[serde(rename = "ID")]
-    pub id: String,
-    pub image: String,
-    pub names: String,
-    pub state: String,
-    pub status: String,
-}
-
-impl PsRow {
-    pub fn of(c: &Container) -> PsRow {
-        PsRow {
-            command: quoted_command(&c.spec.args),
-            created_at: c.created.clone(),
-            exit_code: c.state.exit_code,
-            id: c.id[..12].to_string(),
-            image: c.image.clone(),
-            names: c.name.clone(),
-            state: c.state.status.as_str().to_string(),
-            status: status_text(c),
-        }
-    }
-}
 
 /// `peti inspect`: one container's record, as Docker arranges it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -133,18 +105,78 @@ pub struct InspectState {
     pub status: String,
 }
 
-/// One row of `peti stats`: what the container's cgroup has counted.
+/// One row of `peti stats`: what the container's cgroup and network
+/// namespace have counted.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct StatsRow {
+    pub block_read_bytes: u64,
+    pub block_write_bytes: u64,
     pub cpu_nanos: u64,
+    /// CPU time over wall-clock time while `stats` watched, in percent of
+    /// one CPU.
+    pub cpu_percent: f64,
     #[serde(rename = "ID")]
     pub id: String,
     pub memory_bytes: u64,
+    /// Of those, inactive page cache (what Docker subtracts for MEM USAGE).
+    pub memory_cache_bytes: u64,
     pub memory_limit_bytes: Option<u64>,
     pub memory_peak_bytes: Option<u64>,
     pub name: String,
+    /// Bytes received and sent on the container's interfaces but loopback.
+    pub net_rx_bytes: u64,
+    pub net_tx_bytes: u64,
     pub oom_kills: u64,
+    /// Processes and threads.
+    pub pids_current: u64,
+}
+
+/// One reading of a container's cgroup, and when it was taken.
+fn sample(
+    c: &Container,
+) -> Result<(crate::container::cgroups::Usage, std::time::Instant), EngineError> {
+    let cgroup = c
+        .cgroup
+        .as_ref()
+        .ok_or_else(|| EngineError::NeverRan(c.name.clone()))?;
+    Ok((cgroup.usage()?, std::time::Instant::now()))
+}
+
+/// What the container's network interfaces have carried, loopback left out
+/// as Docker leaves it out: `/proc/PID/net/dev` shows the namespace of PID,
+/// so the host reads the container's counters through its first process.
+/// A stopped container, or one on the host's network, counts 0.
+fn net_bytes(c: &Container) -> (u64, u64) {
+    use crate::container::spec::NetworkMode;
+    let Some(process) = c
+        .state
+        .process
+        .filter(|_| c.spec.network != NetworkMode::Host)
+    else {
+        return (0, 0);
+    };
+    let text =
+        std::fs::read_to_string(format!("/proc/{}/net/dev", process.pid)).unwrap_or_default();
+    net_dev_bytes(&text)
+}
+
+/// Sums the receive and transmit bytes of `/proc/net/dev`'s lines
+/// (`  eth0: RX_BYTES packets ... TX_BYTES ...`), loopback left out.
+fn net_dev_bytes(text: &str) -> (u64, u64) {
+    text.lines()
+        .filter_map(|line| line.split_once(':'))
+        .filter(|(name, _)| name.trim() != "lo")
+        .filter_map(|(_, counters)| {
+            let fields: Vec<u64> = counters
+                .split_whitespace()
+                .filter_map(|f| f.parse().ok())
+                .collect();
+            Some((*fields.first()?, *fields.get(8)?))
+        })
+        .fold((0, 0), |(rx, tx), (r, t)| {
+            (rx.saturating_add(r), tx.saturating_add(t))
+        })
 }
 
 impl Engine {
@@ -193,7 +225,11 @@ impl Engine {
                 tty: spec.tty,
                 // Docker says "" for the default user.
                 user: spec.user.clone().unwrap_or_default(),
-                working_dir: spec.workdir.clone(),
+                working_dir: if spec.workdir_given {
+                    spec.workdir.clone()
+                } else {
+                    String::new()
+                },
             },
             created: c.created.clone(),
             graph_driver: GraphDriver {
@@ -257,7 +293,16 @@ impl Engine {
     }
 
     /// `peti stats --no-stream`: the named containers, or every running one.
-    pub fn stats(&self, names: &[String]) -> Result<Vec<StatsRow>, EngineError> {
+    ///
+    /// Every counter is read at once, then the CPU time again after
+    /// `interval`: Docker's CPU % is the CPU time used over a stretch of
+    /// wall-clock time (100% is one CPU kept busy), so one reading cannot
+    /// give it. Memory and the rest are the first reading's.
+    pub fn stats(
+        &self,
+        names: &[String],
+        interval: Duration,
+    ) -> Result<Vec<StatsRow>, EngineError> {
         let containers = if names.is_empty() {
             self.list(false)?.into_iter().rev().collect()
         } else {
@@ -266,25 +311,64 @@ impl Engine {
                 .map(|n| self.containers.find(n))
                 .collect::<Result<Vec<_>, _>>()?
         };
-        containers
+        let first = containers
+            .iter()
+            .map(|c| Ok((c, sample(c)?)))
+            .collect::<Result<Vec<_>, EngineError>>()?;
+        std::thread::sleep(interval);
+        first
             .into_iter()
-            .map(|c| {
-                let cgroup = c
-                    .cgroup
-                    .as_ref()
-                    .ok_or_else(|| EngineError::NeverRan(c.name.clone()))?;
-                let usage = cgroup.usage()?;
+            .map(|(c, (usage, at))| {
+                // A container that ended meanwhile used no more CPU.
+                let (later, until) = sample(c).unwrap_or((usage, at));
+                let wall = until.duration_since(at).as_nanos().max(1) as f64;
+                let used = later.cpu_nanos.saturating_sub(usage.cpu_nanos) as f64;
+                let (net_rx_bytes, net_tx_bytes) = net_bytes(c);
                 Ok(StatsRow {
+                    block_read_bytes: usage.block_read_bytes,
+                    block_write_bytes: usage.block_write_bytes,
                     cpu_nanos: usage.cpu_nanos,
+                    cpu_percent: used * 100.0 / wall,
                     id: c.id[..12].to_string(),
                     memory_bytes: usage.memory_bytes,
                     memory_limit_bytes: c.spec.limits.memory_bytes,
                     memory_peak_bytes: usage.memory_peak_bytes,
                     name: c.name.clone(),
+                    net_rx_bytes,
+                    net_tx_bytes,
                     oom_kills: usage.oom_kills,
+                    pids_current: usage.pids,
+                    memory_cache_bytes: usage.inactive_file_bytes,
                 })
             })
             .collect()
+    }
+}
+
+/// What `ps -s` shows of a container: the bytes of its writable layer, and
+/// those with its image's added (Docker's "virtual" size).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ContainerSize {
+    pub writable: u64,
+    pub virtual_bytes: u64,
+}
+
+impl Engine {
+    /// `peti ps -s`: a container's sizes. The image's part is what the
+    /// store holds for it, as `peti images` counts it.
+    pub fn size_of(&self, c: &Container) -> Result<ContainerSize, EngineError> {
+        let upper = self.containers.dir(&c.id).join("upper");
+        let writable = crate::fsutil::file_bytes_under(&upper).unwrap_or(0);
+        let image = self
+            .images
+            .list()?
+            .into_iter()
+            .find(|i| i.id == c.image_id)
+            .map_or(0, |i| i.size);
+        Ok(ContainerSize {
+            writable,
+            virtual_bytes: writable + image,
+        })
     }
 }
 
@@ -609,7 +693,7 @@ fn os_release_name() -> String {
 }
 
 /// MemTotal from /proc/meminfo, in bytes.
-fn meminfo_total_bytes() -> u64 {
+pub fn meminfo_total_bytes() -> u64 {
     std::fs::read_to_string("/proc/meminfo")
         .unwrap_or_default()
         .lines()
@@ -621,6 +705,16 @@ fn meminfo_total_bytes() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn network_bytes_leave_loopback_out() {
+        let dev = "Inter-|   Receive                            |  Transmit\n \
+ face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n    \
+ lo:  900 9 0 0 0 0 0 0  900 9 0 0 0 0 0 0\n  \
+ eth0: 1500 12 0 0 0 0 0 0  320 4 0 0 0 0 0 0\n";
+        assert_eq!(net_dev_bytes(dev), (1500, 320));
+        assert_eq!(net_dev_bytes(""), (0, 0));
+    }
 
     #[test]
     fn a_command_is_shown_as_dockers_ps_shows_it() {

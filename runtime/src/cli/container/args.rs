@@ -38,7 +38,7 @@ pub enum ContainerCommand {
     /// Show what a detached container printed.
     Logs(LogsArgs),
     /// Show containers' full records as JSON.
-    Inspect(Containers),
+    Inspect(InspectArgs),
     /// Wait for containers to stop and print their exit codes.
     Wait(Containers),
     /// Change the resource limits of containers, while they run.
@@ -59,6 +59,18 @@ pub struct PruneArgs {
 // Containers named on the command line, at least one.
 #[derive(Args)]
 pub struct Containers {
+    #[arg(required = true, value_name = "CONTAINER")]
+    pub containers: Vec<String>,
+}
+
+#[derive(Args)]
+pub struct InspectArgs {
+    /// A Go template run on each object (`{{.State.Status}}`), as Docker's.
+    #[arg(short, long, value_name = "TEMPLATE")]
+    pub format: Option<String>,
+    /// Print the container's size fields too (accepted; peti has none).
+    #[arg(short, long)]
+    pub size: bool,
     #[arg(required = true, value_name = "CONTAINER")]
     pub containers: Vec<String>,
 }
@@ -114,8 +126,15 @@ pub struct PsArgs {
     /// Only IDs.
     #[arg(short, long)]
     pub quiet: bool,
-    #[arg(long, value_enum, default_value_t = Format::Table)]
+    /// table, json, or a Go template (`{{.Names}}`, `table {{.ID}}\t{{.Status}}`).
+    #[arg(long, default_value = "table", value_name = "FORMAT")]
     pub format: Format,
+    /// Whole IDs and commands, not cut to fit.
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// The size of each container's writable layer, and with its image.
+    #[arg(short, long)]
+    pub size: bool,
     /// The N containers created last, in every state.
     #[arg(short = 'n', long, value_name = "N")]
     pub last: Option<usize>,
@@ -161,7 +180,8 @@ pub struct StatsArgs {
     /// One snapshot (the only mode so far; accepted for Docker compatibility).
     #[arg(long)]
     pub no_stream: bool,
-    #[arg(long, value_enum, default_value_t = Format::Table)]
+    /// table, json, or a Go template (`{{.Name}} {{.MemUsage}}`).
+    #[arg(long, default_value = "table", value_name = "FORMAT")]
     pub format: Format,
     #[arg(value_name = "CONTAINER")]
     pub containers: Vec<String>,

@@ -3,6 +3,7 @@
 //! commands that change a container; [`show`]: ps, inspect, logs, stats).
 
 pub mod args;
+mod rows;
 mod show;
 mod start;
 
@@ -51,8 +52,8 @@ pub fn run(engine: &Engine, command: ContainerCommand, top_level: bool) -> Resul
         ContainerCommand::Exec(a) => return Ok(engine.exec(&a.container, &a.options())? as u8),
         ContainerCommand::Ps(a) => show::ps(engine, &a)?,
         ContainerCommand::Logs(a) => show::logs(engine, &a)?,
-        ContainerCommand::Inspect(a) => show::inspect(engine, &a.containers, top_level)?,
-        ContainerCommand::Stats(a) => show::stats(engine, &a.containers, a.format)?,
+        ContainerCommand::Inspect(a) => show::inspect(engine, &a, top_level)?,
+        ContainerCommand::Stats(a) => show::stats(engine, &a)?,
         ContainerCommand::Prune(a) => prune(engine, a.force)?,
     }
     Ok(0)
@@ -80,7 +81,7 @@ fn prune(engine: &Engine, force: bool) -> Result<(), CliError> {
     let bytes = removed.iter().map(|(_, b)| b).sum();
     outln!(
         "Total reclaimed space: {}",
-        crate::cli::image::human_size(bytes)
+        crate::cli::format::units::decimal(bytes, 4)
     );
     Ok(())
 }

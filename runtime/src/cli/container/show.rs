@@ -4,15 +4,15 @@ use std::io::Write;
 use std::time::Duration;
 
 use runtime::engine::Engine;
-use runtime::engine::view::{PsRow, command_text, go_quote, human_duration, since, status_text};
 
-use super::args::{LogsArgs, PsArgs};
+use super::args::{InspectArgs, LogsArgs, PsArgs, StatsArgs};
+use super::rows::{self, PsRow, StatsContext};
 use crate::cli::CliError;
-use crate::cli::args::Format;
-use crate::cli::out::outln;
-use crate::cli::table::print_table;
+use crate::cli::format::{Format, print_rows, render_each};
+use crate::cli::out::{self, outln};
 
-/// `peti ps [-a] [-q] [--format json]`.
+/// `peti ps`: the containers a query finds, as Docker's table, JSON or
+/// the user's template.
 pub fn ps(engine: &Engine, args: &PsArgs) -> Result<(), CliError> {
     let query = runtime::engine::view::PsQuery {
         all: args.all,
@@ -23,73 +23,70 @@ pub fn ps(engine: &Engine, args: &PsArgs) -> Result<(), CliError> {
             .map(|f| runtime::engine::view::PsFilter::parse(f))
             .collect::<Result<_, _>>()?,
     };
-    let rows = engine.query(&query)?;
+    let containers = engine.query(&query)?;
     if args.quiet {
-        rows.iter().for_each(|c| outln!("{}", &c.id[..12]));
+        containers
+            .iter()
+            .for_each(|c| outln!("{}", if args.no_trunc { &c.id } else { &c.id[..12] }));
         return Ok(());
     }
-    if args.format == Format::Json {
-        for c in &rows {
-            let row = serde_json::to_string(&PsRow::of(c)).expect("a row serialises");
-            outln!("{row}");
-        }
-        return Ok(());
-    }
-    let table: Vec<Vec<String>> = rows
+    // Sizes take a walk of each writable layer: Docker measures them only
+    // for -s, or for a template that shows them.
+    let sized = args.size
+        || matches!(&args.format, Format::Template { source, .. } if source.contains(".Size"));
+    let rows = containers
         .iter()
         .map(|c| {
-            vec![
-                c.id[..12].to_string(),
-                c.image.clone(),
-                go_quote(&truncate(&command_text(&c.spec.args), 20)),
-                format!("{} ago", human_duration(since(&c.created))),
-                status_text(c),
-                c.name.clone(),
-            ]
+            let size = if sized {
+                Some(engine.size_of(c)?)
+            } else {
+                None
+            };
+            Ok(PsRow::of(c, !args.no_trunc, size))
         })
-        .collect();
-    let header = [
-        "CONTAINER ID",
-        "IMAGE",
-        "COMMAND",
-        "CREATED",
-        "STATUS",
-        "NAMES",
-    ];
-    print_table(&header, &table);
+        .collect::<Result<Vec<_>, CliError>>()?;
+    let columns = if args.size {
+        &rows::PS_WITH_SIZE
+    } else {
+        &rows::PS
+    };
+    print_rows(&args.format, columns, &rows)?;
     Ok(())
 }
 
-fn truncate(text: &str, width: usize) -> String {
-    if text.chars().count() <= width {
-        return text.to_string();
-    }
-    let cut: String = text.chars().take(width - 1).collect();
-    format!("{cut}…")
-}
-
-/// `peti inspect`: a JSON array, with Docker's field names where Docker has one.
-pub fn inspect(engine: &Engine, names: &[String], images_too: bool) -> Result<(), CliError> {
+/// `peti inspect [-f TEMPLATE]`: a JSON array, with Docker's field names
+/// where Docker has one, or the template run on each.
+pub fn inspect(engine: &Engine, args: &InspectArgs, images_too: bool) -> Result<(), CliError> {
     use runtime::container::state::StateError;
     use runtime::engine::EngineError;
-    inspect_each(names, |name| match engine.inspect(name) {
-        Ok(c) => Ok(serde_json::to_value(c).expect("inspect serialises")),
-        // No container has the name: Docker's plain inspect tries an image.
-        Err(EngineError::State(StateError::NoSuchContainer(_))) if images_too => engine
-            .inspect_image(name)
-            .map(|i| serde_json::to_value(i).expect("inspect serialises"))
-            .map_err(|_| format!("No such object: {name}")),
-        Err(e) => Err(e.to_string()),
-    })
+    inspect_each(
+        &args.containers,
+        args.format.as_deref(),
+        |name| match engine.inspect(name) {
+            Ok(c) => Ok(serde_json::to_value(c).expect("inspect serialises")),
+            // No container has the name: Docker's plain inspect tries an image.
+            Err(EngineError::State(StateError::NoSuchContainer(_))) if images_too => engine
+                .inspect_image(name)
+                .map(|i| serde_json::to_value(i).expect("inspect serialises"))
+                .map_err(|_| format!("No such object: {name}")),
+            Err(e) => Err(e.to_string()),
+        },
+    )
 }
 
 /// Looks up each name and prints what was found as Docker does: one JSON
-/// array, `[]` if nothing, even when some names were not found. Those are
-/// reported one by one, and make the exit 1.
+/// array, `[]` if nothing, even when some names were not found; with a
+/// template, its text for each one found. Names not found are reported one
+/// by one, and make the exit 1.
 pub fn inspect_each(
     names: &[String],
+    template: Option<&str>,
     lookup: impl Fn(&str) -> Result<serde_json::Value, String>,
 ) -> Result<(), CliError> {
+    // A template that does not parse is refused before any lookup.
+    if let Some(source) = template {
+        render_each(source, &[]).map_err(CliError::InspectTemplate)?;
+    }
     let mut found = Vec::new();
     let mut failed = 0;
     for name in names {
@@ -101,10 +98,16 @@ pub fn inspect_each(
             }
         }
     }
-    outln!(
-        "{}",
-        serde_json::to_string_pretty(&found).expect("inspect serialises")
-    );
+    match template {
+        Some(source) => out::write(format_args!(
+            "{}",
+            render_each(source, &found).map_err(CliError::InspectTemplate)?
+        )),
+        None => outln!(
+            "{}",
+            serde_json::to_string_pretty(&found).expect("inspect serialises")
+        ),
+    }
     if failed > 0 {
         return Err(CliError::Reported(failed));
     }
@@ -154,37 +157,30 @@ fn print_lines(lines: Vec<runtime::engine::logs::LogLine>, timestamps: bool) {
     let _ = out.flush();
 }
 
-/// `peti stats --no-stream`: what each container's cgroup has counted.
-pub fn stats(engine: &Engine, names: &[String], format: Format) -> Result<(), CliError> {
-    let rows = engine.stats(names)?;
-    if format == Format::Json {
-        for row in &rows {
-            outln!("{}", serde_json::to_string(row).expect("a row serialises"));
-        }
-        return Ok(());
-    }
-    let mib = |b: u64| format!("{:.1}MiB", b as f64 / (1 << 20) as f64);
-    let table: Vec<Vec<String>> = rows
-        .iter()
-        .map(|r| {
-            vec![
-                r.id.clone(),
-                r.name.clone(),
-                format!("{:.3}s", r.cpu_nanos as f64 / 1e9),
-                mib(r.memory_bytes),
-                r.memory_peak_bytes.map_or("-".into(), mib),
-                r.memory_limit_bytes.map_or("none".into(), mib),
-            ]
+/// How long `stats` watches CPU time to give a CPU %. Docker's daemon
+/// samples once a second; a tenth of a second keeps a script or a lab that
+/// asks often from waiting, and still tells a busy container from an idle one.
+const CPU_SAMPLE: Duration = Duration::from_millis(100);
+
+/// `peti stats --no-stream`: what each container's cgroup has counted, in
+/// Docker's columns, with the peak of memory after them.
+pub fn stats(engine: &Engine, args: &StatsArgs) -> Result<(), CliError> {
+    let host_memory = runtime::engine::view::meminfo_total_bytes();
+    let rows: Vec<StatsContext> = engine
+        .stats(&args.containers, CPU_SAMPLE)?
+        .into_iter()
+        .enumerate()
+        .map(|(i, row)| {
+            // Docker's CONTAINER column is what the user named it by.
+            let named = args
+                .containers
+                .get(i)
+                .cloned()
+                .unwrap_or_else(|| row.id.clone());
+            let percent = row.cpu_percent;
+            StatsContext::of(row, named, percent, host_memory)
         })
         .collect();
-    let header = [
-        "CONTAINER ID",
-        "NAME",
-        "CPU TIME",
-        "MEM",
-        "MEM PEAK",
-        "LIMIT",
-    ];
-    print_table(&header, &table);
+    print_rows(&args.format, &rows::STATS, &rows)?;
     Ok(())
 }

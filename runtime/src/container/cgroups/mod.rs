@@ -180,6 +180,15 @@ pub struct Usage {
     pub cpu_nanos: u64,
     /// How many times the OOM killer killed one of its processes.
     pub oom_kills: u64,
+    /// Page cache the kernel could drop first (memory.stat's inactive_file):
+    /// Docker leaves it out of MEM USAGE.
+    pub inactive_file_bytes: u64,
+    /// Its tasks now: processes and threads, as Docker's PIDS column counts.
+    pub pids: u64,
+    /// Bytes read from and written to block devices, where the cgroup has
+    /// an I/O controller that counts them (0 where it has none).
+    pub block_read_bytes: u64,
+    pub block_write_bytes: u64,
 }
 
 /// One container's cgroup, in whichever interface the host has. It is recorded in
@@ -332,6 +341,13 @@ pub(crate) fn read_number(path: &Path) -> Result<u64, CgroupError> {
         path: path.to_path_buf(),
         text: text.trim().to_string(),
     })
+}
+
+/// The lines of a cgroup's list file (`tasks`, `cgroup.threads`): how many
+/// tasks it holds.
+pub(crate) fn count_lines(path: &Path) -> Result<u64, CgroupError> {
+    let text = fs::read_to_string(path).map_err(io_at(path))?;
+    Ok(text.lines().filter(|l| !l.trim().is_empty()).count() as u64)
 }
 
 /// Reads `key N` from a flat-keyed cgroup file (`memory.events`, `cpu.stat`, ...).

@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    CPU_PERIOD_US, CgroupError, Limits, Usage, io_at, place, read_keyed, read_number, write_file,
+    CPU_PERIOD_US, CgroupError, Limits, Usage, count_lines, io_at, place, read_keyed, read_number,
+    write_file,
 };
 
 /// The mount point of each v1 controller peti uses, if mounted.
@@ -236,6 +237,8 @@ impl CgroupV1 {
             usage.memory_bytes = read_number(&dir.join("memory.usage_in_bytes"))?;
             usage.memory_peak_bytes = Some(read_number(&dir.join("memory.max_usage_in_bytes"))?);
             usage.oom_kills = read_keyed(&dir.join("memory.oom_control"), "oom_kill")?.unwrap_or(0);
+            usage.inactive_file_bytes =
+                read_keyed(&dir.join("memory.stat"), "total_inactive_file")?.unwrap_or(0);
         }
         if let Some(dir) = self.cpuacct.as_ref().or(self.cpu.as_ref()) {
             let file = dir.join("cpuacct.usage");
@@ -243,6 +246,15 @@ impl CgroupV1 {
                 usage.cpu_nanos = read_number(&file)?;
             }
         }
+        // The pids controller counts tasks when it holds a limit; otherwise
+        // any of the container's hierarchies lists them. (peti joins no blkio
+        // hierarchy, so block I/O stays 0 on v1, as Docker's shows it when
+        // the blkio controller is not there.)
+        usage.pids = match (&self.pids, self.memory.as_ref().or(self.cpu.as_ref())) {
+            (Some(dir), _) => read_number(&dir.join("pids.current"))?,
+            (None, Some(dir)) => count_lines(&dir.join("tasks"))?,
+            (None, None) => 0,
+        };
         Ok(usage)
     }
 }

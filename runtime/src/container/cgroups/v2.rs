@@ -17,7 +17,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    CPU_PERIOD_US, CgroupError, Limits, Usage, io_at, place, read_keyed, read_number, write_file,
+    CPU_PERIOD_US, CgroupError, Limits, Usage, count_lines, io_at, place, read_keyed, read_number,
+    write_file,
 };
 
 /// The controllers peti uses.
@@ -78,7 +79,19 @@ impl CgroupV2 {
     /// `usage_usec`, and `memory.events`' `oom_kill`.
     pub fn usage(&self) -> Result<Usage, CgroupError> {
         let peak = self.dir.join("memory.peak");
+        let pids = self.dir.join("pids.current");
+        let (block_read_bytes, block_write_bytes) = io_bytes(&self.dir.join("io.stat"));
         Ok(Usage {
+            pids: if pids.exists() {
+                read_number(&pids)?
+            } else {
+                count_lines(&self.dir.join("cgroup.threads"))?
+            },
+            block_read_bytes,
+            block_write_bytes,
+            inactive_file_bytes: read_keyed(&self.dir.join("memory.stat"), "inactive_file")
+                .unwrap_or(None)
+                .unwrap_or(0),
             memory_bytes: read_number(&self.dir.join("memory.current"))?,
             memory_peak_bytes: if peak.exists() {
                 Some(read_number(&peak)?)
@@ -89,6 +102,18 @@ impl CgroupV2 {
             oom_kills: read_keyed(&self.dir.join("memory.events"), "oom_kill")?.unwrap_or(0),
         })
     }
+}
+
+/// The bytes `io.stat` counts, summed over its devices: lines of
+/// `MAJ:MIN rbytes=N wbytes=N rios=N ...`. No file (no io controller) is 0.
+fn io_bytes(path: &Path) -> (u64, u64) {
+    let text = fs::read_to_string(path).unwrap_or_default();
+    let field = |key: &str| -> u64 {
+        text.split_whitespace()
+            .filter_map(|w| w.strip_prefix(key)?.parse::<u64>().ok())
+            .fold(0, u64::saturating_add)
+    };
+    (field("rbytes="), field("wbytes="))
 }
 
 /// Enables, for the children of `dir`, each of our controllers that `dir` has.
@@ -204,6 +229,7 @@ mod tests {
         fs::write(dir.join("cpu.stat"), "usage_usec 250\nuser_usec 200\n").unwrap();
         let events = "low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\noom_group_kill 0\n";
         fs::write(dir.join("memory.events"), events).unwrap();
+        fs::write(dir.join("cgroup.threads"), "").unwrap();
         let usage = cgroup.usage().unwrap();
         // Kernels before 5.19 have no memory.peak.
         assert_eq!(usage.memory_peak_bytes, None);
@@ -212,6 +238,19 @@ mod tests {
         assert_eq!(usage.oom_kills, 1);
         fs::write(dir.join("memory.peak"), "5678\n").unwrap();
         assert_eq!(cgroup.usage().unwrap().memory_peak_bytes, Some(5678));
+        // Tasks from cgroup.threads, until the pids controller counts them.
+        fs::write(dir.join("cgroup.threads"), "10\n11\n12\n").unwrap();
+        assert_eq!(cgroup.usage().unwrap().pids, 3);
+        fs::write(dir.join("pids.current"), "4\n").unwrap();
+        assert_eq!(cgroup.usage().unwrap().pids, 4);
+        let io = "8:0 rbytes=4096 wbytes=512 rios=1 wios=1 dbytes=0 dios=0\n\
+                  8:16 rbytes=1000 wbytes=0 rios=1 wios=0 dbytes=0 dios=0\n";
+        fs::write(dir.join("io.stat"), io).unwrap();
+        let usage = cgroup.usage().unwrap();
+        assert_eq!(
+            (usage.block_read_bytes, usage.block_write_bytes),
+            (5096, 512)
+        );
     }
 
     #[test]
