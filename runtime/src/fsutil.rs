@@ -7,6 +7,16 @@ use std::path::Path;
 
 use nix::fcntl::{Flock, FlockArg};
 
+/// Makes the directory `path` root's alone (mode 0700), if it is not already:
+/// a store's layers and containers hold the image's setuid programs, and no
+/// other user of the host may reach them (Docker's are 0700 and 0710 too).
+pub fn private_dir(path: &Path) -> io::Result<()> {
+    if fs::metadata(path)?.permissions().mode() & 0o777 != 0o700 {
+        fs::set_permissions(path, fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
 /// Writes `bytes` to `path` with `mode`, through a temporary sibling file that is
 /// flushed to disk and then renamed over `path`. A rename within one directory is
 /// atomic, so a reader (or a crash) sees the old file or the new one, never half of

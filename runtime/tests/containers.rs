@@ -740,9 +740,11 @@ fn the_root_file_system_is_an_overlay_with_runc_default_protections() {
     assert!(seen.contains("Read-only file system"), "{seen}");
 }
 
+/// Docker's default capabilities, an empty inheritable set, and no
+/// no_new_privs (Docker sets it only when asked).
 #[test]
-fn capabilities_are_docker_defaults_and_privileges_cannot_grow() {
-    needs_containers!("capabilities_are_docker_defaults_and_privileges_cannot_grow");
+fn capabilities_are_docker_defaults() {
+    needs_containers!("capabilities_are_docker_defaults");
     let sandbox = Sandbox::new();
     let id = sandbox.ok(&[
         "create",
@@ -777,7 +779,7 @@ fn capabilities_are_docker_defaults_and_privileges_cannot_grow() {
     assert_eq!(field("CapBnd"), expected);
     // Empty, as Docker's since CVE-2022-24769.
     assert_eq!(field("CapInh"), "0000000000000000");
-    assert_eq!(field("NoNewPrivs"), "1");
+    assert_eq!(field("NoNewPrivs"), "0");
 
     let as_nobody = sandbox.ok(&[
         "run",
@@ -794,6 +796,149 @@ fn capabilities_are_docker_defaults_and_privileges_cannot_grow() {
         as_nobody.contains("0000000000000000"),
         "a non-root user has no effective capabilities: {as_nobody}"
     );
+}
+
+/// One line of /proc/self/status as a container's process sees it.
+fn status_field(sandbox: &Sandbox, flags: &[&str], name: &str) -> String {
+    let mut line = vec!["run", "--rm"];
+    line.extend(flags);
+    line.extend(["bb", "grep", "-E"]);
+    let pattern = format!("^{name}:");
+    line.push(&pattern);
+    line.push("/proc/self/status");
+    let out = sandbox.ok(&line);
+    out.trim()
+        .strip_prefix(&pattern[1..])
+        .unwrap_or(&out)
+        .trim()
+        .to_string()
+}
+
+/// Docker's `--cap-add`, `--cap-drop` (an add wins over a drop; ALL),
+/// `--security-opt no-new-privileges` and `--privileged`, from `docker run`'s
+/// reference; and setuid bits kept from the image, as Docker keeps them.
+#[test]
+fn cap_add_cap_drop_privileged_and_no_new_privileges_are_dockers() {
+    needs_containers!("cap_add_cap_drop_privileged_and_no_new_privileges_are_dockers");
+    let sandbox = Sandbox::new();
+    // A container keeps its cgroup's record from its start until rm.
+    sandbox.ok(&["run", "--name", "probe", "bb", "true"]);
+    let cgroup = &sandbox.inspect("probe")["Peti"]["Cgroup"];
+    let mknod = if cgroup["version"] == "v1" && cgroup["devices"].is_string() {
+        1u64 << 27
+    } else {
+        0
+    };
+    let default = 0xa00425fbu64 | mknod;
+    let mask =
+        |flags: &[&str]| u64::from_str_radix(&status_field(&sandbox, flags, "CapEff"), 16).unwrap();
+    let (chown, kill, net_admin) = (1u64 << 0, 1u64 << 5, 1u64 << 12);
+    assert_eq!(mask(&[]), default);
+    assert_eq!(
+        mask(&["--cap-add", "NET_ADMIN", "--cap-drop", "chown"]),
+        (default | net_admin) & !chown
+    );
+    assert_eq!(
+        mask(&["--cap-add", "CAP_KILL", "--cap-drop", "KILL"]),
+        default,
+        "an add wins"
+    );
+    assert_eq!(mask(&["--cap-drop", "ALL", "--cap-add", "kill"]), kill);
+    let own = std::fs::read_to_string("/proc/self/status").unwrap();
+    let own_bounding = own
+        .lines()
+        .find_map(|l| l.strip_prefix("CapBnd:"))
+        .map(|m| u64::from_str_radix(m.trim(), 16).unwrap())
+        .unwrap();
+    assert_eq!(
+        mask(&["--privileged"]),
+        own_bounding,
+        "every capability peti has"
+    );
+    assert_eq!(status_field(&sandbox, &["--privileged"], "Seccomp"), "0");
+    let sys = sandbox.ok(&[
+        "run",
+        "--rm",
+        "--privileged",
+        "bb",
+        "grep",
+        " /sys ",
+        "/proc/mounts",
+    ]);
+    assert!(sys.contains(" rw,"), "a privileged /sys is writable: {sys}");
+    assert_eq!(status_field(&sandbox, &[], "NoNewPrivs"), "0");
+    assert_eq!(
+        status_field(
+            &sandbox,
+            &["--security-opt", "no-new-privileges"],
+            "NoNewPrivs"
+        ),
+        "1"
+    );
+    assert_eq!(
+        status_field(
+            &sandbox,
+            &["--security-opt", "no-new-privileges"],
+            "Seccomp"
+        ),
+        "2",
+        "the filter is on with the bit"
+    );
+    assert_eq!(
+        status_field(&sandbox, &[], "Seccomp"),
+        "2",
+        "and without it"
+    );
+
+    let made = sandbox.ok(&[
+        "create",
+        "--cap-add",
+        "net_admin",
+        "--security-opt",
+        "no-new-privileges",
+        "bb",
+        "true",
+    ]);
+    let host = &sandbox.inspect(made.trim())["HostConfig"];
+    assert_eq!(host["CapAdd"], serde_json::json!(["CAP_NET_ADMIN"]));
+    assert_eq!(host["CapDrop"], serde_json::Value::Null);
+    assert_eq!(host["Privileged"], false);
+    assert_eq!(
+        host["SecurityOpt"],
+        serde_json::json!(["no-new-privileges"])
+    );
+    let bad = sandbox.peti(&["run", "--rm", "--cap-add", "FLY", "bb", "true"]);
+    assert_eq!(code(&bad), 125);
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("unknown capability"),
+        "{bad:?}"
+    );
+
+    // The setuid bit survives the unpack, and the store's layers are root's alone.
+    let tar = sandbox.path().join("suid.tar");
+    let image =
+        common::busybox_rootfs_tar_with(&[], &[], &[("bin/suid", 0o4755), ("bin/sgid", 0o2755)]);
+    std::fs::write(&tar, image).unwrap();
+    sandbox.ok(&["import", tar.to_str().unwrap(), "suid"]);
+    let modes = sandbox.ok(&[
+        "run",
+        "--rm",
+        "suid",
+        "stat",
+        "-c",
+        "%a %U",
+        "/bin/suid",
+        "/bin/sgid",
+    ]);
+    assert_eq!(modes, "4755 root\n2755 root\n");
+    use std::os::unix::fs::PermissionsExt;
+    for dir in ["layers", "containers"] {
+        let mode = std::fs::metadata(sandbox.store().join(dir))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o700, "{dir}");
+    }
 }
 
 #[test]

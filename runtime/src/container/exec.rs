@@ -67,7 +67,9 @@ pub fn exec(container: &Container, request: ExecRequest) -> Result<Executed, Sta
         return Err(not_running());
     }
     let cgroup = container.cgroup.clone();
-    let capabilities = super::security::container_capabilities(cgroup.as_ref());
+    // An exec'd process gets what the container's first one got, as Docker's.
+    let privileges = &container.spec.privileges;
+    let capabilities = super::security::container_capabilities(cgroup.as_ref(), privileges);
     let plan = ProcessPlan {
         args: request.args,
         env: &request.env,
@@ -81,6 +83,7 @@ pub fn exec(container: &Container, request: ExecRequest) -> Result<Executed, Sta
             }
         },
         capabilities: &capabilities,
+        no_new_privileges: privileges.no_new_privileges,
     };
     // The container's own filter: an exec'd process is as confined as the first.
     let mut tracer = Tracer::new(false, "exec");

@@ -12,7 +12,7 @@
 //! - [`rootfs`]: overlayfs, /proc, /sys, /dev, pivot_root, masked paths.
 //! - [`process`]: stdio, user, capabilities and exec, shared with `peti exec`.
 //! - [`dmz`]: the exec through a sealed copy of a tiny program (CVE-2019-5736).
-//! - [`security`]: users, capabilities, no_new_privs.
+//! - [`security`]: users, capabilities, --privileged, no_new_privs when asked.
 //! - [`cgroups`]: v1 and v2.
 //! - [`channel`]: the typed messages from child to parent.
 //! - [`start_error`]: why a start failed, with Docker's exit code.

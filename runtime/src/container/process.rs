@@ -45,6 +45,8 @@ pub struct ProcessPlan<'a> {
     pub user: Option<&'a str>,
     pub stdio: Stdio,
     pub capabilities: &'a [Capability],
+    /// `--security-opt no-new-privileges`.
+    pub no_new_privileges: bool,
 }
 
 /// Compiles the container's seccomp profile for this process's capabilities.
@@ -221,6 +223,19 @@ fn block_signals_for_init() {
     set_signal_mask(u64::MAX);
 }
 
+/// The last of the guards: from here on, and in all the program runs, only
+/// the system calls the profile allows.
+fn install_filters(filters: &Filters, tracer: &mut Tracer) -> Result<(), StartError> {
+    let detail = format!(
+        "{} filters, {} BPF instructions",
+        filters.len(),
+        filters.instructions()
+    );
+    tracer.step("seccomp", &detail, || {
+        seccomp::install(filters).map_err(StartError::runtime)
+    })
+}
+
 /// The filters peti sends after its go-ahead.
 fn receive_filters(channel: &Channel) -> Result<Filters, StartError> {
     match channel.receive() {
@@ -252,17 +267,6 @@ fn prepare(
             .and_then(|()| std::env::set_current_dir(plan.workdir))
             .map_err(|e| StartError::runtime(format!("working directory {}: {e}", plan.workdir)))
     })?;
-    let detail = format!(
-        "uid {} gid {}, {} capabilities, no_new_privs",
-        user.uid,
-        user.gid,
-        plan.capabilities.len()
-    );
-    tracer.step("capabilities", &detail, || {
-        security::drop_privileges(&user, plan.capabilities).map_err(StartError::runtime)
-    })?;
-    // Last of the guards, after no_new_privs: from here on, and in all the
-    // program runs, only the system calls the profile allows.
     let received;
     let filters = match filtering {
         Filtering::Compiled(filters) => filters,
@@ -273,14 +277,34 @@ fn prepare(
             &received
         }
     };
+    // The kernel lets a process install a seccomp filter if it has set
+    // no_new_privs, or holds CAP_SYS_ADMIN. With no_new_privs (asked for),
+    // the filter goes last, so that as few system calls as possible run
+    // after it. Without it (Docker's default), the filter must go in while
+    // this process is still all-powerful root, before the capabilities are
+    // dropped, as runc does; the calls that drop them (capset, setresuid,
+    // prctl) are ones Docker's profile allows.
+    if !plan.no_new_privileges {
+        install_filters(filters, tracer)?;
+    }
     let detail = format!(
-        "{} filters, {} BPF instructions",
-        filters.len(),
-        filters.instructions()
+        "uid {} gid {}, {} capabilities{}",
+        user.uid,
+        user.gid,
+        plan.capabilities.len(),
+        if plan.no_new_privileges {
+            ", no_new_privs"
+        } else {
+            ""
+        }
     );
-    tracer.step("seccomp", &detail, || {
-        seccomp::install(filters).map_err(StartError::runtime)
+    tracer.step("capabilities", &detail, || {
+        security::drop_privileges(&user, plan.capabilities, plan.no_new_privileges)
+            .map_err(StartError::runtime)
     })?;
+    if plan.no_new_privileges {
+        install_filters(filters, tracer)?;
+    }
     // The kernel clears the parent-death signal when credentials change: set again.
     let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
     let path = env

@@ -67,6 +67,9 @@ pub struct RootfsPlan<'a> {
     /// The contents of /etc/hostname, /etc/hosts and /etc/resolv.conf, by path.
     pub etc_files: &'a [(&'static str, String)],
     pub volumes: &'a [Volume],
+    /// `--privileged`: no masked or read-only kernel paths, and /sys
+    /// writable, as Docker's.
+    pub privileged: bool,
 }
 
 /// Kernel files a container must not read: runc's default masked paths. Each is
@@ -371,8 +374,10 @@ pub fn mount_sysfs(plan: &RootfsPlan, tracer: &mut Tracer) -> Result<(), RootfsE
     tracer.step("mount", "sysfs on /sys", || {
         let root = plan.open_merged()?;
         let at = resolve_in_root(root.as_fd(), Path::new("/sys"), Kind::Dir)?;
-        let flags =
-            MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC | MsFlags::MS_NODEV | MsFlags::MS_RDONLY;
+        let mut flags = MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC | MsFlags::MS_NODEV;
+        if !plan.privileged {
+            flags |= MsFlags::MS_RDONLY;
+        }
         let none: Option<&str> = None;
         mount(Some("sysfs"), &fd_path(&at), Some("sysfs"), flags, none)
             .map_err(fail("mount", Path::new("/sys")))
@@ -405,6 +410,9 @@ pub fn protect_kernel_paths(
     prefix: &str,
     tracer: &mut Tracer,
 ) -> Result<(), RootfsError> {
+    if plan.privileged {
+        return Ok(());
+    }
     let root = plan.open_merged()?;
     let root = root.as_fd();
     let under = |paths: &'static [&'static str]| {

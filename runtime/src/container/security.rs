@@ -1,5 +1,5 @@
 //! What the container's process may do once it runs: its user, its capabilities,
-//! and the no_new_privs bit.
+//! and, when asked, the no_new_privs bit.
 //!
 //! Root inside a container is root on the host kernel (no user namespace here), so
 //! the kernel's finer-grained powers are cut to Docker's default set: enough for
@@ -46,17 +46,76 @@ pub const DEFAULT_CAPABILITIES: [Capability; 14] = [
     Capability::CAP_AUDIT_WRITE,
 ];
 
-/// The capabilities a container's processes get: Docker's default set, but
-/// CAP_MKNOD only where the devices cgroup limits which nodes work (cgroup v1's
-/// devices controller; on v2 that takes an eBPF program, which peti does not
-/// load, so there CAP_MKNOD is withheld).
-pub fn container_capabilities(cgroup: Option<&super::cgroups::Cgroup>) -> Vec<Capability> {
+/// What a container's processes may do beyond Docker's defaults, or less:
+/// `--cap-add`, `--cap-drop`, `--privileged`, `--security-opt
+/// no-new-privileges`. Capabilities are named as the kernel names them
+/// (`CAP_NET_ADMIN`), or `ALL`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Privileges {
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    /// Set no_new_privs: a setuid program, or one with file capabilities,
+    /// gains nothing at exec. Docker leaves it off unless asked, so that
+    /// `su`, `sudo` and `ping` work; the capability bounding set and the
+    /// seccomp filter still hold whatever a setuid program does.
+    pub no_new_privileges: bool,
+    pub privileged: bool,
+}
+
+/// The capabilities a container's processes get, by Docker's rules: with
+/// `--privileged` every one; else Docker's default set, less `--cap-drop`,
+/// plus `--cap-add` (an add wins over a drop; `--cap-add ALL` is every one
+/// but those dropped, `--cap-drop ALL` leaves only those added).
+///
+/// CAP_MKNOD stays out unless the devices cgroup limits which nodes work
+/// (cgroup v1's devices controller; on v2 that takes an eBPF program, which
+/// peti does not load): without it, a container could make /dev/sda and read
+/// the host's disk. Only `--privileged`, which opens every device anyway,
+/// gets it there.
+pub fn container_capabilities(
+    cgroup: Option<&super::cgroups::Cgroup>,
+    privileges: &Privileges,
+) -> Vec<Capability> {
+    // "Every" capability is every one peti itself may hand on: its bounding
+    // set (a host, or a container peti runs in, may lack some).
+    let all: Vec<Capability> = caps::read(None, CapSet::Bounding)
+        .unwrap_or_else(|_| caps::all())
+        .into_iter()
+        .collect();
+    if privileges.privileged {
+        return sorted(all);
+    }
+    let named = |names: &[String]| -> Vec<Capability> {
+        names.iter().filter_map(|n| n.parse().ok()).collect()
+    };
+    let has_all = |names: &[String]| names.iter().any(|n| n == "ALL");
+    let (add, drop) = (named(&privileges.cap_add), named(&privileges.cap_drop));
+    let chosen: Vec<Capability> = if has_all(&privileges.cap_add) {
+        all.into_iter().filter(|c| !drop.contains(c)).collect()
+    } else if has_all(&privileges.cap_drop) {
+        add
+    } else {
+        DEFAULT_CAPABILITIES
+            .iter()
+            .copied()
+            .filter(|c| !drop.contains(c))
+            .chain(add)
+            .collect()
+    };
     let devices_guarded = cgroup.is_some_and(|c| c.guards_devices());
-    DEFAULT_CAPABILITIES
-        .iter()
-        .copied()
-        .filter(|c| *c != Capability::CAP_MKNOD || devices_guarded)
-        .collect()
+    sorted(
+        chosen
+            .into_iter()
+            .filter(|c| *c != Capability::CAP_MKNOD || devices_guarded)
+            .collect(),
+    )
+}
+
+/// In the kernel's order, each once.
+fn sorted(mut caps: Vec<Capability>) -> Vec<Capability> {
+    caps.sort_by_key(|c| c.index());
+    caps.dedup();
+    caps
 }
 
 /// A resolved user: numbers, as the kernel wants them.
@@ -112,13 +171,18 @@ pub fn resolve_user(user: &str) -> Result<User, SecurityError> {
     Ok(User { uid, gid, home })
 }
 
-/// Drops to `user` with `keep` as the only capabilities, then sets no_new_privs.
+/// Drops to `user` with `keep` as the only capabilities, then sets
+/// no_new_privs if asked.
 ///
 /// The order matters. The bounding set is cut first, while we still hold
 /// CAP_SETPCAP. Then the ids change; for a non-root user the kernel clears the
 /// permitted and effective sets by itself at that moment. Last, a root process
 /// gets exactly `keep` as permitted and effective, and nobody any inheritable.
-pub fn drop_privileges(user: &User, keep: &[Capability]) -> Result<(), SecurityError> {
+pub fn drop_privileges(
+    user: &User,
+    keep: &[Capability],
+    no_new_privs: bool,
+) -> Result<(), SecurityError> {
     let keep: HashSet<Capability> = keep.iter().copied().collect();
     for cap in caps::all() {
         if !keep.contains(&cap) {
@@ -140,5 +204,8 @@ pub fn drop_privileges(user: &User, keep: &[Capability]) -> Result<(), SecurityE
         caps::set(None, CapSet::Effective, &keep)?;
         caps::set(None, CapSet::Permitted, &keep)?;
     }
-    nix::sys::prctl::set_no_new_privs().map_err(sys("prctl(PR_SET_NO_NEW_PRIVS)"))
+    if no_new_privs {
+        nix::sys::prctl::set_no_new_privs().map_err(sys("prctl(PR_SET_NO_NEW_PRIVS)"))?;
+    }
+    Ok(())
 }

@@ -76,6 +76,11 @@ pub fn start(
         &container.spec.limits,
     )
     .map_err(StartError::runtime)?;
+    let cgroup = if container.spec.privileges.privileged {
+        cgroup.with_every_device()
+    } else {
+        cgroup
+    };
     match start_steps(store, &mut container, &cgroup, attach, tracer) {
         Ok((pid, pty_master, output)) => {
             container.state.process = ProcessId::of(pid.as_raw());
@@ -106,7 +111,8 @@ fn start_steps(
     attach: Attach,
     tracer: &mut Tracer,
 ) -> Result<Running, StartError> {
-    let capabilities = super::security::container_capabilities(Some(cgroup));
+    let capabilities =
+        super::security::container_capabilities(Some(cgroup), &container.spec.privileges);
     let (mut child, output) =
         Child::clone(store, container, cgroup, attach, &capabilities, tracer)?;
     // What the child waits for, made while it builds its root file system: the
@@ -249,6 +255,7 @@ impl Child {
                 volatile: spec.auto_remove,
                 etc_files: &etc_files,
                 volumes: &spec.volumes,
+                privileged: spec.privileges.privileged,
             },
             namespaces: CloneFlags::CLONE_NEWNS
                 | CloneFlags::CLONE_NEWUTS
@@ -263,6 +270,7 @@ impl Child {
                 user: spec.user.as_deref(),
                 stdio,
                 capabilities,
+                no_new_privileges: spec.privileges.no_new_privileges,
             },
             init: spec.init,
             trace: tracer.enabled,

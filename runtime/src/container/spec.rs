@@ -10,26 +10,30 @@ use serde::{Deserialize, Serialize};
 use super::seccomp::{Seccomp, SeccompError};
 
 use super::cgroups::{CPU_PERIOD_US, Limits};
+pub use super::security::Privileges;
 
 /// Reads `--security-opt` values, as Docker takes them: `seccomp=unconfined`,
 /// `seccomp=PROFILE.json` (or the older `seccomp:PROFILE.json`), and
-/// `no-new-privileges`, which peti always sets.
-pub fn parse_security_opts(options: &[String]) -> Result<Seccomp, SpecError> {
+/// `no-new-privileges[=true|false]` (also with `:`). Returns the seccomp
+/// profile and whether no_new_privs is asked for.
+pub fn parse_security_opts(options: &[String]) -> Result<(Seccomp, bool), SpecError> {
     let mut seccomp = Seccomp::Default;
+    let mut no_new_privileges = false;
     for option in options {
         if let Some(value) = option
             .strip_prefix("seccomp=")
             .or_else(|| option.strip_prefix("seccomp:"))
         {
             seccomp = Seccomp::from_option(value)?;
-        } else if !matches!(
-            option.as_str(),
-            "no-new-privileges" | "no-new-privileges=true"
-        ) {
-            return Err(SpecError::BadSecurityOpt(option.clone()));
+            continue;
         }
+        no_new_privileges = match option.as_str() {
+            "no-new-privileges" | "no-new-privileges=true" | "no-new-privileges:true" => true,
+            "no-new-privileges=false" | "no-new-privileges:false" => false,
+            _ => return Err(SpecError::BadSecurityOpt(option.clone())),
+        };
     }
-    Ok(seccomp)
+    Ok((seccomp, no_new_privileges))
 }
 
 /// What can be wrong in the options a user gave.
@@ -43,9 +47,14 @@ pub enum SpecError {
     #[error(transparent)]
     Seccomp(#[from] SeccompError),
     #[error(
-        "invalid --security-opt {0:?}: peti takes seccomp=unconfined, seccomp=PROFILE.json (Docker's format) and no-new-privileges (always on)"
+        "invalid --security-opt {0:?}: peti takes seccomp=unconfined, seccomp=PROFILE.json (Docker's format) and no-new-privileges[=true|false]"
     )]
     BadSecurityOpt(String),
+    /// `--cap-add` or `--cap-drop` names no capability this kernel has.
+    #[error(
+        "invalid {flag} {given:?}: unknown capability (give a name such as NET_ADMIN or CAP_NET_ADMIN, or ALL)"
+    )]
+    BadCapability { flag: &'static str, given: String },
     /// A size or a count that must be above zero was zero or negative.
     #[error("invalid {flag} {given:?}: the value must be positive")]
     NotPositive { flag: &'static str, given: String },
@@ -244,6 +253,11 @@ pub struct ContainerSpec {
     /// `--security-opt seccomp=...`: which system calls it may make.
     #[serde(default)]
     pub seccomp: Seccomp,
+    /// `--cap-add`, `--cap-drop`, `--privileged` and `--security-opt
+    /// no-new-privileges`: what its processes may do beyond Docker's
+    /// defaults, or less. (Absent from older records: the defaults.)
+    #[serde(default)]
+    pub privileges: Privileges,
     /// `--init`: PID 1 is peti-init, which runs `args` as its child, passes
     /// signals on and reaps orphans. (Absent from older records: false.)
     #[serde(default)]
@@ -273,6 +287,11 @@ pub struct Options {
     pub auto_remove: bool,
     /// `--security-opt`, as given.
     pub security_opt: Vec<String>,
+    /// `--cap-add` and `--cap-drop`, as given.
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    /// `--privileged`.
+    pub privileged: bool,
     /// `--init`.
     pub init: bool,
     /// `--cgroup-parent`, as given.
@@ -350,6 +369,7 @@ pub fn from_image(
             .unwrap_or_else(|_| short_id.to_string()),
         (None, NetworkMode::None) => short_id.to_string(),
     };
+    let (seccomp, no_new_privileges) = parse_security_opts(&options.security_opt)?;
     let cgroup_parent = options.cgroup_parent.clone().filter(|p| !p.is_empty());
     if let Some(parent) = &cgroup_parent {
         super::cgroups::check_parent(parent).map_err(SpecError::BadCgroupParent)?;
@@ -369,9 +389,45 @@ pub fn from_image(
         read_only: options.read_only,
         network: options.network,
         auto_remove: options.auto_remove,
-        seccomp: parse_security_opts(&options.security_opt)?,
+        seccomp: if options.privileged {
+            // As Docker's: a privileged container has no seccomp filter.
+            Seccomp::Unconfined
+        } else {
+            seccomp
+        },
+        privileges: Privileges {
+            cap_add: capability_names("--cap-add", &options.cap_add)?,
+            cap_drop: capability_names("--cap-drop", &options.cap_drop)?,
+            no_new_privileges,
+            privileged: options.privileged,
+        },
         init: options.init,
     })
+}
+
+/// Capability names as Docker takes them (`net_admin`, `NET_ADMIN` or
+/// `CAP_NET_ADMIN`, and `ALL`), in the kernel's spelling (`CAP_NET_ADMIN`).
+pub fn capability_names(flag: &'static str, given: &[String]) -> Result<Vec<String>, SpecError> {
+    given
+        .iter()
+        .map(|name| {
+            let upper = name.to_ascii_uppercase();
+            if upper == "ALL" {
+                return Ok(upper);
+            }
+            let full = if upper.starts_with("CAP_") {
+                upper
+            } else {
+                format!("CAP_{upper}")
+            };
+            full.parse::<caps::Capability>()
+                .map(|c| c.to_string())
+                .map_err(|_| SpecError::BadCapability {
+                    flag,
+                    given: name.clone(),
+                })
+        })
+        .collect()
 }
 
 /// `--memory`, `--cpus` and `--pids-limit` as limits, for `create` and

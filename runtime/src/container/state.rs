@@ -236,6 +236,9 @@ impl ContainerStore {
         for dir in [&records, &run_root.join(".scratch")] {
             fs::create_dir_all(dir).map_err(io_at(dir))?;
         }
+        // Writable layers hold what the containers copied up, setuid
+        // programs too: root's alone, as the image store's layers are.
+        crate::fsutil::private_dir(&records).map_err(io_at(&records))?;
         Ok(ContainerStore {
             records,
             run: run_root.to_path_buf(),

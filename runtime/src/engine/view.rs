@@ -65,6 +65,10 @@ pub struct GraphDriverData {
 pub struct HostConfig {
     pub auto_remove: bool,
     pub binds: Vec<String>,
+    /// `--cap-add` and `--cap-drop`, as the kernel names them; null when
+    /// not given, as Docker shows them.
+    pub cap_add: Option<Vec<String>>,
+    pub cap_drop: Option<Vec<String>>,
     /// `--cgroup-parent`, or "" as Docker shows the default.
     pub cgroup_parent: String,
     /// `--init`: true, or absent, as Docker shows it (its field is a pointer,
@@ -75,7 +79,10 @@ pub struct HostConfig {
     pub nano_cpus: u64,
     pub network_mode: String,
     pub pids_limit: Option<u64>,
+    pub privileged: bool,
     pub readonly_rootfs: bool,
+    /// `--security-opt` as Docker keeps it: null when none was given.
+    pub security_opt: Option<Vec<String>>,
 }
 
 /// What only peti has: the cgroup, the monitor, the run-time directory.
@@ -130,6 +137,19 @@ pub struct StatsRow {
     pub oom_kills: u64,
     /// Processes and threads.
     pub pids_current: u64,
+}
+
+/// `--security-opt` as Docker records it: what was asked, in its words.
+fn security_opts(spec: &crate::container::spec::ContainerSpec) -> Option<Vec<String>> {
+    use crate::container::seccomp::Seccomp;
+    let mut opts = Vec::new();
+    if spec.seccomp == Seccomp::Unconfined && !spec.privileges.privileged {
+        opts.push("seccomp=unconfined".to_string());
+    }
+    if spec.privileges.no_new_privileges {
+        opts.push("no-new-privileges".to_string());
+    }
+    Some(opts).filter(|o| !o.is_empty())
 }
 
 /// One reading of a container's cgroup, and when it was taken.
@@ -255,13 +275,17 @@ impl Engine {
                         format!("{}:{}{mode}", v.host.display(), v.container.display())
                     })
                     .collect(),
+                cap_add: Some(spec.privileges.cap_add.clone()).filter(|c| !c.is_empty()),
+                cap_drop: Some(spec.privileges.cap_drop.clone()).filter(|c| !c.is_empty()),
                 cgroup_parent: spec.cgroup_parent.clone().unwrap_or_default(),
                 init: spec.init.then_some(true),
                 memory: spec.limits.memory_bytes.unwrap_or(0),
                 nano_cpus: spec.limits.cpu_quota_us.map_or(0, |q| q * 10_000),
                 network_mode: spec.network.as_str().into(),
                 pids_limit: spec.limits.pids,
+                privileged: spec.privileges.privileged,
                 readonly_rootfs: spec.read_only,
+                security_opt: security_opts(spec),
             },
             id: c.id.clone(),
             image: c.image_id.clone(),

@@ -249,6 +249,9 @@ impl Store {
         for dir in [root.join("blobs/sha256"), root.join("layers")] {
             fs::create_dir_all(&dir).map_err(io_at(&dir))?;
         }
+        // Layers keep their setuid programs, owned by root as in the image:
+        // only root may reach them, or any user of the host could run one.
+        crate::fsutil::private_dir(&root.join("layers")).map_err(io_at(root))?;
         Ok(Store {
             root: root.to_path_buf(),
         })

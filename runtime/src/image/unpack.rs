@@ -166,14 +166,19 @@ pub fn unpack_layer(layer: impl Read, dest: &Path) -> Result<UnpackStats, Unpack
             continue;
         }
 
-        if !kind.is_symlink() {
-            fs::set_permissions(&target, fs::Permissions::from_mode(mode)).map_err(io_err)?;
-        }
+        // The owner first, then the mode: the kernel clears the setuid and
+        // setgid bits of a file whose owner changes, so a chmod before the
+        // chown would lose them (Docker keeps them: `su` and `ping` need
+        // them). The store's layers directory is root's alone (0700), so no
+        // user of the host can run such a file from there.
         if as_root {
             let (uid, gid) = (header.uid().unwrap_or(0), header.gid().unwrap_or(0));
             // lchown: change the link itself, never what a symlink points at.
             std::os::unix::fs::lchown(&target, Some(uid as u32), Some(gid as u32))
                 .map_err(io_err)?;
+        }
+        if !kind.is_symlink() {
+            fs::set_permissions(&target, fs::Permissions::from_mode(mode)).map_err(io_err)?;
         }
     }
     Ok(stats)

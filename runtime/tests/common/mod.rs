@@ -47,6 +47,16 @@ pub fn busybox_rootfs_tar(extra: &[(&str, &[u8])]) -> Vec<u8> {
 
 /// [`busybox_rootfs_tar`], plus `links`: (path, target) symlinks.
 pub fn busybox_rootfs_tar_with_links(extra: &[(&str, &[u8])], links: &[(&str, &str)]) -> Vec<u8> {
+    busybox_rootfs_tar_with(extra, links, &[])
+}
+
+/// [`busybox_rootfs_tar_with_links`], plus `modes`: (path, mode) files that
+/// are copies of busybox with that mode (04755 for a setuid one, say).
+pub fn busybox_rootfs_tar_with(
+    extra: &[(&str, &[u8])],
+    links: &[(&str, &str)],
+    modes: &[(&str, u32)],
+) -> Vec<u8> {
     let busybox = busybox().expect("checked by containers_unavailable");
     let binary = std::fs::read(&busybox).expect("busybox is readable");
     let list = Command::new(&busybox)
@@ -85,6 +95,9 @@ pub fn busybox_rootfs_tar_with_links(extra: &[(&str, &[u8])], links: &[(&str, &s
     }
     for (path, target) in links {
         add(path, 0o777, tar::EntryType::Symlink, b"", target);
+    }
+    for (path, mode) in modes {
+        add(path, *mode, tar::EntryType::Regular, &binary, "");
     }
     tar.into_inner().unwrap()
 }

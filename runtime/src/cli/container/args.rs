@@ -318,9 +318,19 @@ pub struct ContainerOptions {
     /// Remove the container when it exits.
     #[arg(long)]
     rm: bool,
-    /// Security options: seccomp=unconfined, or seccomp=PROFILE.json.
+    /// Security options: seccomp=unconfined, seccomp=PROFILE.json, no-new-privileges.
     #[arg(long = "security-opt", value_name = "OPTION")]
     security_opt: Vec<String>,
+    /// Add a capability to Docker's default set (NET_ADMIN, or ALL).
+    #[arg(long = "cap-add", value_name = "CAPABILITY")]
+    cap_add: Vec<String>,
+    /// Drop a capability from Docker's default set (CHOWN, or ALL).
+    #[arg(long = "cap-drop", value_name = "CAPABILITY")]
+    cap_drop: Vec<String>,
+    /// Every capability, no seccomp filter, no masked kernel paths, /sys
+    /// writable and every device usable: the host's root, in a container.
+    #[arg(long)]
+    privileged: bool,
     /// Run an init inside the container that forwards signals and reaps processes.
     #[arg(long)]
     init: bool,
@@ -349,6 +359,9 @@ impl ContainerOptions {
             tty: self.terminal.tty,
             auto_remove: self.rm,
             security_opt: self.security_opt.clone(),
+            cap_add: self.cap_add.clone(),
+            cap_drop: self.cap_drop.clone(),
+            privileged: self.privileged,
             init: self.init,
             cgroup_parent: self.cgroup_parent.clone(),
             entrypoint: self.entrypoint.clone(),

@@ -305,6 +305,18 @@ impl Cgroup {
         }
     }
 
+    /// `--privileged`: no devices cgroup of its own, so the container can use
+    /// every device, as Docker's privileged containers can.
+    pub fn with_every_device(self) -> Self {
+        match self {
+            Cgroup::V1(mut c) => {
+                c.devices = None;
+                Cgroup::V1(c)
+            }
+            v2 => v2,
+        }
+    }
+
     /// Whether the device cgroup guards device nodes. On v2 that needs an eBPF
     /// program, which peti does not load, so the caller drops CAP_MKNOD instead.
     pub fn guards_devices(&self) -> bool {

@@ -64,7 +64,9 @@ pub enum SeccompError {
     #[error("seccomp profile: {0}")]
     Compile(#[from] bpf::BpfError),
     #[error("installing the seccomp filter: {0}")]
-    Install(#[from] seccompiler::Error),
+    Install(std::io::Error),
+    #[error("a seccomp filter of {0} instructions is longer than the kernel takes (65535)")]
+    TooLong(usize),
 }
 
 /// Which filter a container gets (`--security-opt seccomp=...`). A profile read
@@ -365,12 +367,36 @@ fn conditions(args: &[Arg]) -> Result<Option<Vec<Check>>, SeccompError> {
     Ok(Some(checks))
 }
 
-/// Installs the filters on this thread. The caller has set no_new_privs, which
-/// lets an unprivileged process install a filter and keeps a setuid program from
-/// running unfiltered with more privilege.
+/// Installs the filters on this thread. The kernel takes a filter from a
+/// process that holds CAP_SYS_ADMIN or has set no_new_privs; the caller sees
+/// to one of the two (see `process`). The call is made here, not with
+/// seccompiler's `apply_filter`, because that sets no_new_privs itself,
+/// which Docker leaves off unless asked: with it, `su` and `ping` fail.
 pub fn install(filters: &Filters) -> Result<(), SeccompError> {
-    for program in &filters.0 {
-        seccompiler::apply_filter(program)?;
+    filters.0.iter().try_for_each(|program| load(program))
+}
+
+/// seccomp(SECCOMP_SET_MODE_FILTER, 0, program).
+fn load(program: &[seccompiler::sock_filter]) -> Result<(), SeccompError> {
+    let len = u16::try_from(program.len()).map_err(|_| SeccompError::TooLong(program.len()))?;
+    let fprog = libc::sock_fprog {
+        len,
+        // seccompiler's sock_filter is the kernel's struct (u16, u8, u8, u32),
+        // as libc's is.
+        filter: program.as_ptr() as *mut libc::sock_filter,
+    };
+    // SAFETY: `fprog` points at `program`, which lives across the call, with
+    // its length; the kernel copies the program and keeps no pointer to it.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            0,
+            &fprog as *const libc::sock_fprog,
+        )
+    };
+    if rc != 0 {
+        return Err(SeccompError::Install(std::io::Error::last_os_error()));
     }
     Ok(())
 }
