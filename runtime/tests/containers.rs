@@ -941,6 +941,47 @@ fn cap_add_cap_drop_privileged_and_no_new_privileges_are_dockers() {
     }
 }
 
+/// Docker mounts the container's own cgroup at /sys/fs/cgroup, read-only,
+/// so that a program can read its limits: memory.max on v2,
+/// memory/memory.limit_in_bytes on v1.
+#[test]
+fn the_containers_cgroup_is_at_sys_fs_cgroup_read_only() {
+    needs_containers!("the_containers_cgroup_is_at_sys_fs_cgroup_read_only");
+    let sandbox = Sandbox::new();
+    sandbox.ok(&["run", "--name", "probe", "bb", "true"]);
+    let v2 = sandbox.inspect("probe")["Peti"]["Cgroup"]["version"] == "v2";
+    let (file, written) = if v2 {
+        ("/sys/fs/cgroup/memory.max", "33554432")
+    } else {
+        ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "33554432")
+    };
+    let script =
+        format!("cat {file}; echo 1 > {file} || echo refused; cat /proc/self/cgroup | tail -1");
+    let seen = sandbox.ok(&["run", "--rm", "-m", "32m", "bb", "sh", "-c", &script]);
+    let lines: Vec<&str> = seen.lines().collect();
+    assert_eq!(lines[0], written, "{seen}");
+    assert_eq!(lines[1], "refused", "{seen}");
+    // The cgroup namespace shows it as the root.
+    assert!(lines[2].ends_with(":/"), "{seen}");
+    if !v2 {
+        let listed = sandbox.ok(&["run", "--rm", "bb", "ls", "/sys/fs/cgroup"]);
+        assert!(listed.lines().any(|l| l == "memory"), "{listed}");
+    }
+    let privileged = sandbox.ok(&[
+        "run",
+        "--rm",
+        "--privileged",
+        "bb",
+        "grep",
+        "/sys/fs/cgroup",
+        "/proc/mounts",
+    ]);
+    assert!(
+        privileged.lines().all(|l| l.contains(" rw,")),
+        "{privileged}"
+    );
+}
+
 #[test]
 fn limits_are_written_to_the_cgroup_and_enforced() {
     needs_containers!("limits_are_written_to_the_cgroup_and_enforced");

@@ -11,7 +11,8 @@
 //!    (unless `--network host`) and the cgroup, then unshares a cgroup
 //!    namespace, so that it sees its cgroup as the root;
 //! 3. mounts /sys, which must come after the network namespace, covers its
-//!    masked paths, and pivots into the root file system;
+//!    masked paths, mounts its own cgroup read-only at /sys/fs/cgroup, and
+//!    pivots into the root file system;
 //! 4. sets the hostname, inside its own UTS namespace;
 //! 5. hands over to [`super::process`] for stdio, user, privileges and exec
 //!    (with `--init`, the exec of peti-init, which runs the program as its
@@ -127,6 +128,9 @@ fn set_up(plan: &InitPlan, channel: &Channel, tracer: &mut Tracer) -> Result<(),
     // sysfs shows the network devices of the namespace it is mounted from.
     rootfs::mount_sysfs(&plan.rootfs, tracer).map_err(StartError::runtime)?;
     rootfs::protect_kernel_paths(&plan.rootfs, "/sys/", tracer).map_err(StartError::runtime)?;
+    // In the cgroup namespace just made, the container's cgroup is the root.
+    rootfs::mount_cgroup(&plan.rootfs, &plan.cgroup.views(), tracer)
+        .map_err(StartError::runtime)?;
     rootfs::pivot(&plan.rootfs.merged(), tracer).map_err(StartError::runtime)?;
     rootfs::protect_root(plan.read_only_root, tracer).map_err(StartError::runtime)?;
     tracer

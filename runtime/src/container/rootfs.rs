@@ -384,6 +384,58 @@ pub fn mount_sysfs(plan: &RootfsPlan, tracer: &mut Tracer) -> Result<(), RootfsE
     })
 }
 
+/// The container's own cgroup at /sys/fs/cgroup, read-only unless
+/// privileged, as Docker mounts it: a program reads its limits there
+/// (`memory.max` on v2, `memory/memory.limit_in_bytes` on v1), which is how
+/// a JVM or Go's runtime sizes itself to the container. `views` are the
+/// directories and their names ([`super::cgroups::Cgroup::views`]). On v2 the
+/// container's directory is bound onto /sys/fs/cgroup; on v1 a tmpfs there
+/// holds one bind per hierarchy, and a link for each controller of a
+/// co-mounted one (`cpu` -> `cpu,cpuacct`), as on the host.
+pub fn mount_cgroup(
+    plan: &RootfsPlan,
+    views: &[(String, PathBuf)],
+    tracer: &mut Tracer,
+) -> Result<(), RootfsError> {
+    let read_only = !plan.privileged;
+    let at = Path::new("/sys/fs/cgroup");
+    tracer.step("mount", "the container's cgroup on /sys/fs/cgroup", || {
+        let root = plan.open_merged()?;
+        let root = root.as_fd();
+        if let [(name, dir)] = views
+            && name.is_empty()
+        {
+            return bind(root, dir, at, Kind::Dir, read_only);
+        }
+        let point = resolve_in_root(root, at, Kind::Dir)?;
+        let flags = MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC | MsFlags::MS_NODEV;
+        mount(
+            Some("tmpfs"),
+            &fd_path(&point),
+            Some("tmpfs"),
+            flags,
+            Some("mode=755,size=64k"),
+        )
+        .map_err(fail("mount tmpfs", at))?;
+        for (name, dir) in views {
+            bind(root, dir, &at.join(name), Kind::Dir, read_only)?;
+        }
+        let tmpfs = resolve_in_root(root, at, Kind::Dir)?;
+        for (name, _) in views.iter().filter(|(n, _)| n.contains(',')) {
+            for part in name.split(',') {
+                if !views.iter().any(|(n, _)| n == part) {
+                    nix::unistd::symlinkat(name.as_str(), tmpfs.as_fd(), part)
+                        .map_err(fail("symlink", &at.join(part)))?;
+                }
+            }
+        }
+        if read_only {
+            remount_read_only(&fd_path(&tmpfs))?;
+        }
+        Ok(())
+    })
+}
+
 /// Step 4: `/` becomes the overlay. The `pivot_root(".", ".")` form (runc's) stacks
 /// the old root under the new one; unmounting "." with MNT_DETACH then drops it.
 pub fn pivot(merged: &Path, tracer: &mut Tracer) -> Result<(), RootfsError> {

@@ -305,6 +305,40 @@ impl Cgroup {
         }
     }
 
+    /// What the container sees at /sys/fs/cgroup: each of its directories,
+    /// and the name it has there (`memory`, `cpu,cpuacct`...: the name of the
+    /// host's mount of that hierarchy, as in Docker's containers). On v2 the
+    /// one directory is /sys/fs/cgroup itself, named "".
+    pub fn views(&self) -> Vec<(String, PathBuf)> {
+        match self {
+            Cgroup::V2(c) => vec![(String::new(), c.dir.clone())],
+            Cgroup::V1(c) => {
+                let mut views: Vec<(String, PathBuf)> = Vec::new();
+                let dirs = [
+                    (&c.memory, "memory"),
+                    (&c.cpu, "cpu"),
+                    (&c.cpuacct, "cpuacct"),
+                    (&c.pids, "pids"),
+                    (&c.devices, "devices"),
+                ];
+                for (dir, controller) in dirs {
+                    let Some(dir) = dir else { continue };
+                    let name = dir
+                        .strip_prefix("/sys/fs/cgroup")
+                        .ok()
+                        .and_then(|rest| rest.components().next())
+                        .map_or(controller.to_string(), |c| {
+                            c.as_os_str().to_string_lossy().into_owned()
+                        });
+                    if !views.iter().any(|(n, _)| *n == name) {
+                        views.push((name, dir.clone()));
+                    }
+                }
+                views
+            }
+        }
+    }
+
     /// `--privileged`: no devices cgroup of its own, so the container can use
     /// every device, as Docker's privileged containers can.
     pub fn with_every_device(self) -> Self {
