@@ -438,6 +438,33 @@ fn formats_are_dockers_go_templates() {
     sandbox.ok(&["rm", "-f", "ended", "up"]);
 }
 
+/// Docker logs a container that ran in the foreground too: `docker run
+/// --name fg busybox echo fg; docker logs fg` prints fg, on the stream it came
+/// on; and `start -a` adds to the log.
+#[test]
+fn logs_have_what_a_foreground_container_printed() {
+    needs_containers!("logs_have_what_a_foreground_container_printed");
+    let sandbox = Sandbox::new();
+    let ran = sandbox.peti(&[
+        "run",
+        "--name",
+        "fg",
+        "bb",
+        "sh",
+        "-c",
+        "echo fg; echo oops >&2; exit 3",
+    ]);
+    assert_eq!(code(&ran), 3, "{ran:?}");
+    assert_eq!(stdout(&ran), "fg\n", "still printed as it ran");
+    assert_eq!(String::from_utf8_lossy(&ran.stderr), "oops\n");
+    let logs = sandbox.peti(&["logs", "fg"]);
+    assert_eq!(stdout(&logs), "fg\n");
+    assert_eq!(String::from_utf8_lossy(&logs.stderr), "oops\n");
+    let _ = sandbox.peti(&["start", "-a", "fg"]);
+    assert_eq!(sandbox.ok(&["logs", "fg"]), "fg\nfg\n");
+    sandbox.ok(&["rm", "fg"]);
+}
+
 /// `docker logs --tail N` and `-t`; `docker version` and `docker info` in
 /// Docker's layout, counting what this store holds.
 #[test]

@@ -19,6 +19,7 @@
 //! - [`monitor`]: the small process that stays with a detached container.
 //! - [`trace`]: `--trace`, the timeline of a start.
 //! - [`tty`]: `-t`, the pseudo-terminal relay.
+//! - [`relay`]: a foreground container's output, to the terminal and its log.
 
 pub mod cgroups;
 pub mod channel;
@@ -29,6 +30,7 @@ pub mod lifecycle;
 pub mod monitor;
 pub mod network;
 pub mod process;
+pub mod relay;
 pub mod rootfs;
 pub mod seccomp;
 pub mod security;

@@ -29,8 +29,13 @@ use super::trace::{Tracer, monotonic_nanos};
 pub enum Stdio {
     /// Those of peti itself; stdin only with `-i`, else /dev/null.
     Inherit { stdin: bool },
-    /// Pipes to the monitor, which logs them; stdin is /dev/null.
-    Pipes { stdout: OwnedFd, stderr: OwnedFd },
+    /// Pipes to the monitor or to a foreground peti, which log them; stdin
+    /// is peti's own with `-i` in the foreground, else /dev/null.
+    Pipes {
+        stdin: bool,
+        stdout: OwnedFd,
+        stderr: OwnedFd,
+    },
     /// A new pseudo-terminal of the container's own devpts; the master goes back
     /// to peti over the channel.
     Pty,
@@ -332,7 +337,7 @@ fn prepare(
 fn stdio_name(stdio: &Stdio) -> &'static str {
     match stdio {
         Stdio::Inherit { .. } => "peti's own",
-        Stdio::Pipes { .. } => "pipes to the monitor",
+        Stdio::Pipes { .. } => "pipes to be logged",
         Stdio::Pty => "a new pty",
     }
 }
@@ -371,8 +376,14 @@ fn set_up_stdio(stdio: &Stdio, channel: &Channel) -> Result<(), StartError> {
     match stdio {
         Stdio::Inherit { stdin: true } => Ok(()),
         Stdio::Inherit { stdin: false } => move_to(&null()?, 0),
-        Stdio::Pipes { stdout, stderr } => {
-            move_to(&null()?, 0)?;
+        Stdio::Pipes {
+            stdin,
+            stdout,
+            stderr,
+        } => {
+            if !stdin {
+                move_to(&null()?, 0)?;
+            }
             move_to(stdout, 1)?;
             move_to(stderr, 2)
         }

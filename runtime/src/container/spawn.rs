@@ -40,7 +40,8 @@ pub struct Started {
     pub pid: Pid,
     /// `-t`: the master side of the container's terminal.
     pub pty_master: Option<OwnedFd>,
-    /// `Detached`: the read ends of stdout and stderr, for the monitor.
+    /// The read ends of stdout and stderr, to be logged: by the monitor
+    /// (`Detached`), or by peti as it relays them (`Foreground`, but `--rm`).
     pub output: Option<(OwnedFd, OwnedFd)>,
 }
 
@@ -225,16 +226,22 @@ impl Child {
         let spec = &container.spec;
         let etc_files = etc_files(container);
         let (parent_end, child_end) = channel::pair().map_err(StartError::runtime)?;
+        // Every container's output is logged, as Docker's is, but for a
+        // foreground `--rm` one: its log would go with it. That one keeps
+        // peti's own streams, the quickest start (the start benchmark's).
         let (stdio, output) = match (spec.tty, attach) {
             (true, _) => (Stdio::Pty, None),
-            (false, Attach::Foreground) => (Stdio::Inherit { stdin: spec.stdin }, None),
-            (false, Attach::Detached) => {
+            (false, Attach::Foreground) if spec.auto_remove => {
+                (Stdio::Inherit { stdin: spec.stdin }, None)
+            }
+            (false, _) => {
                 let (out_r, out_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
                     .map_err(StartError::runtime)?;
                 let (err_r, err_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
                     .map_err(StartError::runtime)?;
                 (
                     Stdio::Pipes {
+                        stdin: attach == Attach::Foreground && spec.stdin,
                         stdout: out_w,
                         stderr: err_w,
                     },

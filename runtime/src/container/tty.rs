@@ -61,7 +61,11 @@ fn copy_window_size(master: BorrowedFd) {
 
 /// Relays between our terminal and the container's until the container closes its
 /// side. With `forward_stdin` false (`-t` without `-i`) only output flows.
-pub fn relay(master: OwnedFd, forward_stdin: bool) -> io::Result<()> {
+pub fn relay(
+    master: OwnedFd,
+    forward_stdin: bool,
+    mut log: Option<super::relay::LogWriter>,
+) -> io::Result<()> {
     let _raw = forward_stdin.then(RawMode::enter);
     copy_window_size(master.as_fd());
     // SAFETY: the handler only stores to an atomic.
@@ -89,14 +93,20 @@ pub fn relay(master: OwnedFd, forward_stdin: bool) -> io::Result<()> {
         if master_ready {
             match master_file.read(&mut buffer) {
                 // EIO: every slave descriptor is closed, so the container is done.
-                Ok(0) => return Ok(()),
-                Err(e) if e.raw_os_error() == Some(libc::EIO) => return Ok(()),
+                Ok(0) => return log.map_or(Ok(()), |mut l| l.finish()),
+                Err(e) if e.raw_os_error() == Some(libc::EIO) => {
+                    return log.map_or(Ok(()), |mut l| l.finish());
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
                 Ok(n) => {
                     let mut out = io::stdout().lock();
                     out.write_all(&buffer[..n])?;
                     out.flush()?;
+                    // A terminal has one stream: Docker logs it as stdout.
+                    if let Some(log) = log.as_mut() {
+                        log.write(super::relay::Stream::Stdout, &buffer[..n])?;
+                    }
                 }
             }
         }

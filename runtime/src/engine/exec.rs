@@ -49,7 +49,8 @@ impl Engine {
         };
         let executed = exec::exec(&container, request)?;
         if let Some(master) = executed.pty_master {
-            let _ = tty::relay(master, options.interactive);
+            // Docker does not log what an exec prints.
+            let _ = tty::relay(master, options.interactive, None);
         }
         let status = lifecycle::wait_forwarding(executed.pid)
             .map_err(|e| EngineError::io("wait")(e.into()))?;

@@ -12,6 +12,7 @@ use super::{Engine, EngineError};
 use crate::container::lifecycle::{self, NewContainer};
 use crate::container::monitor;
 use crate::container::process::StartError;
+use crate::container::relay;
 use crate::container::spawn::{self, Attach, Started};
 use crate::container::spec::{self, Options};
 use crate::container::state::{self, Container};
@@ -112,12 +113,30 @@ impl Engine {
                 return Err(failure.into());
             }
         };
+        // Logged as Docker logs an attached container, but for `--rm`.
+        let log = || {
+            (!spec.auto_remove)
+                .then(|| relay::LogWriter::open(&self.containers.log_file(&id)).ok())
+                .flatten()
+        };
         if let Some(master) = started.pty_master {
-            let _ = tty::relay(master, spec.stdin);
+            let _ = tty::relay(master, spec.stdin, log());
         }
+        // The relay runs beside the wait, which passes signals on meanwhile;
+        // it ends when the container's last process closes its pipes.
+        let relaying = match (started.output, log()) {
+            (Some((stdout, stderr)), Some(log)) => Some(std::thread::spawn(move || {
+                relay::relay(stdout, stderr, log)
+            })),
+            _ => None,
+        };
         let exit = tracer.step("wait", "until the container's first process exits", || {
             lifecycle::wait_foreground(&id, started.pid)
-        })?;
+        });
+        if let Some(relaying) = relaying {
+            let _ = relaying.join();
+        }
+        let exit = exit?;
         let detail = if spec.auto_remove {
             "remove cgroup, upper/, work/, record (--rm)"
         } else {
