@@ -96,3 +96,39 @@ pub fn file_bytes_under(dir: &Path) -> io::Result<u64> {
     }
     Ok(bytes)
 }
+
+/// Copies the tree under `from` into the directory `to`, keeping each
+/// entry's mode and owner: directories, regular files and symbolic links
+/// (as links, never followed); device nodes, FIFOs and sockets are left out.
+/// Used to fill an empty volume with what the image has at its path, as
+/// Docker does the first time a volume is mounted.
+pub fn copy_tree(from: &Path, to: &Path) -> io::Result<()> {
+    use std::os::unix::fs::{MetadataExt, lchown};
+    for entry in fs::read_dir(from)? {
+        let entry = entry?;
+        let (source, target) = (entry.path(), to.join(entry.file_name()));
+        let meta = fs::symlink_metadata(&source)?;
+        let kind = meta.file_type();
+        if kind.is_dir() {
+            fs::create_dir(&target)?;
+            copy_tree(&source, &target)?;
+        } else if kind.is_file() {
+            fs::copy(&source, &target)?;
+        } else if kind.is_symlink() {
+            std::os::unix::fs::symlink(fs::read_link(&source)?, &target)?;
+        } else {
+            continue;
+        }
+        // The owner first: a chown clears setuid bits that a chmod set.
+        lchown(&target, Some(meta.uid()), Some(meta.gid()))?;
+        if !kind.is_symlink() {
+            fs::set_permissions(&target, fs::Permissions::from_mode(meta.mode() & 0o7777))?;
+        }
+    }
+    Ok(())
+}
+
+/// Whether `dir` has no entries (a missing one counts as empty).
+pub fn is_empty_dir(dir: &Path) -> bool {
+    fs::read_dir(dir).map_or(true, |mut entries| entries.next().is_none())
+}

@@ -7,9 +7,11 @@
 //! - [`container`]: containers: namespaces, cgroups, overlayfs, pivot_root, the monitor.
 //! - [`engine`]: what each command does, with a plain API: the command line,
 //!   the labs (and soon build and compose) call it.
+//! - [`volume`]: named and anonymous volumes, kept apart from any container.
 //! - [`fsutil`]: file-system helpers, such as atomic writes.
 
 pub mod container;
 pub mod engine;
 pub mod fsutil;
 pub mod image;
+pub mod volume;

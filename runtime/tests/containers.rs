@@ -438,6 +438,134 @@ fn formats_are_dockers_go_templates() {
     sandbox.ok(&["rm", "-f", "ended", "up"]);
 }
 
+/// Docker's volumes, from `docker volume` and `docker run -v`'s reference: a
+/// named volume is made on first use, filled with the image's files at its
+/// path when empty, and outlives its containers; `volume rm` refuses one in
+/// use; an anonymous volume goes with `rm -v` and `--rm` (detached too);
+/// `volume prune` takes anonymous ones, `-a` named ones too; a relative
+/// host path is taken from the current directory.
+#[test]
+fn volumes_are_dockers() {
+    needs_containers!("volumes_are_dockers");
+    let sandbox = Sandbox::new();
+    assert_eq!(sandbox.ok(&["volume", "create", "data"]), "data\n");
+    assert_eq!(
+        sandbox.ok(&["volume", "create", "data"]),
+        "data\n",
+        "a second create is fine"
+    );
+    assert_eq!(
+        sandbox.ok(&["volume", "ls"]),
+        "DRIVER    VOLUME NAME\nlocal     data\n"
+    );
+    // Empty, it gets the image's files at its path; then it keeps its own.
+    let seen = sandbox.ok(&["run", "--rm", "-v", "data:/etc", "bb", "cat", "/etc/passwd"]);
+    assert!(seen.starts_with("root:x:0:0"), "{seen}");
+    sandbox.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        "data:/etc",
+        "bb",
+        "sh",
+        "-c",
+        "echo kept > /etc/note",
+    ]);
+    assert_eq!(
+        sandbox.ok(&["run", "--rm", "-v", "data:/x:ro", "bb", "cat", "/x/note"]),
+        "kept\n"
+    );
+    let ro = sandbox.peti(&["run", "--rm", "-v", "data:/x:ro", "bb", "touch", "/x/no"]);
+    assert_ne!(code(&ro), 0, "a :ro volume is read-only");
+    // A new named volume is made by run itself.
+    sandbox.ok(&["run", "--rm", "-v", "fresh:/data", "bb", "true"]);
+    let inspected: serde_json::Value =
+        serde_json::from_str(&sandbox.ok(&["volume", "inspect", "fresh"])).unwrap();
+    assert_eq!(inspected[0]["Name"], "fresh");
+    assert_eq!(inspected[0]["Driver"], "local");
+    assert!(
+        inspected[0]["Mountpoint"]
+            .as_str()
+            .unwrap()
+            .ends_with("/volumes/fresh/_data")
+    );
+
+    let id = sandbox.ok(&[
+        "run", "-d", "--name", "user", "-v", "data:/d", "-v", "/scratch", "bb", "sleep", "60",
+    ]);
+    let mounts = sandbox.inspect(id.trim())["Mounts"].clone();
+    assert_eq!(mounts[0]["Type"], "volume");
+    assert_eq!(mounts[0]["Name"], "data");
+    let anonymous = mounts[1]["Name"].as_str().unwrap().to_string();
+    assert_eq!(anonymous.len(), 64);
+    let busy = sandbox.peti(&["volume", "rm", "data"]);
+    assert_eq!(code(&busy), 1);
+    assert!(
+        String::from_utf8_lossy(&busy.stderr).contains("volume is in use"),
+        "{busy:?}"
+    );
+    assert_eq!(sandbox.ok(&["ps", "--format", "{{.LocalVolumes}}"]), "2\n");
+    sandbox.ok(&["rm", "-f", "-v", "user"]);
+    let left = sandbox.ok(&["volume", "ls", "-q"]);
+    assert!(
+        !left.contains(&anonymous),
+        "rm -v took the anonymous volume: {left}"
+    );
+    assert!(left.contains("data"), "and kept the named one: {left}");
+
+    // --rm takes its anonymous volumes, in the foreground and detached.
+    sandbox.ok(&["run", "--rm", "-v", "/tmpdata", "bb", "true"]);
+    let detached = sandbox.ok(&["run", "-d", "--rm", "-v", "/tmpdata", "bb", "true"]);
+    for _ in 0..100 {
+        if code(&sandbox.peti(&["inspect", detached.trim()])) != 0 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(sandbox.ok(&["volume", "ls", "-q"]), "data\nfresh\n");
+
+    // Prune: anonymous only, then -a for named ones no container uses.
+    sandbox.ok(&["create", "-v", "/kept", "--name", "holder", "bb", "true"]);
+    sandbox.ok(&["volume", "create"]);
+    let pruned = sandbox.ok(&["volume", "prune", "-f"]);
+    assert!(pruned.starts_with("Deleted Volumes:\n"), "{pruned}");
+    assert_eq!(
+        sandbox.ok(&["volume", "ls", "-q"]).lines().count(),
+        3,
+        "data, fresh, holder's"
+    );
+    sandbox.ok(&["volume", "prune", "-a", "-f"]);
+    assert_eq!(
+        sandbox.ok(&["volume", "ls", "-q"]).lines().count(),
+        1,
+        "holder's is in use"
+    );
+    sandbox.ok(&["rm", "-v", "holder"]);
+    assert_eq!(sandbox.ok(&["volume", "ls", "-q"]), "");
+
+    // -v ./relative binds a folder of the current directory.
+    let site = sandbox.path().join("site");
+    std::fs::create_dir(&site).unwrap();
+    std::fs::write(site.join("index.html"), "hello\n").unwrap();
+    let out = sandbox
+        .command(&[
+            "run",
+            "--rm",
+            "-v",
+            "./site:/site:ro",
+            "bb",
+            "cat",
+            "/site/index.html",
+        ])
+        .current_dir(sandbox.path())
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&out), "hello\n", "{out:?}");
+    let bad = sandbox.peti(&["run", "--rm", "-v", "bad/name:/x", "bb", "true"]);
+    assert_eq!(code(&bad), 125);
+}
+
 /// Docker logs a container that ran in the foreground too: `docker run
 /// --name fg busybox echo fg; docker logs fg` prints fg, on the stream it came
 /// on; and `start -a` adds to the log.

@@ -57,6 +57,12 @@ pub enum Command {
         #[command(subcommand)]
         command: ImageCommand,
     },
+    /// Manage volumes: directories kept for containers, apart from them.
+    #[command(name = "volume")]
+    Volumes {
+        #[command(subcommand)]
+        command: super::volume::VolumeCommand,
+    },
     /// Show peti's version.
     Version,
     /// Show what peti holds and what it runs on.

@@ -5,6 +5,7 @@
 //! - [`container`]: run, create, start, stop, kill, rm, ps, exec, logs, inspect,
 //!   wait, update, stats (also as `peti container ...`);
 //! - [`image`]: load, import, images, tag, rmi (also as `peti image ...`);
+//! - [`volume`]: `peti volume create|ls|inspect|rm|prune`;
 //! - [`format`]: `--format`: Docker's tables, JSON and Go templates;
 //! - [`out`]: standard output, which ends peti quietly when its reader goes.
 
@@ -13,6 +14,7 @@ pub mod container;
 mod format;
 pub(crate) mod image;
 mod out;
+mod volume;
 
 use runtime::engine::{EXIT_RUNTIME_FAILED, Engine, EngineError};
 
@@ -124,6 +126,7 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Info => info(&open()?.info()?),
         Command::Image(command) => image::run(&open()?, command.into())?,
         Command::Images { command } => image::run(&open()?, command)?,
+        Command::Volumes { command } => volume::run(&open()?, command)?,
         Command::Container(command) => return container::run(&open()?, command, true),
         Command::Containers { command } => return container::run(&open()?, command, false),
     }

@@ -52,3 +52,29 @@ fn die_of_sigpipe() -> ! {
     // Not reached: SIGPIPE's default action ends the process.
     std::process::exit(128 + Signal::SIGPIPE as i32)
 }
+
+/// Docker's question before a prune: the warning, then `[y/N]`; only a yes
+/// goes on.
+pub fn confirm(warning: &str) -> bool {
+    use std::io::BufRead;
+    write(format_args!(
+        "{warning}\nAre you sure you want to continue? [y/N] "
+    ));
+    let mut answer = String::new();
+    let _ = io::stdin().lock().read_line(&mut answer);
+    matches!(answer.trim(), "y" | "Y")
+}
+
+/// What a prune removed, in Docker's words: a heading and the names (none
+/// when nothing went), then the bytes reclaimed.
+pub fn pruned(heading: &str, names: &[String], bytes: u64) {
+    if !names.is_empty() {
+        outln!("{heading}");
+        names.iter().for_each(|n| outln!("{n}"));
+        outln!("");
+    }
+    outln!(
+        "Total reclaimed space: {}",
+        super::format::units::decimal(bytes, 4)
+    );
+}

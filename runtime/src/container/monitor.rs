@@ -46,7 +46,8 @@ pub fn install(root: &Path) -> Result<PathBuf, MonitorError> {
 }
 
 /// The command the monitor of a `--rm` container execs once it has recorded
-/// the exit: `peti rm -f ID`, with this store's roots. The monitor is C and
+/// the exit: `peti rm -f -v ID` (its anonymous volumes go too, as Docker's
+/// `--rm` removes them), with this store's roots. The monitor is C and
 /// small, and removing a container (its cgroup, writable layer, record, under
 /// the store's lock) is the engine's work, so the monitor hands it back to
 /// peti's binary rather than do it a second way. Empty if peti cannot name its
@@ -61,6 +62,7 @@ pub fn remove_afterwards(root: &Path, run_root: &Path, id: &str) -> Vec<String> 
             run_root.display().to_string(),
             "rm".into(),
             "-f".into(),
+            "-v".into(),
             id.to_string(),
         ],
         Err(_) => Vec::new(),

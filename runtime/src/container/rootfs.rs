@@ -219,6 +219,16 @@ pub fn build(plan: &RootfsPlan, tracer: &mut Tracer) -> Result<(), RootfsError> 
         })?;
     }
     for volume in plan.volumes {
+        if volume.volume.is_some() && crate::fsutil::is_empty_dir(&volume.host) {
+            tracer.step(
+                "copy",
+                &format!(
+                    "the image's {} into its empty volume",
+                    volume.container.display()
+                ),
+                || copy_up(root, volume),
+            )?;
+        }
         let kind = if volume.host.is_dir() {
             Kind::Dir
         } else {
@@ -239,6 +249,32 @@ pub fn build(plan: &RootfsPlan, tracer: &mut Tracer) -> Result<(), RootfsError> 
         )?;
     }
     Ok(())
+}
+
+/// Fills an empty volume with what the image has at the volume's path, as
+/// Docker does when a volume is first mounted (so `-v data:/etc/nginx`
+/// starts with the image's configuration). Nothing there, or not a
+/// directory: nothing to copy. The image's tree is walked without following
+/// its links, through a descriptor opened in the root, so no link in it can
+/// lead the copy out of the image.
+fn copy_up(root: BorrowedFd, volume: &Volume) -> Result<(), RootfsError> {
+    let relative: PathBuf = volume
+        .container
+        .components()
+        .filter(|c| matches!(c, Component::Normal(_)))
+        .collect();
+    let Ok(at) = openat2_in_root(root, &relative) else {
+        return Ok(());
+    };
+    let from = fd_path(&at);
+    if !from.is_dir() {
+        return Ok(());
+    }
+    crate::fsutil::copy_tree(&from, &volume.host).map_err(|e| RootfsError {
+        step: "copy the image's files into the volume",
+        path: volume.container.clone(),
+        source: Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+    })
 }
 
 fn file_name(path: &str) -> &str {

@@ -76,7 +76,7 @@ pub enum SpecError {
     BadPidsLimit(String),
     /// `-v` is not HOST:CONTAINER[:ro|rw].
     #[error(
-        "invalid volume {0:?}: use HOST:CONTAINER or HOST:CONTAINER:ro, with absolute paths on both sides"
+        "invalid volume {0:?}: use HOST:CONTAINER[:ro] (HOST an absolute path, or one starting with ./ or ../), NAME:CONTAINER[:ro] for a named volume, or CONTAINER alone for an anonymous one; CONTAINER is an absolute path"
     )]
     BadVolume(String),
     /// `-v` would cover what the runtime itself mounts.
@@ -128,35 +128,72 @@ impl NetworkMode {
     }
 }
 
-/// A host directory or file bound into the container (`-v HOST:CTR[:ro]`).
+/// What is bound into the container at a path: a host directory or file
+/// (`-v HOST:CTR[:ro]`), or a volume that peti keeps (`-v NAME:CTR`, or
+/// `-v CTR` for an anonymous one; see `crate::volume`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Volume {
+    /// The host path bound. For a volume, its `_data` directory, which the
+    /// engine fills in when it makes or finds the volume.
     pub host: PathBuf,
     pub container: PathBuf,
     pub read_only: bool,
+    /// A volume's name (empty for an anonymous one until the engine names
+    /// it); none for a host path. (Absent from older records: a host path.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume: Option<String>,
+    /// Made for this container alone (`-v CTR`): `rm -v` and `--rm` remove it.
+    #[serde(default)]
+    pub anonymous: bool,
 }
 
 impl Volume {
-    /// Parses Docker's short syntax.
+    /// Parses Docker's short syntax: `HOST:CTR`, `NAME:CTR`, `CTR`, each
+    /// with `:ro` or `:rw` after it but the last. A relative host path
+    /// (`./site`) is taken from the current directory, as Docker's CLI does;
+    /// anything else that does not start with `/` is a volume's name.
     pub fn parse(text: &str) -> Result<Self, SpecError> {
         let bad = || SpecError::BadVolume(text.to_string());
         let parts: Vec<&str> = text.split(':').collect();
-        let (host, container, read_only) = match parts.as_slice() {
-            [h, c] => (h, c, false),
-            [h, c, "ro"] => (h, c, true),
-            [h, c, "rw"] => (h, c, false),
+        let (source, container, read_only) = match parts.as_slice() {
+            [c] => ("", *c, false),
+            [h, c] => (*h, *c, false),
+            [h, c, "ro"] => (*h, *c, true),
+            [h, c, "rw"] => (*h, *c, false),
             _ => return Err(bad()),
         };
-        if !host.starts_with('/') || !container.starts_with('/') {
+        if !container.starts_with('/') {
             return Err(bad());
         }
         let container = clean(container);
         check_volume_target(text, &container)?;
+        let relative = source == "." || source.starts_with("./") || source.starts_with("../");
+        let (host, volume) = if source.starts_with('/') {
+            (PathBuf::from(source), None)
+        } else if relative {
+            let cwd = std::env::current_dir().map_err(|_| bad())?;
+            (clean(&cwd.join(source).to_string_lossy()), None)
+        } else {
+            if !source.is_empty() {
+                crate::volume::check_name(source).map_err(|_| bad())?;
+            }
+            (PathBuf::new(), Some(source.to_string()))
+        };
         Ok(Volume {
-            host: PathBuf::from(host),
+            host,
             container,
             read_only,
+            anonymous: volume.as_deref() == Some(""),
+            volume,
         })
+    }
+
+    /// What `ps` shows in MOUNTS and `inspect` as the source: a volume's
+    /// name, or the host path.
+    pub fn source_name(&self) -> String {
+        self.volume
+            .clone()
+            .unwrap_or_else(|| self.host.display().to_string())
     }
 }
 
@@ -775,9 +812,23 @@ mod tests {
     fn volumes_and_users_are_checked() {
         let v = Volume::parse("/srv/data:/data:ro").unwrap();
         assert!(v.read_only);
-        for bad in ["data:/data", "/a", "/a:b", "/a:/b:rx"] {
+        for bad in ["a/b:/data", "x:/data", "a", "/a:b", "/a:/b:rx", "data:rel"] {
             assert!(Volume::parse(bad).is_err(), "{bad}");
         }
+        // Docker's other two forms: a named volume, and an anonymous one.
+        let named = Volume::parse("data:/data").unwrap();
+        assert_eq!(named.volume.as_deref(), Some("data"));
+        assert!(!named.anonymous);
+        let anonymous = Volume::parse("/cache").unwrap();
+        assert_eq!(
+            (anonymous.volume.as_deref(), anonymous.anonymous),
+            (Some(""), true)
+        );
+        assert_eq!(anonymous.container, Path::new("/cache"));
+        let cwd = std::env::current_dir().unwrap();
+        let relative = Volume::parse("./site:/site:ro").unwrap();
+        assert_eq!(relative.host, cwd.join("site"));
+        assert_eq!(relative.volume, None);
         for reserved in [
             "/tmp:/",
             "/tmp:/proc",

@@ -58,11 +58,15 @@ impl Engine {
         )?)
     }
 
-    /// `peti rm [-f]`, and then the image's layers if they were kept only for it.
-    pub fn remove(&self, name: &str, force: bool) -> Result<(), EngineError> {
+    /// `peti rm [-f] [-v]`, and then the image's layers if they were kept
+    /// only for it; with `volumes`, its anonymous volumes too.
+    pub fn remove(&self, name: &str, force: bool, volumes: bool) -> Result<(), EngineError> {
         let container = self.container(name)?;
         lifecycle::remove(&self.containers, &container, force)?;
         self.prune_if_untagged(&container);
+        if volumes {
+            self.remove_anonymous_volumes(&container);
+        }
         Ok(())
     }
 

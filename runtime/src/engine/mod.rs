@@ -13,6 +13,7 @@
 //!   Docker's field names.
 //! - [`logs`]: what a container printed, from its log.
 //! - [`images`]: load, import, list, tag and remove images.
+//! - [`volumes`]: create, list, inspect, remove and prune volumes.
 //!
 //! Below it sit the mechanisms: `image` (the store, layouts, layers) and
 //! `container` (namespaces, cgroups, the root file system, the start path).
@@ -23,6 +24,7 @@ pub mod lifecycle;
 pub mod logs;
 pub mod run;
 pub mod view;
+pub mod volumes;
 
 use std::path::{Path, PathBuf};
 
@@ -34,6 +36,7 @@ use crate::container::spec::SpecError;
 use crate::container::state::{Container, ContainerStore, StateError};
 use crate::container::teardown;
 use crate::image::store::{Store, StoreError};
+use crate::volume::{VolumeError, VolumeStore};
 
 /// Docker's exit status when the runtime itself fails.
 pub const EXIT_RUNTIME_FAILED: u8 = 125;
@@ -53,6 +56,8 @@ pub enum EngineError {
     Monitor(#[from] MonitorError),
     #[error(transparent)]
     Cgroup(#[from] CgroupError),
+    #[error(transparent)]
+    Volume(#[from] VolumeError),
     /// A failure to start, with Docker's exit code (125, 126 or 127).
     #[error(transparent)]
     Start(StartError),
@@ -107,6 +112,7 @@ pub struct Engine {
     pub run_root: PathBuf,
     pub images: Store,
     pub containers: ContainerStore,
+    pub volumes: VolumeStore,
 }
 
 impl Engine {
@@ -115,6 +121,7 @@ impl Engine {
         Ok(Engine {
             images: Store::open(root)?,
             containers: ContainerStore::open(root, run_root)?,
+            volumes: VolumeStore::new(root),
             root: root.to_path_buf(),
             run_root: run_root.to_path_buf(),
         })
@@ -166,6 +173,7 @@ impl Engine {
             Ok(()) => {
                 drop(lock);
                 self.prune_if_untagged(&container);
+                self.remove_anonymous_volumes(&container);
                 Ok(None)
             }
             Err(_) => Ok(Some(container)),

@@ -61,20 +61,32 @@ impl Engine {
         let image_held = self.images.hold()?;
         let stored = self.images.image(&request.image)?;
         let id = state::new_id();
-        let spec = spec::from_image(
+        let mut spec = spec::from_image(
             &stored.config,
             &request.options,
             &request.command,
             &id[..12],
             |k| std::env::var(k).ok(),
         )?;
-        for volume in &spec.volumes {
-            // Docker creates a missing host directory for -v.
-            if !volume.host.exists() {
-                std::fs::create_dir_all(&volume.host).map_err(EngineError::io(format!(
-                    "volume source {}",
-                    volume.host.display()
-                )))?;
+        for volume in &mut spec.volumes {
+            match &volume.volume {
+                // A named volume is made on first use, as Docker makes it;
+                // an anonymous one gets a name of its own.
+                Some(name) => {
+                    let made = self
+                        .volumes
+                        .create(Some(name.as_str()).filter(|n| !n.is_empty()))?;
+                    volume.host = made.mountpoint;
+                    volume.volume = Some(made.name);
+                }
+                // Docker creates a missing host directory for -v.
+                None if !volume.host.exists() => {
+                    std::fs::create_dir_all(&volume.host).map_err(EngineError::io(format!(
+                        "volume source {}",
+                        volume.host.display()
+                    )))?;
+                }
+                None => {}
             }
         }
         let new = NewContainer {
@@ -147,6 +159,8 @@ impl Engine {
         })?;
         if spec.auto_remove {
             self.prune_if_untagged(&started.container);
+            // As Docker's --rm: the anonymous volumes go with the container.
+            self.remove_anonymous_volumes(&started.container);
         }
         Ok(exit.exit_code())
     }
@@ -254,6 +268,7 @@ impl Engine {
         if let Ok(container) = self.containers.find(id) {
             let _ = lifecycle::remove(&self.containers, &container, true);
             self.prune_if_untagged(&container);
+            self.remove_anonymous_volumes(&container);
         }
     }
 }

@@ -26,10 +26,40 @@ pub struct Inspect {
     pub id: String,
     pub image: String,
     pub log_path: PathBuf,
+    pub mounts: Vec<InspectMount>,
     pub name: String,
     pub path: Option<String>,
     pub peti: PetiState,
     pub state: InspectState,
+}
+
+/// One of inspect's `Mounts`: a bind of a host path, or a volume.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct InspectMount {
+    #[serde(rename = "Type")]
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub source: PathBuf,
+    pub destination: PathBuf,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub driver: Option<String>,
+    #[serde(rename = "RW")]
+    pub rw: bool,
+}
+
+impl InspectMount {
+    fn of(v: &crate::container::spec::Volume) -> InspectMount {
+        InspectMount {
+            kind: if v.volume.is_some() { "volume" } else { "bind" }.to_string(),
+            name: v.volume.clone(),
+            source: v.host.clone(),
+            destination: v.container.clone(),
+            driver: v.volume.as_ref().map(|_| "local".to_string()),
+            rw: !v.read_only,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -267,12 +297,15 @@ impl Engine {
             },
             host_config: HostConfig {
                 auto_remove: spec.auto_remove,
+                // Docker lists named volumes here too, by name; anonymous
+                // ones are only in Mounts.
                 binds: spec
                     .volumes
                     .iter()
+                    .filter(|v| !v.anonymous)
                     .map(|v| {
                         let mode = if v.read_only { ":ro" } else { "" };
-                        format!("{}:{}{mode}", v.host.display(), v.container.display())
+                        format!("{}:{}{mode}", v.source_name(), v.container.display())
                     })
                     .collect(),
                 cap_add: Some(spec.privileges.cap_add.clone()).filter(|c| !c.is_empty()),
@@ -290,6 +323,7 @@ impl Engine {
             id: c.id.clone(),
             image: c.image_id.clone(),
             log_path: self.containers.log_file(&c.id),
+            mounts: spec.volumes.iter().map(InspectMount::of).collect(),
             name: format!("/{}", c.name),
             path: spec.args.first().cloned(),
             peti: PetiState {

@@ -114,6 +114,9 @@ pub struct RemoveArgs {
     /// Kill a running container first.
     #[arg(short, long)]
     pub force: bool,
+    /// Remove its anonymous volumes too.
+    #[arg(short, long)]
+    pub volumes: bool,
     #[command(flatten)]
     pub names: Containers,
 }

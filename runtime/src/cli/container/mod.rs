@@ -13,7 +13,7 @@ pub use args::ContainerCommand;
 pub use show::inspect_each;
 
 use super::CliError;
-use crate::cli::out::outln;
+use crate::cli::out::{self, outln};
 
 /// Runs one container command; returns the process exit status. `top_level`
 /// is the command given without `container` before it: then `inspect` looks
@@ -35,7 +35,9 @@ pub fn run(engine: &Engine, command: ContainerCommand, top_level: bool) -> Resul
         ContainerCommand::Kill(a) => {
             start::each(&a.names.containers, |n| engine.kill(n, &a.signal))?
         }
-        ContainerCommand::Rm(a) => start::each(&a.names.containers, |n| engine.remove(n, a.force))?,
+        ContainerCommand::Rm(a) => start::each(&a.names.containers, |n| {
+            engine.remove(n, a.force, a.volumes)
+        })?,
         ContainerCommand::Update(a) => start::each(&a.names.containers, |n| {
             let (m, c, p) = (
                 a.memory.as_deref(),
@@ -61,27 +63,15 @@ pub fn run(engine: &Engine, command: ContainerCommand, top_level: bool) -> Resul
 
 /// `peti container prune [-f]`, with Docker's question and report.
 fn prune(engine: &Engine, force: bool) -> Result<(), CliError> {
-    if !force {
-        use std::io::BufRead;
-        crate::cli::out::write(format_args!(
-            "WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] "
-        ));
-        let mut answer = String::new();
-        let _ = std::io::stdin().lock().read_line(&mut answer);
-        if !matches!(answer.trim(), "y" | "Y") {
-            return Ok(());
-        }
+    if !force && !out::confirm("WARNING! This will remove all stopped containers.") {
+        return Ok(());
     }
     let removed = engine.prune_containers()?;
-    if !removed.is_empty() {
-        outln!("Deleted Containers:");
-        removed.iter().for_each(|(id, _)| outln!("{id}"));
-        outln!("");
-    }
-    let bytes = removed.iter().map(|(_, b)| b).sum();
-    outln!(
-        "Total reclaimed space: {}",
-        crate::cli::format::units::decimal(bytes, 4)
+    let ids: Vec<String> = removed.iter().map(|(id, _)| id.clone()).collect();
+    out::pruned(
+        "Deleted Containers:",
+        &ids,
+        removed.iter().map(|(_, b)| b).sum(),
     );
     Ok(())
 }

@@ -69,7 +69,7 @@ impl PsRow {
             .spec
             .volumes
             .iter()
-            .map(|v| v.host.display().to_string())
+            .map(|v| v.source_name())
             .map(|m| if trunc { ellipsis(&m, 15) } else { m })
             .collect();
         PsRow {
@@ -86,7 +86,13 @@ impl PsRow {
             },
             image: c.image.clone(),
             labels: String::new(),
-            local_volumes: "0".to_string(),
+            local_volumes: c
+                .spec
+                .volumes
+                .iter()
+                .filter(|v| v.volume.is_some())
+                .count()
+                .to_string(),
             mounts: mounts.join(","),
             names: c.name.clone(),
             networks: c.spec.network.as_str().to_string(),
