@@ -132,3 +132,41 @@ pub fn copy_tree(from: &Path, to: &Path) -> io::Result<()> {
 pub fn is_empty_dir(dir: &Path) -> bool {
     fs::read_dir(dir).map_or(true, |mut entries| entries.next().is_none())
 }
+
+/// openat2(2) of `relative` under the directory `root`, as an O_PATH
+/// descriptor, with `resolve`'s rules for the way there: RESOLVE_IN_ROOT
+/// (`..` and absolute links stop at `root`, the kernel's answer to symlink
+/// escapes), RESOLVE_BENEATH, RESOLVE_NO_SYMLINKS...
+pub fn open_beneath(
+    root: std::os::fd::BorrowedFd,
+    relative: &Path,
+    resolve: u64,
+) -> Result<std::os::fd::OwnedFd, nix::errno::Errno> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let name = std::ffi::CString::new(relative.as_os_str().as_encoded_bytes())
+        .map_err(|_| nix::errno::Errno::EINVAL)?;
+    // SAFETY: open_how is a plain C struct; all-zero is its documented default.
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    how.flags = (libc::O_PATH | libc::O_CLOEXEC) as u64;
+    if resolve & libc::RESOLVE_NO_SYMLINKS != 0 {
+        // A link at the end is then opened itself, not refused.
+        how.flags |= libc::O_NOFOLLOW as u64;
+    }
+    how.resolve = resolve;
+    // SAFETY: openat2 reads `name` (NUL-terminated) and `how` (size given) only
+    // during the call; both outlive it.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            root.as_raw_fd(),
+            name.as_ptr(),
+            &how as *const libc::open_how,
+            std::mem::size_of::<libc::open_how>(),
+        )
+    };
+    if fd < 0 {
+        return Err(nix::errno::Errno::last());
+    }
+    // SAFETY: the kernel just returned this descriptor to us; nothing else owns it.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
+}

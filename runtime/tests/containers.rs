@@ -566,6 +566,65 @@ fn volumes_are_dockers() {
     assert_eq!(code(&bad), 125);
 }
 
+/// `docker diff` (A, C and D by path), `docker commit` (a new image of the
+/// container's changes, deletions too, with its command) and `docker export`
+/// (the whole file system as a tar; never to a terminal).
+#[test]
+fn diff_commit_and_export_are_dockers() {
+    needs_containers!("diff_commit_and_export_are_dockers");
+    let sandbox = Sandbox::new();
+    let script = "echo hi > /etc/note; mkdir -p /data/sub; echo x > /data/sub/f; rm /bin/vi";
+    sandbox.ok(&["run", "--name", "changed", "bb", "sh", "-c", script]);
+    assert_eq!(
+        sandbox.ok(&["diff", "changed"]),
+        "C /bin\nD /bin/vi\nA /data\nA /data/sub\nA /data/sub/f\nC /etc\nA /etc/note\n"
+    );
+    let id = sandbox.ok(&["commit", "-m", "a note", "changed", "noted:v1"]);
+    assert!(id.starts_with("sha256:") && id.trim().len() == 71, "{id}");
+    let listed = sandbox.ok(&["images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}"]);
+    assert!(
+        listed.contains(&format!("noted:v1 {}", &id[7..19])),
+        "{listed}"
+    );
+    assert_eq!(
+        sandbox.ok(&["run", "--rm", "noted:v1", "cat", "/etc/note"]),
+        "hi\n"
+    );
+    let gone = sandbox.peti(&["run", "--rm", "noted:v1", "ls", "/bin/vi"]);
+    assert_ne!(code(&gone), 0, "a deletion is committed as a whiteout");
+    let image: serde_json::Value =
+        serde_json::from_str(&sandbox.ok(&["image", "inspect", "noted:v1"])).unwrap();
+    assert_eq!(image[0]["RootFS"]["Layers"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        image[0]["Config"]["Cmd"],
+        serde_json::json!(["sh", "-c", script])
+    );
+    // The base image's layer is shared, not copied: it was stored once.
+    let layers = std::fs::read_dir(sandbox.store().join("layers"))
+        .unwrap()
+        .count();
+    assert_eq!(layers, 3, "busybox's, the commit's, and the init layer");
+
+    let tar = sandbox.path().join("changed.tar");
+    sandbox.ok(&["export", "-o", tar.to_str().unwrap(), "changed"]);
+    let mut archive = tar::Archive::new(std::fs::File::open(&tar).unwrap());
+    let names: Vec<String> = archive
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().display().to_string())
+        .collect();
+    assert!(names.iter().any(|n| n == "etc/note"), "{names:?}");
+    assert!(names.iter().any(|n| n == "bin/busybox"), "{names:?}");
+    assert!(!names.iter().any(|n| n == "bin/vi"), "deleted: {names:?}");
+    assert!(
+        !names.iter().any(|n| n.contains(".wh.")),
+        "no whiteouts: {names:?}"
+    );
+    let unnamed = sandbox.peti(&["commit", "changed"]);
+    assert_eq!(code(&unnamed), 125, "peti needs a name for the image");
+    sandbox.ok(&["rm", "changed"]);
+}
+
 /// Docker logs a container that ran in the foreground too: `docker run
 /// --name fg busybox echo fg; docker logs fg` prints fg, on the stream it came
 /// on; and `start -a` adds to the log.

@@ -35,6 +35,15 @@ pub enum CliError {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
+    /// A file to write cannot be made (`export -o`).
+    #[error("{path}: {source}")]
+    Output {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    /// `export` with no `-o` and standard output a terminal.
+    #[error("cowardly refusing to save to a terminal: use the -o flag or redirect")]
+    TarToTerminal,
     /// `logs --tail` is neither a count nor "all".
     #[error("invalid --tail {0:?}: give a number of lines, or all")]
     BadTail(String),

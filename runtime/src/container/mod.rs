@@ -14,6 +14,7 @@
 //! - [`dmz`]: the exec through a sealed copy of a tiny program (CVE-2019-5736).
 //! - [`security`]: users, capabilities, --privileged, no_new_privs when asked.
 //! - [`cgroups`]: v1 and v2.
+//! - [`changes`]: what a container changed: `diff`, and the layer `commit` makes.
 //! - [`channel`]: the typed messages from child to parent.
 //! - [`start_error`]: why a start failed, with Docker's exit code.
 //! - [`monitor`]: the small process that stays with a detached container.
@@ -22,6 +23,7 @@
 //! - [`relay`]: a foreground container's output, to the terminal and its log.
 
 pub mod cgroups;
+pub mod changes;
 pub mod channel;
 pub mod dmz;
 pub mod exec;

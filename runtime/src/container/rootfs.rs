@@ -21,8 +21,7 @@
 //! so a hostile image whose `/proc` or `/data` is a symlink to `../../etc` cannot
 //! make peti mount over a host directory.
 
-use std::ffi::CString;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
 
 use nix::errno::Errno;
@@ -651,27 +650,11 @@ pub fn resolve_in_root(root: BorrowedFd, path: &Path, kind: Kind) -> Result<Owne
 }
 
 fn openat2_in_root(root: BorrowedFd, relative: &Path) -> Result<OwnedFd, Errno> {
-    let name = CString::new(relative.as_os_str().as_encoded_bytes()).map_err(|_| Errno::EINVAL)?;
-    // SAFETY: open_how is a plain C struct; all-zero is its documented default.
-    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
-    how.flags = (libc::O_PATH | libc::O_CLOEXEC) as u64;
-    how.resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
-    // SAFETY: openat2 reads `name` (NUL-terminated) and `how` (size given) only
-    // during the call; both outlive it.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            root.as_raw_fd(),
-            name.as_ptr(),
-            &how as *const libc::open_how,
-            std::mem::size_of::<libc::open_how>(),
-        )
-    };
-    if fd < 0 {
-        return Err(Errno::last());
-    }
-    // SAFETY: the kernel just returned this descriptor to us; nothing else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+    crate::fsutil::open_beneath(
+        root,
+        relative,
+        libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS,
+    )
 }
 
 /// The path that names an open descriptor, for system calls that take paths.

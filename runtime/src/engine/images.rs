@@ -15,7 +15,7 @@ impl Engine {
     /// Runs `change` under the image store's exclusive lock, then collects the
     /// garbage, keeping every image a container uses, whether `change`
     /// succeeded or not. Returns what `change` did and what was deleted.
-    fn change_images<T>(
+    pub(super) fn change_images<T>(
         &self,
         change: impl FnOnce(&Changing) -> Result<T, EngineError>,
     ) -> Result<(T, Vec<String>), EngineError> {

@@ -9,6 +9,7 @@
 //!   (waiting for it) or detached (a monitor stays with it).
 //! - [`lifecycle`]: stop, kill, remove, wait for, update, restart-free start.
 //! - [`exec`]: one more process in a running container.
+//! - [`changes`]: `diff`, `commit` and `export`: what a container changed.
 //! - [`view`]: what `ps`, `inspect` and `stats` show, as serde types with
 //!   Docker's field names.
 //! - [`logs`]: what a container printed, from its log.
@@ -18,6 +19,7 @@
 //! Below it sit the mechanisms: `image` (the store, layouts, layers) and
 //! `container` (namespaces, cgroups, the root file system, the start path).
 
+pub mod changes;
 pub mod exec;
 pub mod images;
 pub mod lifecycle;

@@ -150,6 +150,23 @@ impl LayoutWriter {
         })
     }
 
+    /// Adds a layer that is stored already (`blob`, its compressed file):
+    /// linked into the layout, not copied, where the file system allows it.
+    pub fn add_existing(
+        &mut self,
+        descriptor: Descriptor,
+        diff_id: Digest,
+        blob: &Path,
+    ) -> Result<(), LayoutError> {
+        let target = self.blobs.join(descriptor.digest().digest());
+        if fs::hard_link(blob, &target).is_err() {
+            fs::copy(blob, &target).map_err(|e| self.io(e))?;
+        }
+        self.layers.push(descriptor);
+        self.diff_ids.push(diff_id);
+        Ok(())
+    }
+
     /// Finishes a layer and adds it on top of the ones before.
     pub fn add(&mut self, layer: LayerWriter) -> Result<(), LayoutError> {
         let LayerWriter {

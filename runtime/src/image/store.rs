@@ -462,6 +462,52 @@ impl Store {
         Ok(loaded.remove(0))
     }
 
+    /// `peti commit`: the image `reference`, made of the image whose manifest
+    /// is `base` (a container's) with one more layer on top, whose tar
+    /// `write_layer` writes, and the config `configure` makes of the base's.
+    /// Staged as an OCI layout, then loaded as any layout is, every blob
+    /// checked: what a commit cut short leaves is swept by the next change.
+    /// Returns the new image's ID (its config's digest). Under the lock the
+    /// caller holds, which collects the garbage.
+    pub fn commit_under(
+        &self,
+        changing: &Changing,
+        base: &str,
+        write_layer: impl FnOnce(&mut dyn io::Write) -> io::Result<()>,
+        configure: impl FnOnce(&mut ImageConfiguration),
+        reference: &str,
+    ) -> Result<String, StoreError> {
+        let reference = tag_reference(reference)?;
+        let (manifest, mut config, digests) = self.read_image(&stored_digest(base)?)?;
+        let staging = tempfile::Builder::new()
+            .prefix(".import-")
+            .tempdir_in(&self.root)
+            .map_err(io_at(&self.root))?;
+        let layout = staging.path().join("image");
+        let layout_error = |e: super::layout::LayoutError| StoreError::BadDocument {
+            path: layout.clone(),
+            what: "a committed image",
+            detail: e.to_string(),
+        };
+        let mut writer = super::layout::LayoutWriter::new(&layout).map_err(layout_error)?;
+        for (descriptor, (blob, diff_id)) in manifest.layers().iter().zip(&digests.layers) {
+            let diff_id = oci_spec::image::Digest::from(diff_id.clone());
+            writer
+                .add_existing(descriptor.clone(), diff_id, &self.blob_path(blob))
+                .map_err(layout_error)?;
+        }
+        let mut layer = writer.layer().map_err(layout_error)?;
+        write_layer(&mut layer).map_err(io_at(&layout))?;
+        writer.add(layer).map_err(layout_error)?;
+        configure(&mut config);
+        let written = writer
+            .finish(reference.tag_or_latest(), config)
+            .map_err(layout_error)?;
+        let loaded = LayoutDir::open_layout(&layout)?;
+        self.load_from(changing, &loaded, &reference.name, Some(&reference))?;
+        Ok(written.config.digest().to_string())
+    }
+
     /// Stores every image of `source`, each blob checked as it is copied.
     /// An image tagged only `TAG` is named `DIR_NAME:TAG`; with `name_as`, the
     /// one image is named that.

@@ -47,6 +47,40 @@ pub enum ContainerCommand {
     Stats(StatsArgs),
     /// Remove all stopped containers.
     Prune(PruneArgs),
+    /// List the files a container added (A), changed (C) or deleted (D).
+    Diff(OneContainer),
+    /// Make a new image of a container's changes.
+    Commit(CommitArgs),
+    /// Write a container's whole file system as a tar archive.
+    Export(ExportArgs),
+}
+
+#[derive(Args)]
+pub struct OneContainer {
+    pub container: String,
+}
+
+#[derive(Args)]
+pub struct CommitArgs {
+    /// Author of the new image (for example "Name <mail>").
+    #[arg(short, long)]
+    pub author: Option<String>,
+    /// A message for the new layer's history.
+    #[arg(short, long)]
+    pub message: Option<String>,
+    pub container: String,
+    /// The new image's name. (Docker allows none, for an image known only
+    /// by its ID; peti keeps images by name, so one is needed.)
+    #[arg(value_name = "REPOSITORY[:TAG]")]
+    pub reference: String,
+}
+
+#[derive(Args)]
+pub struct ExportArgs {
+    /// Write to this file, not to standard output.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    pub container: String,
 }
 
 #[derive(Args)]

@@ -57,11 +57,47 @@ pub fn run(engine: &Engine, command: ContainerCommand, top_level: bool) -> Resul
         ContainerCommand::Inspect(a) => show::inspect(engine, &a, top_level)?,
         ContainerCommand::Stats(a) => show::stats(engine, &a)?,
         ContainerCommand::Prune(a) => prune(engine, a.force)?,
+        ContainerCommand::Diff(a) => {
+            for change in engine.diff(&a.container)? {
+                outln!("{} {}", change.kind.letter(), change.path.display());
+            }
+        }
+        ContainerCommand::Commit(a) => {
+            let request = runtime::engine::changes::CommitRequest {
+                container: a.container,
+                reference: a.reference,
+                author: a.author,
+                message: a.message,
+            };
+            outln!("{}", engine.commit(&request)?);
+        }
+        ContainerCommand::Export(a) => export(engine, &a)?,
     }
     Ok(0)
 }
 
 /// `peti container prune [-f]`, with Docker's question and report.
+/// `peti export [-o FILE] CONTAINER`. As Docker's, it will not write a tar
+/// to a terminal.
+fn export(engine: &Engine, args: &args::ExportArgs) -> Result<(), CliError> {
+    match &args.output {
+        Some(path) => {
+            let mut file = std::fs::File::create(path).map_err(|source| CliError::Output {
+                path: path.clone(),
+                source,
+            })?;
+            engine.export(&args.container, &mut file)?;
+        }
+        None => {
+            if nix::unistd::isatty(std::io::stdout()).unwrap_or(false) {
+                return Err(CliError::TarToTerminal);
+            }
+            engine.export(&args.container, &mut std::io::stdout().lock())?;
+        }
+    }
+    Ok(())
+}
+
 fn prune(engine: &Engine, force: bool) -> Result<(), CliError> {
     if !force && !out::confirm("WARNING! This will remove all stopped containers.") {
         return Ok(());
