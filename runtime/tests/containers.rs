@@ -625,6 +625,90 @@ fn diff_commit_and_export_are_dockers() {
     sandbox.ok(&["rm", "changed"]);
 }
 
+/// `docker pause` freezes every process of a container (ps says `(Paused)`,
+/// inspect `paused`, exec is refused), `unpause` lets them go on, and a
+/// paused container can still be stopped.
+#[test]
+fn pause_and_unpause_are_dockers() {
+    needs_containers!("pause_and_unpause_are_dockers");
+    let sandbox = Sandbox::new();
+    let counting = "i=0; while true; do i=$((i+1)); echo $i > /tmp/count; sleep 0.05; done";
+    sandbox.ok(&["run", "-d", "--name", "counter", "bb", "sh", "-c", counting]);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(sandbox.ok(&["pause", "counter"]), "counter\n");
+    let row = sandbox.ok(&["ps", "--format", "{{.State}}|{{.Status}}"]);
+    assert!(
+        row.starts_with("paused|Up ") && row.trim_end().ends_with("(Paused)"),
+        "{row}"
+    );
+    assert_eq!(sandbox.inspect("counter")["State"]["Status"], "paused");
+    assert_eq!(sandbox.inspect("counter")["State"]["Paused"], true);
+    let exec = sandbox.peti(&["exec", "counter", "true"]);
+    assert_eq!(code(&exec), 1);
+    assert!(stderr(&exec).contains("is paused"), "{exec:?}");
+    // Frozen: the count does not move. (Read from the host, through the
+    // container's root, since exec is refused.)
+    let pid = sandbox.inspect("counter")["State"]["Pid"].as_i64().unwrap();
+    let count = || std::fs::read_to_string(format!("/proc/{pid}/root/tmp/count")).unwrap();
+    let frozen_at = count();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(count(), frozen_at);
+    assert_eq!(
+        code(&sandbox.peti(&["pause", "counter"])),
+        1,
+        "already paused"
+    );
+    assert_eq!(sandbox.ok(&["unpause", "counter"]), "counter\n");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_ne!(count(), frozen_at, "it goes on");
+    assert_eq!(
+        code(&sandbox.peti(&["unpause", "counter"])),
+        1,
+        "not paused"
+    );
+    sandbox.ok(&["pause", "counter"]);
+    sandbox.ok(&["kill", "counter"]);
+    sandbox.ok(&["wait", "counter"]);
+    assert_eq!(sandbox.inspect("counter")["State"]["ExitCode"], 137);
+    assert_eq!(sandbox.inspect("counter")["State"]["Paused"], false);
+    sandbox.ok(&["rm", "counter"]);
+}
+
+/// `docker top`: the container's processes with `ps -ef`'s columns and the
+/// host's PIDs; refused for a container that is not running.
+#[test]
+fn top_lists_the_processes_as_the_host_sees_them() {
+    needs_containers!("top_lists_the_processes_as_the_host_sees_them");
+    let sandbox = Sandbox::new();
+    sandbox.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "two",
+        "bb",
+        "sh",
+        "-c",
+        "sleep 100 & sleep 200",
+    ]);
+    let top = sandbox.ok(&["top", "two"]);
+    let lines: Vec<&str> = top.lines().collect();
+    assert_eq!(
+        headings(lines[0]),
+        ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"]
+    );
+    assert_eq!(lines.len(), 3, "{top}");
+    let first = sandbox.inspect("two")["State"]["Pid"].as_i64().unwrap();
+    assert!(
+        lines[1].starts_with("root ") && lines[1].ends_with("sleep 200"),
+        "{top}"
+    );
+    assert!(lines[1].contains(&format!(" {first} ")), "host PIDs: {top}");
+    assert!(lines[2].ends_with("sleep 100"), "{top}");
+    sandbox.ok(&["rm", "-f", "two"]);
+    sandbox.ok(&["create", "--name", "idle", "bb", "true"]);
+    assert_eq!(code(&sandbox.peti(&["top", "idle"])), 1);
+}
+
 /// Docker logs a container that ran in the foreground too: `docker run
 /// --name fg busybox echo fg; docker logs fg` prints fg, on the stream it came
 /// on; and `start -a` adds to the log.

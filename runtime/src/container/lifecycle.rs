@@ -40,6 +40,17 @@ pub enum LifecycleError {
     NotRunning(String),
     #[error("container {0} is already running")]
     AlreadyRunning(String),
+    #[error("container {0} is already paused")]
+    AlreadyPaused(String),
+    #[error("container {0} is not paused")]
+    NotPaused(String),
+    #[error("container {0} is paused, unpause the container before exec")]
+    Paused(String),
+    #[error("freezing or thawing container {name}: {source}")]
+    Freezer {
+        name: String,
+        source: super::cgroups::CgroupError,
+    },
     #[error("signalling container {name}: {source}")]
     Signal { name: String, source: Errno },
     #[error("invalid signal {0:?}: use a name like TERM, SIGKILL or a number")]
@@ -108,6 +119,7 @@ pub fn create(
             exit_code: None,
             oom_killed: false,
             error: None,
+            paused: false,
         },
         cgroup: None,
         id,
@@ -324,7 +336,56 @@ pub fn kill_container(
     kill(Pid::from_raw(process.pid), sig).map_err(|source| LifecycleError::Signal {
         name: container.name.clone(),
         source,
-    })
+    })?;
+    thaw_for_signal(containers, &container)
+}
+
+/// `peti pause` (`frozen`) and `peti unpause`: the freezer stops every
+/// process of the container where it is, without a signal it could catch,
+/// and lets them go on; the record says so, for `ps` and `inspect`.
+pub fn set_paused(
+    containers: &ContainerStore,
+    container: &Container,
+    frozen: bool,
+) -> Result<Container, LifecycleError> {
+    let lock = containers.lock()?;
+    let mut container = containers.refresh_under(&lock, &container.id)?;
+    let name = container.name.clone();
+    let running = container.state.status == Status::Running
+        && container.state.process.is_some_and(|p| p.is_alive());
+    match (running, container.state.paused, frozen) {
+        (false, _, _) => return Err(LifecycleError::NotRunning(name)),
+        (true, true, true) => return Err(LifecycleError::AlreadyPaused(name)),
+        (true, false, false) => return Err(LifecycleError::NotPaused(name)),
+        _ => {}
+    }
+    let cgroup = container
+        .cgroup
+        .as_ref()
+        .ok_or_else(|| LifecycleError::NotRunning(name.clone()))?;
+    cgroup
+        .freeze(frozen)
+        .map_err(|source| LifecycleError::Freezer { name, source })?;
+    container.state.paused = frozen;
+    containers.save(&lock, &container)?;
+    Ok(container)
+}
+
+/// A signal sent to a paused container waits until its tasks are thawed
+/// (on cgroup v1 even SIGKILL does): Docker thaws it after signalling, so
+/// `stop` and `kill` work on a paused container. So does peti.
+fn thaw_for_signal(
+    containers: &ContainerStore,
+    container: &Container,
+) -> Result<(), LifecycleError> {
+    if !container.state.paused {
+        return Ok(());
+    }
+    match set_paused(containers, container, false) {
+        // The signal ended it already (a frozen task dies of SIGKILL on v2).
+        Ok(_) | Err(LifecycleError::NotRunning(_)) => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// `peti stop`: SIGTERM, then SIGKILL after `timeout`; returns once the exit is
@@ -344,6 +405,7 @@ pub fn stop(
     };
     let pid = Pid::from_raw(process.pid);
     let _ = kill(pid, Signal::SIGTERM);
+    let _ = thaw_for_signal(containers, &container);
     if !wait_process_exit(&process, timeout) {
         let _ = kill(pid, Signal::SIGKILL);
         wait_process_exit(&process, Duration::from_secs(30));
@@ -409,6 +471,7 @@ pub fn remove(
         }
         if let Some(p) = container.state.process {
             let _ = kill(Pid::from_raw(p.pid), Signal::SIGKILL);
+            let _ = thaw_for_signal(containers, &container);
             wait_process_exit(&p, Duration::from_secs(30));
         }
         container = wait_recorded(containers, &container.id)?;

@@ -145,6 +145,9 @@ pub struct State {
     pub oom_killed: bool,
     /// Why the container failed to start, or why its status is a guess.
     pub error: Option<String>,
+    /// `peti pause`: its cgroup is frozen. (Absent from older records: no.)
+    #[serde(default)]
+    pub paused: bool,
 }
 
 /// One container.
@@ -706,6 +709,7 @@ pub fn mark_exited(
     state.oom_killed = oom_killed;
     state.process = None;
     state.monitor = None;
+    state.paused = false;
     if error.is_some() {
         state.error = error;
     }

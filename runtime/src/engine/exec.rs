@@ -22,6 +22,10 @@ impl Engine {
     /// then `-e`; `-w` and `-u` default to the container's.
     pub fn exec(&self, name: &str, options: &ExecOptions) -> Result<i32, EngineError> {
         let container = self.container(name)?;
+        // Its processes are frozen: one more would be too, at once.
+        if container.state.paused {
+            return Err(lifecycle::LifecycleError::Paused(container.name).into());
+        }
         let env = spec::merge_env(&container.spec.env, &options.process.env, |k| {
             std::env::var(k).ok()
         })?;

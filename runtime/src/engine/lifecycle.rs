@@ -47,6 +47,13 @@ impl Engine {
         Ok(lifecycle::stop(&self.containers, &container, grace)?)
     }
 
+    /// `peti pause` (`frozen`) and `peti unpause`.
+    pub fn pause(&self, name: &str, frozen: bool) -> Result<(), EngineError> {
+        let container = self.container(name)?;
+        lifecycle::set_paused(&self.containers, &container, frozen)?;
+        Ok(())
+    }
+
     /// `peti kill -s SIGNAL`.
     pub fn kill(&self, name: &str, signal: &str) -> Result<(), EngineError> {
         let signal = lifecycle::parse_signal(signal)?;

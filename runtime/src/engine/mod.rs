@@ -13,6 +13,7 @@
 //! - [`view`]: what `ps`, `inspect` and `stats` show, as serde types with
 //!   Docker's field names.
 //! - [`logs`]: what a container printed, from its log.
+//! - [`top`]: the processes a container runs, seen from the host.
 //! - [`images`]: load, import, list, tag and remove images.
 //! - [`volumes`]: create, list, inspect, remove and prune volumes.
 //!
@@ -25,6 +26,7 @@ pub mod images;
 pub mod lifecycle;
 pub mod logs;
 pub mod run;
+pub mod top;
 pub mod view;
 pub mod volumes;
 

@@ -340,12 +340,12 @@ impl Engine {
                 exit_code: c.state.exit_code.unwrap_or(0),
                 finished_at: c.state.finished_at.clone(),
                 oom_killed: c.state.oom_killed,
-                paused: false,
+                paused: c.state.paused && running,
                 pid: c.state.process.filter(|_| running).map_or(0, |p| p.pid),
                 restarting: false,
                 running,
                 started_at: c.state.started_at.clone(),
-                status: c.state.status.as_str().into(),
+                status: state_word(&c).into(),
             },
         })
     }
@@ -476,13 +476,23 @@ pub fn since(rfc3339: &str) -> Duration {
         .unwrap_or_default()
 }
 
+/// Docker's word for a container's state: `created`, `running`, `paused`
+/// or `exited` (ps's STATE, inspect's State.Status, `ps -f status=`).
+pub fn state_word(c: &Container) -> &'static str {
+    if c.state.paused && c.state.status == Status::Running {
+        return "paused";
+    }
+    c.state.status.as_str()
+}
+
 /// Docker's Status column.
 pub fn status_text(c: &Container) -> String {
     match c.state.status {
         Status::Created => "Created".to_string(),
         Status::Running => format!(
-            "Up {}",
-            human_duration(since(c.state.started_at.as_deref().unwrap_or("")))
+            "Up {}{}",
+            human_duration(since(c.state.started_at.as_deref().unwrap_or(""))),
+            if c.state.paused { " (Paused)" } else { "" }
         ),
         Status::Exited => format!(
             "Exited ({}) {} ago",
@@ -654,7 +664,7 @@ impl PsFilter {
 
     fn matches(&self, c: &Container) -> bool {
         match self.key.as_str() {
-            "status" => c.state.status.as_str() == self.value,
+            "status" => state_word(c) == self.value,
             "name" => c.name.contains(&self.value),
             "id" => c.id.starts_with(&self.value),
             "ancestor" => {
@@ -699,10 +709,8 @@ impl Engine {
     /// `peti info`.
     pub fn info(&self) -> Result<Info, EngineError> {
         let containers = self.all_containers()?;
-        let running = containers
-            .iter()
-            .filter(|c| c.state.status == Status::Running)
-            .count();
+        let count = |word: &str| containers.iter().filter(|c| state_word(c) == word).count();
+        let (running, paused) = (count("running"), count("paused"));
         let images = self.images.list()?.len();
         let uname = nix::sys::utsname::uname().ok();
         let field = |f: fn(&nix::sys::utsname::UtsName) -> &std::ffi::OsStr| {
@@ -721,8 +729,8 @@ impl Engine {
         Ok(Info {
             containers: containers.len(),
             containers_running: running,
-            containers_paused: 0,
-            containers_stopped: containers.len() - running,
+            containers_paused: paused,
+            containers_stopped: containers.len() - running - paused,
             images,
             server_version: env!("CARGO_PKG_VERSION").to_string(),
             driver: "overlay".into(),

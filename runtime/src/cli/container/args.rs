@@ -47,6 +47,12 @@ pub enum ContainerCommand {
     Stats(StatsArgs),
     /// Remove all stopped containers.
     Prune(PruneArgs),
+    /// Show the processes a running container runs, as the host sees them.
+    Top(OneContainer),
+    /// Freeze every process of running containers.
+    Pause(Containers),
+    /// Let paused containers' processes go on.
+    Unpause(Containers),
     /// List the files a container added (A), changed (C) or deleted (D).
     Diff(OneContainer),
     /// Make a new image of a container's changes.

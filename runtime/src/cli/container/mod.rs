@@ -57,6 +57,22 @@ pub fn run(engine: &Engine, command: ContainerCommand, top_level: bool) -> Resul
         ContainerCommand::Inspect(a) => show::inspect(engine, &a, top_level)?,
         ContainerCommand::Stats(a) => show::stats(engine, &a)?,
         ContainerCommand::Prune(a) => prune(engine, a.force)?,
+        ContainerCommand::Top(a) => {
+            let mut text = String::from("UID\tPID\tPPID\tC\tSTIME\tTTY\tTIME\tCMD\n");
+            for r in engine.top(&a.container)? {
+                text.push_str(&format!(
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\n",
+                    r.uid, r.pid, r.ppid, r.cpu, r.stime, r.tty, r.time, r.cmd
+                ));
+            }
+            // As Docker's CLI prints it: columns at least 20 wide.
+            out::write(format_args!(
+                "{}",
+                crate::cli::format::tabwriter::align_with(&text, 20)
+            ));
+        }
+        ContainerCommand::Pause(a) => start::each(&a.containers, |n| engine.pause(n, true))?,
+        ContainerCommand::Unpause(a) => start::each(&a.containers, |n| engine.pause(n, false))?,
         ContainerCommand::Diff(a) => {
             for change in engine.diff(&a.container)? {
                 outln!("{} {}", change.kind.letter(), change.path.display());

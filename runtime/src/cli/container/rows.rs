@@ -99,7 +99,7 @@ impl PsRow {
             ports: String::new(),
             running_for: format!("{} ago", human_duration(since(&c.created))),
             size: size_text(size.unwrap_or_default()),
-            state: c.state.status.as_str().to_string(),
+            state: runtime::engine::view::state_word(c).to_string(),
             status: status_text(c),
         }
     }

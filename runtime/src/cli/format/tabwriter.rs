@@ -19,6 +19,11 @@ const PADDING: usize = 3;
 /// same cells on every line, and lines of other shapes (a template's own
 /// newlines) start a new block, as in Go.
 pub fn align(text: &str) -> String {
+    align_with(text, MIN_WIDTH)
+}
+
+/// [`align`] with another narrowest column: `docker top` uses 20.
+pub fn align_with(text: &str, min_width: usize) -> String {
     let lines: Vec<Vec<&str>> = text.lines().map(|l| l.split('\t').collect()).collect();
     let mut out = String::with_capacity(text.len() * 2);
     let mut start = 0;
@@ -29,13 +34,13 @@ pub fn align(text: &str) -> String {
                 .iter()
                 .take_while(|l| l.len() == cells)
                 .count();
-        render_block(&lines[start..end], &mut out);
+        render_block(&lines[start..end], min_width, &mut out);
         start = end;
     }
     out
 }
 
-fn render_block(lines: &[Vec<&str>], out: &mut String) {
+fn render_block(lines: &[Vec<&str>], min_width: usize, out: &mut String) {
     let columns = lines[0].len().saturating_sub(1);
     let widths: Vec<usize> = (0..columns)
         .map(|i| {
@@ -44,7 +49,7 @@ fn render_block(lines: &[Vec<&str>], out: &mut String) {
                 .map(|l| l[i].chars().count())
                 .max()
                 .unwrap_or(0);
-            (widest + PADDING).max(MIN_WIDTH)
+            (widest + PADDING).max(min_width)
         })
         .collect();
     for line in lines {

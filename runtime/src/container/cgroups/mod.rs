@@ -107,6 +107,9 @@ pub enum CgroupError {
     /// A cgroup file held something we could not parse.
     #[error("cgroup file {path} holds {text:?}, not a number")]
     Parse { path: PathBuf, text: String },
+    /// The kernel did not finish freezing or thawing in 5 seconds.
+    #[error("the cgroup's tasks did not stop (or go on) within 5 s: try again")]
+    Timeout,
 }
 
 pub(crate) fn io_at(path: &Path) -> impl FnOnce(io::Error) -> CgroupError + '_ {
@@ -280,6 +283,30 @@ impl Cgroup {
         Ok(())
     }
 
+    /// The processes in the cgroup now (`cgroup.procs`: thread-group
+    /// leaders, not every thread), for `top`.
+    pub fn processes(&self) -> Result<Vec<i32>, CgroupError> {
+        let dir = match self {
+            Cgroup::V1(c) => c.dirs().next().map(Path::to_path_buf),
+            Cgroup::V2(c) => Some(c.dir.clone()),
+        };
+        let Some(dir) = dir else {
+            return Ok(Vec::new());
+        };
+        let path = dir.join("cgroup.procs");
+        let text = fs::read_to_string(&path).map_err(io_at(&path))?;
+        Ok(text.lines().filter_map(|l| l.trim().parse().ok()).collect())
+    }
+
+    /// Stops every task of the cgroup where it is (`pause`), or lets them
+    /// go on (`unpause`): the freezer, which a task cannot notice or refuse.
+    pub fn freeze(&self, frozen: bool) -> Result<(), CgroupError> {
+        match self {
+            Cgroup::V1(c) => c.freeze(frozen),
+            Cgroup::V2(c) => c.freeze(frozen),
+        }
+    }
+
     /// Current usage.
     pub fn usage(&self) -> Result<Usage, CgroupError> {
         match self {
@@ -320,6 +347,7 @@ impl Cgroup {
                     (&c.cpuacct, "cpuacct"),
                     (&c.pids, "pids"),
                     (&c.devices, "devices"),
+                    (&c.freezer, "freezer"),
                 ];
                 for (dir, controller) in dirs {
                     let Some(dir) = dir else { continue };
@@ -356,6 +384,18 @@ impl Cgroup {
     pub fn guards_devices(&self) -> bool {
         matches!(self, Cgroup::V1(c) if c.devices.is_some())
     }
+}
+
+/// Reads `done` until it says true, for up to a few seconds: what the
+/// kernel does for a write to a cgroup file can take a moment to finish.
+fn wait_until(mut done: impl FnMut() -> Result<bool, CgroupError>) -> Result<(), CgroupError> {
+    for _ in 0..500 {
+        if done()? {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    Err(CgroupError::Timeout)
 }
 
 /// Removes a cgroup directory. A process that was just killed can take a moment to

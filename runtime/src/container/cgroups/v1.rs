@@ -24,6 +24,7 @@ pub struct Hierarchies {
     pub cpuacct: Option<PathBuf>,
     pub pids: Option<PathBuf>,
     pub devices: Option<PathBuf>,
+    pub freezer: Option<PathBuf>,
 }
 
 impl Hierarchies {
@@ -52,6 +53,7 @@ impl Hierarchies {
                 ("cpuacct", &mut found.cpuacct),
                 ("pids", &mut found.pids),
                 ("devices", &mut found.devices),
+                ("freezer", &mut found.freezer),
             ] {
                 if options.contains(name) && slot.is_none() {
                     *slot = point.clone();
@@ -70,6 +72,9 @@ pub struct CgroupV1 {
     pub cpuacct: Option<PathBuf>,
     pub pids: Option<PathBuf>,
     pub devices: Option<PathBuf>,
+    /// For `pause`. (Absent from older records: none.)
+    #[serde(default)]
+    pub freezer: Option<PathBuf>,
 }
 
 /// The devices a container may use, in the devices controller's syntax: runc's
@@ -115,13 +120,15 @@ impl CgroupV1 {
         };
         // On v1 each hierarchy is a directory to make, join and remove: about
         // 60 us a start on our hosts. memory (usage), cpuacct (CPU time) and
-        // devices (safety) are always wanted; cpu and pids only to hold a limit.
+        // devices (safety) and freezer (`pause`) are always wanted; cpu and
+        // pids only to hold a limit.
         let mut cgroup = CgroupV1 {
             memory: dir(&h.memory, "memory"),
             cpu: dir(&h.cpu, "cpu").filter(|_| limits.cpu_quota_us.is_some()),
             cpuacct: dir(&h.cpuacct, "cpuacct"),
             pids: dir(&h.pids, "pids").filter(|_| limits.pids.is_some()),
             devices: dir(&h.devices, "devices"),
+            freezer: dir(&h.freezer, "freezer"),
         };
         // cpu and cpuacct share a directory where they are co-mounted.
         if cgroup.cpuacct.is_some() && cgroup.cpuacct == cgroup.cpu {
@@ -145,6 +152,7 @@ impl CgroupV1 {
             cpuacct: dir(&h.cpuacct, "cpuacct"),
             pids: dir(&h.pids, "pids"),
             devices: dir(&h.devices, "devices"),
+            freezer: dir(&h.freezer, "freezer"),
         };
         if cgroup.cpuacct == cgroup.cpu {
             cgroup.cpuacct = None;
@@ -167,6 +175,7 @@ impl CgroupV1 {
             &self.cpuacct,
             &self.pids,
             &self.devices,
+            &self.freezer,
         ]
         .into_iter()
         .flatten()
@@ -230,6 +239,23 @@ impl CgroupV1 {
         })
     }
 
+    /// `pause` (frozen) and `unpause`: freezer.state, which passes through
+    /// FREEZING until every task has stopped, so it is read back until it
+    /// says what was asked.
+    pub fn freeze(&self, frozen: bool) -> Result<(), CgroupError> {
+        let dir = self
+            .freezer
+            .as_ref()
+            .ok_or(CgroupError::MissingController("freezer"))?;
+        let wanted = if frozen { "FROZEN" } else { "THAWED" };
+        write_file(dir, "freezer.state", wanted)?;
+        super::wait_until(|| {
+            let path = dir.join("freezer.state");
+            let state = fs::read_to_string(&path).map_err(io_at(&path))?;
+            Ok(state.trim() == wanted)
+        })
+    }
+
     /// Memory now and at its peak, CPU time, and OOM kills.
     pub fn usage(&self) -> Result<Usage, CgroupError> {
         let mut usage = Usage::default();
@@ -290,6 +316,7 @@ mod tests {
             cpuacct: None,
             pids: None,
             devices: None,
+            freezer: None,
         };
         assert_eq!(c.dirs().count(), 1);
     }

@@ -77,6 +77,14 @@ impl CgroupV2 {
 
     /// `memory.current`, `memory.peak` (Linux 5.19 and later), `cpu.stat`'s
     /// `usage_usec`, and `memory.events`' `oom_kill`.
+    /// `pause` (frozen) and `unpause`: cgroup.freeze, then cgroup.events,
+    /// whose `frozen` line says when every task has stopped.
+    pub fn freeze(&self, frozen: bool) -> Result<(), CgroupError> {
+        write_file(&self.dir, "cgroup.freeze", if frozen { "1" } else { "0" })?;
+        let events = self.dir.join("cgroup.events");
+        super::wait_until(|| Ok(read_keyed(&events, "frozen")? == Some(u64::from(frozen))))
+    }
+
     pub fn usage(&self) -> Result<Usage, CgroupError> {
         let peak = self.dir.join("memory.peak");
         let pids = self.dir.join("pids.current");
