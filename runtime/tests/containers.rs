@@ -709,6 +709,95 @@ fn top_lists_the_processes_as_the_host_sees_them() {
     assert_eq!(code(&sandbox.peti(&["top", "idle"])), 1);
 }
 
+/// Labels (`run -l`, `ps -f label=`, inspect's Config.Labels, ps's LABELS),
+/// `images --filter dangling=` and `reference=`, and `logs --since` and
+/// `--until`, as Docker's references describe them.
+#[test]
+fn labels_image_filters_and_log_times_are_dockers() {
+    needs_containers!("labels_image_filters_and_log_times_are_dockers");
+    let sandbox = Sandbox::new();
+    sandbox.ok(&[
+        "create", "--name", "front", "-l", "tier=web", "--label", "team", "bb", "true",
+    ]);
+    sandbox.ok(&["create", "--name", "back", "-l", "tier=db", "bb", "true"]);
+    let names = |filter: &str| sandbox.ok(&["ps", "-a", "-f", filter, "--format", "{{.Names}}"]);
+    assert_eq!(names("label=tier=web"), "front\n");
+    assert_eq!(names("label=tier"), "back\nfront\n");
+    assert_eq!(names("label=team"), "front\n");
+    assert_eq!(names("label=nothing"), "");
+    assert_eq!(
+        sandbox.inspect("front")["Config"]["Labels"],
+        serde_json::json!({"team": "", "tier": "web"})
+    );
+    assert_eq!(
+        sandbox.ok(&["ps", "-a", "-f", "name=front", "--format", "{{.Labels}}"]),
+        "team=,tier=web\n"
+    );
+    assert_eq!(
+        code(&sandbox.peti(&["create", "-l", "=x", "bb", "true"])),
+        125
+    );
+
+    sandbox.ok(&["tag", "bb", "me/app:v1"]);
+    let images = |filter: &str| {
+        sandbox.ok(&[
+            "images",
+            "-f",
+            filter,
+            "--format",
+            "{{.Repository}}:{{.Tag}}",
+        ])
+    };
+    assert_eq!(images("reference=b*"), "bb:latest\n");
+    assert_eq!(images("reference=me/*"), "me/app:v1\n");
+    assert_eq!(images("reference=*"), "bb:latest\n", "* does not cross /");
+    assert_eq!(
+        images("dangling=true"),
+        "",
+        "peti keeps no image without a name"
+    );
+    assert_eq!(images("dangling=false").lines().count(), 2);
+    assert_eq!(code(&sandbox.peti(&["images", "-f", "colour=red"])), 1);
+
+    sandbox.ok(&[
+        "run",
+        "--name",
+        "talker",
+        "bb",
+        "sh",
+        "-c",
+        "echo early; sleep 1.2; echo late",
+    ]);
+    let logged = sandbox.ok(&["logs", "-t", "talker"]);
+    let late_at = logged
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        sandbox.ok(&["logs", "--since", &late_at, "talker"]),
+        "late\n"
+    );
+    assert_eq!(
+        sandbox.ok(&["logs", "--until", &late_at, "talker"]),
+        "early\n"
+    );
+    assert_eq!(
+        sandbox.ok(&["logs", "--since", "1h", "talker"]),
+        "early\nlate\n"
+    );
+    assert_eq!(
+        sandbox.ok(&["logs", "--since", "2000-01-01", "talker"]),
+        "early\nlate\n"
+    );
+    let bad = sandbox.peti(&["logs", "--since", "soon", "talker"]);
+    assert_eq!(code(&bad), 125);
+    sandbox.ok(&["rm", "front", "back", "talker"]);
+}
+
 /// Docker logs a container that ran in the foreground too: `docker run
 /// --name fg busybox echo fg; docker logs fg` prints fg, on the stream it came
 /// on; and `start -a` adds to the log.

@@ -138,6 +138,9 @@ pub struct ListImagesArgs {
     /// Full image IDs.
     #[arg(long)]
     pub no_trunc: bool,
+    /// Only those that match: dangling=true|false, reference=PATTERN.
+    #[arg(short, long = "filter", value_name = "KEY=VALUE")]
+    pub filter: Vec<String>,
     /// Only image IDs, one per name, as Docker prints them.
     #[arg(short, long)]
     pub quiet: bool,

@@ -30,12 +30,21 @@ pub fn run(engine: &Engine, command: ImageCommand) -> Result<(), CliError> {
         }
         // Like Docker, import prints the new image's ID, its config's digest.
         ImageCommand::Import(a) => outln!("{}", engine.import(&a.file, &a.reference)?),
-        ImageCommand::Ls(a) if a.quiet => {
-            for row in engine.list_images()? {
-                outln!("{}", short_id(&row.id));
+        ImageCommand::Ls(a) => {
+            let filters = a
+                .filter
+                .iter()
+                .map(|f| runtime::engine::images::ImageFilter::parse(f))
+                .collect::<Result<Vec<_>, _>>()?;
+            let images = engine.query_images(&filters)?;
+            if a.quiet {
+                images
+                    .iter()
+                    .for_each(|row| outln!("{}", short_id(&row.id)));
+            } else {
+                print_images(&images, &a)?;
             }
         }
-        ImageCommand::Ls(a) => print_images(&engine.list_images()?, &a)?,
         ImageCommand::Tag(a) => engine.tag(&a.source, &a.target)?,
         ImageCommand::Rm(a) => {
             // As Docker: each image in turn, an error reported and the next

@@ -44,6 +44,11 @@ pub enum CliError {
     /// `export` with no `-o` and standard output a terminal.
     #[error("cowardly refusing to save to a terminal: use the -o flag or redirect")]
     TarToTerminal,
+    /// `logs --since` or `--until` is not a time.
+    #[error(
+        "invalid {0} {1:?}: give a time (2026-12-02T07:00:00Z, a Unix time) or how long ago (10m, 1h30m)"
+    )]
+    BadTime(&'static str, String),
     /// `logs --tail` is neither a count nor "all".
     #[error("invalid --tail {0:?}: give a number of lines, or all")]
     BadTail(String),
@@ -105,7 +110,7 @@ impl CliError {
             (CliError::Reported(_), _) => EXIT_COMMAND_FAILED,
             (CliError::InspectTemplate(_), _) => EXIT_BAD_TEMPLATE,
             // A flag's value that does not parse, as Docker's flag parser.
-            (CliError::BadTail(_), _) => EXIT_PETI_FAILED,
+            (CliError::BadTail(_) | CliError::BadTime(..), _) => EXIT_PETI_FAILED,
             (CliError::Engine(e), Kind::Runtime) => e.exit_code(),
             // What runc reports as "OCI runtime exec failed": the process
             // could not start, or its settings (a relative -w) were refused.

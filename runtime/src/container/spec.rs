@@ -50,6 +50,8 @@ pub enum SpecError {
         "invalid --security-opt {0:?}: peti takes seccomp=unconfined, seccomp=PROFILE.json (Docker's format) and no-new-privileges[=true|false]"
     )]
     BadSecurityOpt(String),
+    #[error("invalid label {0:?}: use KEY=VALUE (or KEY alone)")]
+    BadLabel(String),
     /// `--cap-add` or `--cap-drop` names no capability this kernel has.
     #[error(
         "invalid {flag} {given:?}: unknown capability (give a name such as NET_ADMIN or CAP_NET_ADMIN, or ALL)"
@@ -299,6 +301,10 @@ pub struct ContainerSpec {
     /// signals on and reaps orphans. (Absent from older records: false.)
     #[serde(default)]
     pub init: bool,
+    /// The image's labels, then `--label`'s, which win. (Absent from older
+    /// records: none.)
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub labels: std::collections::BTreeMap<String, String>,
     /// `--cgroup-parent`: the cgroup the container's goes under, instead of
     /// `peti/`. (Absent from older records: the default.)
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -335,6 +341,8 @@ pub struct Options {
     pub cgroup_parent: Option<String>,
     /// `--entrypoint`, as given.
     pub entrypoint: Option<String>,
+    /// `--label KEY=VALUE`, as given.
+    pub labels: Vec<String>,
 }
 
 /// How a process runs, shared by `run`, `create` and `exec`.
@@ -432,6 +440,7 @@ pub fn from_image(
         } else {
             seccomp
         },
+        labels: labels(config.labels().clone().unwrap_or_default(), &options.labels)?,
         privileges: Privileges {
             cap_add: capability_names("--cap-add", &options.cap_add)?,
             cap_drop: capability_names("--cap-drop", &options.cap_drop)?,
@@ -440,6 +449,23 @@ pub fn from_image(
         },
         init: options.init,
     })
+}
+
+/// The image's labels with `--label KEY=VALUE` over them (`--label KEY`
+/// alone is an empty value, as Docker has it).
+fn labels(
+    image: std::collections::HashMap<String, String>,
+    given: &[String],
+) -> Result<std::collections::BTreeMap<String, String>, SpecError> {
+    let mut labels: std::collections::BTreeMap<String, String> = image.into_iter().collect();
+    for label in given {
+        let (key, value) = label.split_once('=').unwrap_or((label, ""));
+        if key.is_empty() {
+            return Err(SpecError::BadLabel(label.clone()));
+        }
+        labels.insert(key.to_string(), value.to_string());
+    }
+    Ok(labels)
 }
 
 /// Capability names as Docker takes them (`net_admin`, `NET_ADMIN` or

@@ -62,6 +62,16 @@ impl Engine {
         Ok(self.images.list()?)
     }
 
+    /// `peti images --filter KEY=VALUE...`: the names every filter keeps.
+    pub fn query_images(&self, filters: &[ImageFilter]) -> Result<Vec<ImageSummary>, EngineError> {
+        Ok(self
+            .images
+            .list()?
+            .into_iter()
+            .filter(|i| filters.iter().all(|f| f.matches(i)))
+            .collect())
+    }
+
     /// `peti rmi [-f] IMAGE`: an image that a container uses keeps its last
     /// name unless `force`; even then its blobs stay until no container needs
     /// them. A name of an image that has others goes whatever uses the image,
@@ -87,5 +97,77 @@ impl Engine {
             Ok(self.images.untag(changing, image)?)
         })?;
         Ok(std::iter::once(untagged).chain(deleted).collect())
+    }
+}
+
+/// One `images --filter`: `dangling=true|false` (an image with no name;
+/// peti keeps none, as it removes an image with its last name), or
+/// `reference=PATTERN`, a shell pattern on `NAME` or `NAME:TAG` where `*`
+/// does not cross a `/`, as Docker's path.Match.
+#[derive(Debug, Clone)]
+pub enum ImageFilter {
+    Dangling(bool),
+    Reference(glob::Pattern),
+}
+
+impl ImageFilter {
+    pub fn parse(text: &str) -> Result<ImageFilter, EngineError> {
+        let bad = || EngineError::BadFilter(text.to_string());
+        match text.split_once('=') {
+            Some(("dangling", "true" | "1")) => Ok(ImageFilter::Dangling(true)),
+            Some(("dangling", "false" | "0")) => Ok(ImageFilter::Dangling(false)),
+            Some(("reference", pattern)) => glob::Pattern::new(pattern)
+                .map(ImageFilter::Reference)
+                .map_err(|_| bad()),
+            _ => Err(bad()),
+        }
+    }
+
+    fn matches(&self, image: &ImageSummary) -> bool {
+        match self {
+            // Every image listed has a name.
+            ImageFilter::Dangling(dangling) => !dangling,
+            ImageFilter::Reference(pattern) => {
+                let options = glob::MatchOptions {
+                    require_literal_separator: true,
+                    ..glob::MatchOptions::new()
+                };
+                let tagged = format!("{}:{}", image.repository, image.tag);
+                pattern.matches_with(&image.repository, options)
+                    || pattern.matches_with(&tagged, options)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image(repository: &str, tag: &str) -> ImageSummary {
+        ImageSummary {
+            repository: repository.into(),
+            tag: tag.into(),
+            id: String::new(),
+            manifest_digest: String::new(),
+            size: 0,
+            created: None,
+        }
+    }
+
+    #[test]
+    fn filters_read_as_dockers() {
+        let busybox = image("busybox", "latest");
+        let mine = image("me/app", "v1");
+        let keeps = |f: &str, i: &ImageSummary| ImageFilter::parse(f).unwrap().matches(i);
+        assert!(keeps("reference=busy*", &busybox));
+        assert!(keeps("reference=busybox:lat*", &busybox));
+        assert!(!keeps("reference=*", &mine), "* does not cross /");
+        assert!(keeps("reference=me/*", &mine));
+        assert!(keeps("dangling=false", &busybox));
+        assert!(!keeps("dangling=true", &busybox));
+        for bad in ["colour=red", "dangling=maybe", "reference"] {
+            assert!(ImageFilter::parse(bad).is_err(), "{bad}");
+        }
     }
 }

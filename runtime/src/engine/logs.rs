@@ -98,3 +98,58 @@ fn read_from(path: &Path, offset: u64) -> Result<(Vec<LogLine>, u64), EngineErro
     }
     Ok((lines, offset))
 }
+
+/// A time as `docker logs --since` takes it: RFC 3339 (or a date alone, or
+/// without a zone, taken as UTC), a Unix time in seconds (`1764658800.5`), or
+/// a duration before `now` (`10m`, `1h30m`, `90s`).
+pub fn parse_time(text: &str, now: std::time::SystemTime) -> Option<std::time::SystemTime> {
+    use std::time::{Duration, UNIX_EPOCH};
+    if let Ok(ago) = humantime::parse_duration(text) {
+        return now.checked_sub(ago);
+    }
+    if let Ok(seconds) = text.parse::<f64>() {
+        return (seconds >= 0.0).then(|| UNIX_EPOCH + Duration::from_secs_f64(seconds));
+    }
+    let full = if text.len() == 10 {
+        format!("{text}T00:00:00Z")
+    } else {
+        text.to_string()
+    };
+    humantime::parse_rfc3339_weak(&full).ok()
+}
+
+impl LogLine {
+    /// When it was logged; none if the record has no time it can read.
+    pub fn logged_at(&self) -> Option<std::time::SystemTime> {
+        humantime::parse_rfc3339_weak(&self.time).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn times_read_as_dockers() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_764_658_800);
+        assert_eq!(parse_time("10m", now), Some(now - Duration::from_secs(600)));
+        assert_eq!(
+            parse_time("1h30m", now),
+            Some(now - Duration::from_secs(5400))
+        );
+        assert_eq!(
+            parse_time("1764658800.5", now),
+            Some(UNIX_EPOCH + Duration::from_millis(1_764_658_800_500))
+        );
+        assert_eq!(
+            parse_time("2025-12-02T07:00:00Z", now),
+            Some(UNIX_EPOCH + Duration::from_secs(1_764_658_800))
+        );
+        assert_eq!(
+            parse_time("2025-12-02", now),
+            Some(UNIX_EPOCH + Duration::from_secs(1_764_633_600))
+        );
+        assert_eq!(parse_time("yesterday-ish", now), None);
+    }
+}

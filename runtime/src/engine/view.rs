@@ -69,6 +69,7 @@ pub struct InspectConfig {
     pub env: Vec<String>,
     pub hostname: String,
     pub image: String,
+    pub labels: std::collections::BTreeMap<String, String>,
     pub open_stdin: bool,
     pub tty: bool,
     pub user: String,
@@ -271,6 +272,7 @@ impl Engine {
                 env: spec.env.clone(),
                 hostname: spec.hostname.clone(),
                 image: c.image.clone(),
+                labels: spec.labels.clone(),
                 open_stdin: spec.stdin,
                 tty: spec.tty,
                 // Docker says "" for the default user.
@@ -634,12 +636,12 @@ pub struct PsFilter {
 
 impl PsFilter {
     /// Parses `KEY=VALUE`, refusing a key Docker would refuse and the ones
-    /// peti does not have yet (labels come with image builds).
+    /// peti does not have yet.
     pub fn parse(text: &str) -> Result<PsFilter, EngineError> {
         let (key, value) = text
             .split_once('=')
             .ok_or_else(|| EngineError::BadFilter(text.to_string()))?;
-        if !["status", "name", "id", "ancestor"].contains(&key) {
+        if !["status", "name", "id", "ancestor", "label"].contains(&key) {
             return Err(EngineError::BadFilter(text.to_string()));
         }
         if key == "status"
@@ -665,6 +667,11 @@ impl PsFilter {
     fn matches(&self, c: &Container) -> bool {
         match self.key.as_str() {
             "status" => state_word(c) == self.value,
+            // label=KEY has the key; label=KEY=VALUE has it with that value.
+            "label" => match self.value.split_once('=') {
+                Some((k, v)) => c.spec.labels.get(k).is_some_and(|have| have == v),
+                None => c.spec.labels.contains_key(&self.value),
+            },
             "name" => c.name.contains(&self.value),
             "id" => c.id.starts_with(&self.value),
             "ancestor" => {

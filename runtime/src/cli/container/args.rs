@@ -200,6 +200,13 @@ pub struct LogsArgs {
     /// Prefix each line with the time it was logged.
     #[arg(short, long)]
     pub timestamps: bool,
+    /// Only lines logged since this time: 2026-12-02T07:00:00Z, a Unix
+    /// time, or how long ago (10m, 1h30m).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Only lines logged before this time (the same forms as --since).
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
     pub container: String,
 }
 
@@ -383,6 +390,9 @@ pub struct ContainerOptions {
     /// Overwrite the image's ENTRYPOINT (and drop its CMD); "" for none.
     #[arg(long, value_name = "COMMAND", allow_hyphen_values = true)]
     entrypoint: Option<String>,
+    /// Set metadata on the container (KEY=VALUE).
+    #[arg(short = 'l', long = "label", value_name = "KEY=VALUE")]
+    label: Vec<String>,
 }
 
 impl ContainerOptions {
@@ -408,6 +418,7 @@ impl ContainerOptions {
             init: self.init,
             cgroup_parent: self.cgroup_parent.clone(),
             entrypoint: self.entrypoint.clone(),
+            labels: self.label.clone(),
         }
     }
 }

@@ -85,7 +85,14 @@ impl PsRow {
                 c.id.clone()
             },
             image: c.image.clone(),
-            labels: String::new(),
+            // Docker's order is its map's, which Go leaves random; sorted here.
+            labels: c
+                .spec
+                .labels
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(","),
             local_volumes: c
                 .spec
                 .volumes

@@ -4,6 +4,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use runtime::engine::Engine;
+use runtime::engine::logs::{LogLine, parse_time};
 
 use super::args::{InspectArgs, LogsArgs, PsArgs, StatsArgs};
 use super::rows::{self, PsRow, StatsContext};
@@ -126,26 +127,47 @@ pub fn logs(engine: &Engine, args: &LogsArgs) -> Result<(), CliError> {
                 .map_err(|_| CliError::BadTail(n.to_string()))?,
         ),
     };
+    let now = std::time::SystemTime::now();
+    let time = |flag: &'static str, given: &Option<String>| -> Result<_, CliError> {
+        given
+            .as_deref()
+            .map(|t| parse_time(t, now).ok_or_else(|| CliError::BadTime(flag, t.to_string())))
+            .transpose()
+    };
+    let (since, until) = (time("--since", &args.since)?, time("--until", &args.until)?);
+    // A line is shown if it was logged in [since, until).
+    let within = |line: &LogLine| {
+        let at = line.logged_at();
+        since.is_none_or(|s| at.is_some_and(|t| t >= s))
+            && until.is_none_or(|u| at.is_some_and(|t| t < u))
+    };
     let mut cursor = engine.logs(&args.container)?;
-    let mut first = cursor.next_lines()?;
+    let mut first: Vec<LogLine> = cursor.next_lines()?.into_iter().filter(within).collect();
     if let Some(n) = tail {
         first.drain(..first.len().saturating_sub(n));
     }
     print_lines(first, args.timestamps);
+    // With --until there is nothing to follow past it.
+    let follow = args.follow && until.is_none();
     loop {
-        if !args.follow {
+        if !follow {
             return Ok(());
         }
-        if !engine.still_running(&cursor)? {
-            print_lines(cursor.next_lines()?, args.timestamps);
+        let running = engine.still_running(&cursor)?;
+        if running {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        print_lines(
+            cursor.next_lines()?.into_iter().filter(within).collect(),
+            args.timestamps,
+        );
+        if !running {
             return Ok(());
         }
-        std::thread::sleep(Duration::from_millis(100));
-        print_lines(cursor.next_lines()?, args.timestamps);
     }
 }
 
-fn print_lines(lines: Vec<runtime::engine::logs::LogLine>, timestamps: bool) {
+fn print_lines(lines: Vec<LogLine>, timestamps: bool) {
     let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
     for line in lines {
         let target: &mut dyn Write = if line.is_stderr() { &mut err } else { &mut out };
