@@ -798,6 +798,57 @@ fn labels_image_filters_and_log_times_are_dockers() {
     sandbox.ok(&["rm", "front", "back", "talker"]);
 }
 
+/// `docker system df` (what images, containers and volumes hold, and how
+/// much of it nothing uses) and `docker system prune [-a] [--volumes]`.
+#[test]
+fn system_df_and_prune_are_dockers() {
+    needs_containers!("system_df_and_prune_are_dockers");
+    let sandbox = Sandbox::new();
+    sandbox.ok(&["tag", "bb", "bb:two"]);
+    sandbox.ok(&["run", "-d", "--name", "up", "bb", "sleep", "60"]);
+    sandbox.ok(&[
+        "run",
+        "--name",
+        "wrote",
+        "bb",
+        "sh",
+        "-c",
+        "printf 12345 > /five",
+    ]);
+    sandbox.ok(&["run", "--rm", "-v", "kept:/k", "bb", "true"]);
+    let df = sandbox.ok(&[
+        "system",
+        "df",
+        "--format",
+        "{{.Type}}|{{.TotalCount}}|{{.Active}}|{{.Reclaimable}}",
+    ]);
+    let lines: Vec<&str> = df.lines().collect();
+    assert_eq!(
+        lines[0], "Images|1|1|0B (0%)",
+        "two names, one image, in use: {df}"
+    );
+    assert_eq!(lines[1], "Containers|2|1|5B (100%)", "{df}");
+    assert_eq!(lines[2], "Local Volumes|1|0|0B", "{df}");
+    assert_eq!(lines[3], "Build Cache|0|0|0B", "{df}");
+    assert_eq!(
+        headings(&sandbox.ok(&["system", "df"])),
+        ["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"]
+    );
+    let pruned = sandbox.ok(&["system", "prune", "-f"]);
+    assert!(pruned.starts_with("Deleted Containers:\n"), "{pruned}");
+    assert!(pruned.ends_with("Total reclaimed space: 5B\n"), "{pruned}");
+    assert_eq!(sandbox.ok(&["ps", "-a", "--format", "{{.Names}}"]), "up\n");
+    sandbox.ok(&["rm", "-f", "up"]);
+    let all = sandbox.ok(&["system", "prune", "-a", "--volumes", "-f"]);
+    assert!(all.contains("Deleted Images:\nUntagged: "), "{all}");
+    assert_eq!(sandbox.ok(&["images", "-q"]), "");
+    assert_eq!(
+        sandbox.ok(&["volume", "ls", "-q"]),
+        "kept\n",
+        "named volumes stay"
+    );
+}
+
 /// Docker logs a container that ran in the foreground too: `docker run
 /// --name fg busybox echo fg; docker logs fg` prints fg, on the stream it came
 /// on; and `start -a` adds to the log.

@@ -63,6 +63,12 @@ pub enum Command {
         #[command(subcommand)]
         command: super::volume::VolumeCommand,
     },
+    /// What the store holds (df) and removing what nothing uses (prune).
+    #[command(name = "system")]
+    System {
+        #[command(subcommand)]
+        command: super::system::SystemCommand,
+    },
     /// Show peti's version.
     Version,
     /// Show what peti holds and what it runs on.

@@ -6,6 +6,7 @@
 //!   wait, update, stats (also as `peti container ...`);
 //! - [`image`]: load, import, images, tag, rmi (also as `peti image ...`);
 //! - [`volume`]: `peti volume create|ls|inspect|rm|prune`;
+//! - [`system`]: `peti system df|prune`;
 //! - [`format`]: `--format`: Docker's tables, JSON and Go templates;
 //! - [`out`]: standard output, which ends peti quietly when its reader goes.
 
@@ -14,6 +15,7 @@ pub mod container;
 mod format;
 pub(crate) mod image;
 mod out;
+mod system;
 mod volume;
 
 use runtime::engine::{EXIT_RUNTIME_FAILED, Engine, EngineError};
@@ -141,6 +143,7 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Image(command) => image::run(&open()?, command.into())?,
         Command::Images { command } => image::run(&open()?, command)?,
         Command::Volumes { command } => volume::run(&open()?, command)?,
+        Command::System { command } => system::run(&open()?, command)?,
         Command::Container(command) => return container::run(&open()?, command, true),
         Command::Containers { command } => return container::run(&open()?, command, false),
     }

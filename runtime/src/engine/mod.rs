@@ -15,6 +15,7 @@
 //! - [`logs`]: what a container printed, from its log.
 //! - [`top`]: the processes a container runs, seen from the host.
 //! - [`images`]: load, import, list, tag and remove images.
+//! - [`system`]: `system df` and `system prune`: what the stores hold.
 //! - [`volumes`]: create, list, inspect, remove and prune volumes.
 //!
 //! Below it sit the mechanisms: `image` (the store, layouts, layers) and
@@ -26,6 +27,7 @@ pub mod images;
 pub mod lifecycle;
 pub mod logs;
 pub mod run;
+pub mod system;
 pub mod top;
 pub mod view;
 pub mod volumes;

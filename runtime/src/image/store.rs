@@ -791,6 +791,20 @@ impl Store {
         })
     }
 
+    /// The blobs an image is made of (its manifest, config and layers), by
+    /// digest, with their sizes: for `system df`, which counts a blob two
+    /// images share once.
+    pub fn blobs_of(&self, manifest_digest: &str) -> Result<Vec<(String, u64)>, StoreError> {
+        let digest = stored_digest(manifest_digest)?;
+        let (manifest, _, _) = self.read_image(&digest)?;
+        let manifest_size = fs::metadata(self.blob_path(&digest)).map_or(0, |m| m.len());
+        let mut blobs = vec![(manifest_digest.to_string(), manifest_size)];
+        for d in std::iter::once(manifest.config()).chain(manifest.layers()) {
+            blobs.push((d.digest().to_string(), d.size()));
+        }
+        Ok(blobs)
+    }
+
     /// `peti tag SOURCE TARGET`.
     pub fn tag(&self, source: &str, target: &str) -> Result<(), StoreError> {
         let target = tag_reference(target)?;
