@@ -849,6 +849,87 @@ fn system_df_and_prune_are_dockers() {
     );
 }
 
+/// `docker cp`, both ways, running and stopped, with Docker's rules for
+/// where a copy lands, `-` for a tar stream; and a link the container made
+/// leads nowhere outside it.
+#[test]
+fn cp_is_dockers_and_stays_inside_the_container() {
+    needs_containers!("cp_is_dockers_and_stays_inside_the_container");
+    let sandbox = Sandbox::new();
+    let setup = "mkdir -p /srv/site; echo page > /srv/site/index.html; ln -s / /srv/up; sleep 60";
+    sandbox.ok(&["run", "-d", "--name", "web", "bb", "sh", "-c", setup]);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let host = sandbox.path().join("host");
+    std::fs::create_dir(&host).unwrap();
+    let at = |p: &str| host.join(p).display().to_string();
+    sandbox.ok(&["cp", "web:/srv/site/index.html", &at("")]);
+    assert_eq!(
+        std::fs::read_to_string(host.join("index.html")).unwrap(),
+        "page\n"
+    );
+    sandbox.ok(&["cp", "web:/srv/site", &at("site-copy")]);
+    assert!(
+        host.join("site-copy/index.html").is_file(),
+        "a new path gets the directory"
+    );
+    sandbox.ok(&["cp", "web:/srv/site", &at("site-copy")]);
+    assert!(
+        host.join("site-copy/site/index.html").is_file(),
+        "an existing one gets it inside"
+    );
+    sandbox.ok(&["cp", "web:/srv/site/.", &at("contents")]);
+    assert!(
+        host.join("contents/index.html").is_file(),
+        "DIR/. copies the contents"
+    );
+    let missing = sandbox.peti(&["cp", "web:/nope", &at("")]);
+    assert_eq!(code(&missing), 1);
+    assert!(stderr(&missing).contains("Could not find the file /nope in container web"));
+
+    std::fs::write(host.join("note.txt"), "from the host\n").unwrap();
+    sandbox.ok(&["cp", &at("note.txt"), "web:/tmp/"]);
+    assert_eq!(
+        sandbox.ok(&["exec", "web", "cat", "/tmp/note.txt"]),
+        "from the host\n"
+    );
+    // Through the container's link to / the copy lands in the container's
+    // root, never the host's.
+    sandbox.ok(&["cp", &at("note.txt"), "web:/srv/up/tmp/through-link.txt"]);
+    assert_eq!(
+        sandbox.ok(&["exec", "web", "cat", "/tmp/through-link.txt"]),
+        "from the host\n"
+    );
+    assert!(
+        !Path::new("/tmp/through-link.txt").exists(),
+        "nothing written on the host"
+    );
+    let tar = sandbox.peti(&["cp", "web:/srv/site", "-"]);
+    let mut archive = tar::Archive::new(tar.stdout.as_slice());
+    let names: Vec<String> = archive
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().display().to_string())
+        .collect();
+    assert!(names.contains(&"site/index.html".to_string()), "{names:?}");
+
+    // A stopped container: its overlay, mounted for the copy alone.
+    sandbox.ok(&["stop", "-t", "0", "web"]);
+    sandbox.ok(&["cp", &at("note.txt"), "web:/kept.txt"]);
+    sandbox.ok(&["cp", "web:/kept.txt", &at("back.txt")]);
+    assert_eq!(
+        std::fs::read_to_string(host.join("back.txt")).unwrap(),
+        "from the host\n"
+    );
+    let scratch: Vec<_> = std::fs::read_dir(sandbox.run_root().join(".scratch"))
+        .unwrap()
+        .collect();
+    assert!(scratch.is_empty(), "no mount point left: {scratch:?}");
+    let neither = sandbox.peti(&["cp", &at("note.txt"), &at("x")]);
+    assert_eq!(code(&neither), 1);
+    assert!(stderr(&neither).contains("must specify at least one container source"));
+    sandbox.ok(&["rm", "web"]);
+}
+
 /// Docker logs a container that ran in the foreground too: `docker run
 /// --name fg busybox echo fg; docker logs fg` prints fg, on the stream it came
 /// on; and `start -a` adds to the log.

@@ -43,6 +43,12 @@ pub enum CliError {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
+    /// `cp` with no container side.
+    #[error("must specify at least one container source (CONTAINER:PATH)")]
+    NoContainerSide,
+    /// `cp` with a container on both sides.
+    #[error("copying between containers is not supported: copy to the host, then on")]
+    TwoContainerSides,
     /// `export` with no `-o` and standard output a terminal.
     #[error("cowardly refusing to save to a terminal: use the -o flag or redirect")]
     TarToTerminal,

@@ -15,6 +15,7 @@
 //! - [`security`]: users, capabilities, --privileged, no_new_privs when asked.
 //! - [`cgroups`]: v1 and v2.
 //! - [`changes`]: what a container changed: `diff`, and the layer `commit` makes.
+//! - [`copy`]: `peti cp`, both ways, from inside the container's root.
 //! - [`channel`]: the typed messages from child to parent.
 //! - [`start_error`]: why a start failed, with Docker's exit code.
 //! - [`monitor`]: the small process that stays with a detached container.
@@ -25,6 +26,7 @@
 pub mod cgroups;
 pub mod changes;
 pub mod channel;
+pub mod copy;
 pub mod dmz;
 pub mod exec;
 pub mod init;

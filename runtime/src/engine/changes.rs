@@ -27,17 +27,17 @@ impl Engine {
             .map_err(EngineError::io(format!("the changes of {name}")))
     }
 
-    /// `peti export CONTAINER`: its whole file system as a tar.
+    /// `peti export CONTAINER`: its whole file system as a tar: its layers
+    /// and its changes, merged, read-only (running or not).
     pub fn export(&self, name: &str, out: &mut dyn std::io::Write) -> Result<(), EngineError> {
         let container = self.container(name)?;
         let upper = self.containers.dir(&container.id).join("upper");
-        changes::export(
-            &upper,
-            &container.lower_dirs,
-            &self.containers.scratch_dir(),
-            out,
-        )
-        .map_err(EngineError::io(format!("export of {name}")))
+        let root = crate::container::copy::Root::Layers {
+            lower: &container.lower_dirs,
+            upper: &upper,
+            scratch: self.containers.scratch_dir(),
+        };
+        Ok(crate::container::copy::export(&root, out)?)
     }
 
     /// `peti commit CONTAINER REPOSITORY[:TAG]`: a new image of the

@@ -9,6 +9,7 @@
 //!   (waiting for it) or detached (a monitor stays with it).
 //! - [`lifecycle`]: stop, kill, remove, wait for, update, restart-free start.
 //! - [`exec`]: one more process in a running container.
+//! - [`copy`]: `peti cp`, both ways.
 //! - [`changes`]: `diff`, `commit` and `export`: what a container changed.
 //! - [`view`]: what `ps`, `inspect` and `stats` show, as serde types with
 //!   Docker's field names.
@@ -22,6 +23,7 @@
 //! `container` (namespaces, cgroups, the root file system, the start path).
 
 pub mod changes;
+pub mod copy;
 pub mod exec;
 pub mod images;
 pub mod lifecycle;
@@ -64,6 +66,8 @@ pub enum EngineError {
     Cgroup(#[from] CgroupError),
     #[error(transparent)]
     Volume(#[from] VolumeError),
+    #[error(transparent)]
+    Copy(#[from] crate::container::copy::CopyError),
     /// A failure to start, with Docker's exit code (125, 126 or 127).
     #[error(transparent)]
     Start(StartError),

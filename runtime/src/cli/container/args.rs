@@ -47,6 +47,8 @@ pub enum ContainerCommand {
     Stats(StatsArgs),
     /// Remove all stopped containers.
     Prune(PruneArgs),
+    /// Copy files between a container and the host: `cp C:SRC DEST`, `cp SRC C:DEST` (`-` for a tar).
+    Cp(CpArgs),
     /// Show the processes a running container runs, as the host sees them.
     Top(OneContainer),
     /// Freeze every process of running containers.
@@ -59,6 +61,14 @@ pub enum ContainerCommand {
     Commit(CommitArgs),
     /// Write a container's whole file system as a tar archive.
     Export(ExportArgs),
+}
+
+#[derive(Args)]
+pub struct CpArgs {
+    /// CONTAINER:PATH, a host path, or - (a tar on standard input).
+    pub src: String,
+    /// CONTAINER:PATH, a host path, or - (a tar on standard output).
+    pub dest: String,
 }
 
 #[derive(Args)]

@@ -57,6 +57,7 @@ pub fn run(engine: &Engine, command: ContainerCommand, top_level: bool) -> Resul
         ContainerCommand::Inspect(a) => show::inspect(engine, &a, top_level)?,
         ContainerCommand::Stats(a) => show::stats(engine, &a)?,
         ContainerCommand::Prune(a) => prune(engine, a.force)?,
+        ContainerCommand::Cp(a) => copy(engine, &a)?,
         ContainerCommand::Top(a) => {
             let mut text = String::from("UID\tPID\tPPID\tC\tSTIME\tTTY\tTIME\tCMD\n");
             for r in engine.top(&a.container)? {
@@ -93,6 +94,50 @@ pub fn run(engine: &Engine, command: ContainerCommand, top_level: bool) -> Resul
 }
 
 /// `peti container prune [-f]`, with Docker's question and report.
+/// Docker's reading of a `cp` argument: `CONTAINER:PATH`, unless it is a
+/// path (starting with `/` or `.`), where a colon is part of a name.
+fn container_side(arg: &str) -> Option<(&str, &str)> {
+    if arg.starts_with('/') || arg.starts_with('.') {
+        return None;
+    }
+    arg.split_once(':').filter(|(c, _)| !c.is_empty())
+}
+
+/// `peti cp`: exactly one side is a container's.
+fn copy(engine: &Engine, args: &args::CpArgs) -> Result<(), CliError> {
+    use runtime::engine::copy::HostSide;
+    use std::path::Path;
+    let copied = match (container_side(&args.src), container_side(&args.dest)) {
+        (Some((name, path)), None) => {
+            let path = Path::new(path);
+            if args.dest == "-" {
+                engine.copy_from(name, path, HostSide::Writer(&mut std::io::stdout().lock()))?
+            } else {
+                engine.copy_from(name, path, HostSide::Path(Path::new(&args.dest)))?
+            }
+        }
+        (None, Some((name, path))) => {
+            let path = Path::new(path);
+            if args.src == "-" {
+                engine.copy_to(name, HostSide::Reader(&mut std::io::stdin().lock()), path)?
+            } else {
+                engine.copy_to(name, HostSide::Path(Path::new(&args.src)), path)?
+            }
+        }
+        (None, None) => return Err(CliError::NoContainerSide),
+        (Some(_), Some(_)) => return Err(CliError::TwoContainerSides),
+    };
+    // Docker says how much it copied, when someone is there to read it.
+    if nix::unistd::isatty(std::io::stderr()).unwrap_or(false) {
+        eprintln!(
+            "Successfully copied {} to {}",
+            crate::cli::format::units::decimal(copied, 4),
+            args.dest
+        );
+    }
+    Ok(())
+}
+
 /// `peti export [-o FILE] CONTAINER`. As Docker's, it will not write a tar
 /// to a terminal.
 fn export(engine: &Engine, args: &args::ExportArgs) -> Result<(), CliError> {
