@@ -30,6 +30,18 @@ const F: &str = "the size of an installed file on the build machine";
 const TYPED: &[(&str, &str, &str, &str)] = &[
     ("booting-linux.md", "1 MiB", C, ""),
     (
+        "commands.md",
+        "0.1 s",
+        P,
+        "peti stats' CPU sample (CPU_SAMPLE in show.rs)",
+    ),
+    (
+        "commands.md",
+        "1 s",
+        P,
+        "Docker's stats sample, a constant of its daemon",
+    ),
+    (
         "booting-linux.md",
         "1 to 2 ms",
         "the test guests' --timeline output in runs for this chapter; one measurement by hand",

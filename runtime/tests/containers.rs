@@ -930,6 +930,20 @@ fn cp_is_dockers_and_stays_inside_the_container() {
     sandbox.ok(&["rm", "web"]);
 }
 
+/// `docker port`: a container that publishes nothing lists nothing, and a
+/// port asked for is "not published" (peti publishes none before networks).
+#[test]
+fn port_lists_what_is_published() {
+    needs_containers!("port_lists_what_is_published");
+    let sandbox = Sandbox::new();
+    sandbox.ok(&["create", "--name", "quiet", "bb", "true"]);
+    assert_eq!(sandbox.ok(&["port", "quiet"]), "");
+    let asked = sandbox.peti(&["port", "quiet", "80"]);
+    assert_eq!(code(&asked), 1);
+    assert!(stderr(&asked).contains("No public port '80/tcp' published for quiet"));
+    assert_eq!(code(&sandbox.peti(&["port", "nobody"])), 1);
+}
+
 /// Docker logs a container that ran in the foreground too: `docker run
 /// --name fg busybox echo fg; docker logs fg` prints fg, on the stream it came
 /// on; and `start -a` adds to the log.

@@ -43,6 +43,9 @@ pub enum CliError {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
+    /// `port C PORT` for a port that is not published.
+    #[error("No public port '{0}' published for {1}")]
+    NoPublicPort(String, String),
     /// `cp` with no container side.
     #[error("must specify at least one container source (CONTAINER:PATH)")]
     NoContainerSide,

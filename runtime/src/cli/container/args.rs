@@ -49,6 +49,8 @@ pub enum ContainerCommand {
     Prune(PruneArgs),
     /// Copy files between a container and the host: `cp C:SRC DEST`, `cp SRC C:DEST` (`-` for a tar).
     Cp(CpArgs),
+    /// List a container's published ports (none until peti has networks).
+    Port(PortArgs),
     /// Show the processes a running container runs, as the host sees them.
     Top(OneContainer),
     /// Freeze every process of running containers.
@@ -69,6 +71,13 @@ pub struct CpArgs {
     pub src: String,
     /// CONTAINER:PATH, a host path, or - (a tar on standard output).
     pub dest: String,
+}
+
+#[derive(Args)]
+pub struct PortArgs {
+    pub container: String,
+    /// Only this one: PORT or PORT/PROTO (tcp, udp).
+    pub private_port: Option<String>,
 }
 
 #[derive(Args)]

@@ -58,6 +58,20 @@ pub fn run(engine: &Engine, command: ContainerCommand, top_level: bool) -> Resul
         ContainerCommand::Stats(a) => show::stats(engine, &a)?,
         ContainerCommand::Prune(a) => prune(engine, a.force)?,
         ContainerCommand::Cp(a) => copy(engine, &a)?,
+        // peti publishes no ports yet (`-p` comes with its networks): every
+        // container has none, which Docker prints as nothing, and a port
+        // asked for by name is not published.
+        ContainerCommand::Port(a) => {
+            engine.container(&a.container)?;
+            if let Some(port) = a.private_port {
+                let port = if port.contains('/') {
+                    port
+                } else {
+                    format!("{port}/tcp")
+                };
+                return Err(CliError::NoPublicPort(port, a.container));
+            }
+        }
         ContainerCommand::Top(a) => {
             let mut text = String::from("UID\tPID\tPPID\tC\tSTIME\tTTY\tTIME\tCMD\n");
             for r in engine.top(&a.container)? {
