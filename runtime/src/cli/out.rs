@@ -35,6 +35,26 @@ pub fn write(text: fmt::Arguments) {
     std::process::exit(i32::from(super::EXIT_PETI_FAILED));
 }
 
+/// Standard output as a byte stream (`export`, `cp C:SRC -`), ended as
+/// SIGPIPE would end it when nobody reads it any more, as [`write`] is.
+pub struct Stdout;
+
+impl Write for Stdout {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match io::stdout().lock().write(buf) {
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => die_of_sigpipe(),
+            other => other,
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match io::stdout().lock().flush() {
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => die_of_sigpipe(),
+            other => other,
+        }
+    }
+}
+
 /// Ends the process killed by SIGPIPE, as a pipeline expects of a writer
 /// whose reader has gone.
 fn die_of_sigpipe() -> ! {

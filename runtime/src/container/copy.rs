@@ -361,8 +361,10 @@ fn in_child(
             let code =
                 match enter(root, point.as_ref().map(|p| p.path())).and_then(|()| work(&mut out)) {
                     Ok(()) => 0,
+                    // The reader went (peti itself, ended by SIGPIPE): quietly.
+                    Err(e) if e.kind() == io::ErrorKind::BrokenPipe => 1,
                     Err(e) => {
-                        eprintln!("peti: error: cp: {e}");
+                        eprintln!("peti: error: {e}");
                         1
                     }
                 };

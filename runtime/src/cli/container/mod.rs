@@ -125,7 +125,7 @@ fn copy(engine: &Engine, args: &args::CpArgs) -> Result<(), CliError> {
         (Some((name, path)), None) => {
             let path = Path::new(path);
             if args.dest == "-" {
-                engine.copy_from(name, path, HostSide::Writer(&mut std::io::stdout().lock()))?
+                engine.copy_from(name, path, HostSide::Writer(&mut out::Stdout))?
             } else {
                 engine.copy_from(name, path, HostSide::Path(Path::new(&args.dest)))?
             }
@@ -167,7 +167,7 @@ fn export(engine: &Engine, args: &args::ExportArgs) -> Result<(), CliError> {
             if nix::unistd::isatty(std::io::stdout()).unwrap_or(false) {
                 return Err(CliError::TarToTerminal);
             }
-            engine.export(&args.container, &mut std::io::stdout().lock())?;
+            engine.export(&args.container, &mut out::Stdout)?;
         }
     }
     Ok(())
