@@ -7,6 +7,7 @@
 //! - [`container`]: containers: namespaces, cgroups, overlayfs, pivot_root, the monitor.
 //! - [`engine`]: what each command does, with a plain API: the command line,
 //!   the labs (and soon build and compose) call it.
+//! - [`registry`]: the OCI distribution API: pull and push against a registry.
 //! - [`volume`]: named and anonymous volumes, kept apart from any container.
 //! - [`fsutil`]: file-system helpers, such as atomic writes.
 
@@ -14,4 +15,5 @@ pub mod container;
 pub mod engine;
 pub mod fsutil;
 pub mod image;
+pub mod registry;
 pub mod volume;

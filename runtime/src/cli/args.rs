@@ -90,6 +90,10 @@ pub enum ImageShort {
     Tag(TagArgs),
     /// Remove images.
     Rmi(RemoveImagesArgs),
+    /// Download an image from a registry.
+    Pull(PullArgs),
+    /// Upload an image to a registry.
+    Push(PushArgs),
 }
 
 /// `peti image ...`.
@@ -110,6 +114,53 @@ pub enum ImageCommand {
     Rm(RemoveImagesArgs),
     /// Show images' details, as JSON.
     Inspect(InspectImagesArgs),
+    /// Download an image from a registry.
+    Pull(PullArgs),
+    /// Upload an image to a registry.
+    Push(PushArgs),
+}
+
+/// How a registry is reached: `--tls-verify`.
+#[derive(Args, Clone)]
+pub struct RegistryArgs {
+    /// Check the registry's TLS certificate, and use HTTPS (false: plain HTTP
+    /// allowed, certificates not checked).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub tls_verify: bool,
+}
+
+impl RegistryArgs {
+    pub fn options(&self) -> runtime::registry::Options {
+        runtime::registry::Options {
+            insecure: !self.tls_verify,
+            ..runtime::registry::Options::default()
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct PullArgs {
+    /// The platform to pull from an index: OS/ARCH[/VARIANT].
+    #[arg(long, default_value = "linux/amd64", value_name = "PLATFORM")]
+    pub platform: String,
+    /// Print only the image's name at the end.
+    #[arg(short, long)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    /// NAME[:TAG|@sha256:DIGEST]
+    pub image: String,
+}
+
+#[derive(Args)]
+pub struct PushArgs {
+    /// Print only the pushed digest.
+    #[arg(short, long)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    /// NAME[:TAG]
+    pub image: String,
 }
 
 #[derive(Args)]

@@ -17,6 +17,8 @@ impl From<ImageShort> for ImageCommand {
             ImageShort::Images(a) => ImageCommand::Ls(a),
             ImageShort::Tag(a) => ImageCommand::Tag(a),
             ImageShort::Rmi(a) => ImageCommand::Rm(a),
+            ImageShort::Pull(a) => ImageCommand::Pull(a),
+            ImageShort::Push(a) => ImageCommand::Push(a),
         }
     }
 }
@@ -46,6 +48,8 @@ pub fn run(engine: &Engine, command: ImageCommand) -> Result<(), CliError> {
             }
         }
         ImageCommand::Tag(a) => engine.tag(&a.source, &a.target)?,
+        ImageCommand::Pull(a) => super::registry::pull(engine, &a)?,
+        ImageCommand::Push(a) => super::registry::push(engine, &a)?,
         ImageCommand::Rm(a) => {
             // As Docker: each image in turn, an error reported and the next
             // one still removed.

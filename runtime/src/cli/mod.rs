@@ -5,6 +5,7 @@
 //! - [`container`]: run, create, start, stop, kill, rm, ps, exec, logs, inspect,
 //!   wait, update, stats (also as `peti container ...`);
 //! - [`image`]: load, import, images, tag, rmi (also as `peti image ...`);
+//! - [`registry`]: pull and push, with Docker's progress lines;
 //! - [`volume`]: `peti volume create|ls|inspect|rm|prune`;
 //! - [`system`]: `peti system df|prune`;
 //! - [`format`]: `--format`: Docker's tables, JSON and Go templates;
@@ -15,6 +16,7 @@ pub mod container;
 mod format;
 pub(crate) mod image;
 mod out;
+mod registry;
 mod system;
 mod volume;
 
@@ -43,6 +45,9 @@ pub enum CliError {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
+    /// `--platform` is not OS/ARCH[/VARIANT].
+    #[error(transparent)]
+    Platform(runtime::image::platform::PlatformError),
     /// `port C PORT` for a port that is not published.
     #[error("No public port '{0}' published for {1}")]
     NoPublicPort(String, String),

@@ -15,6 +15,7 @@
 //!   Docker's field names.
 //! - [`logs`]: what a container printed, from its log.
 //! - [`top`]: the processes a container runs, seen from the host.
+//! - [`registry`]: pull and push, and the pull of `run` for an image not here.
 //! - [`images`]: load, import, list, tag and remove images.
 //! - [`system`]: `system df` and `system prune`: what the stores hold.
 //! - [`volumes`]: create, list, inspect, remove and prune volumes.
@@ -28,6 +29,7 @@ pub mod exec;
 pub mod images;
 pub mod lifecycle;
 pub mod logs;
+pub mod registry;
 pub mod run;
 pub mod system;
 pub mod top;
@@ -66,6 +68,10 @@ pub enum EngineError {
     Cgroup(#[from] CgroupError),
     #[error(transparent)]
     Volume(#[from] VolumeError),
+    #[error(transparent)]
+    Pull(#[from] crate::image::pull::PullError),
+    #[error(transparent)]
+    Push(#[from] crate::image::push::PushError),
     #[error(transparent)]
     Copy(#[from] crate::container::copy::CopyError),
     /// A failure to start, with Docker's exit code (125, 126 or 127).

@@ -8,6 +8,8 @@
 pub mod digest;
 pub mod layout;
 pub mod platform;
+pub mod pull;
+pub mod push;
 pub mod reference;
 pub mod source;
 pub mod store;

@@ -305,7 +305,42 @@ impl Store {
                 }
             }
         }
+        super::pull::sweep_downloads(&self.downloads_dir());
         Ok(())
+    }
+
+    /// The store's folder.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Where `peti pull` keeps what it downloads before the image is stored:
+    /// verified blobs, and the `.part-` files being written.
+    pub fn downloads_dir(&self) -> PathBuf {
+        self.root.join("downloads")
+    }
+
+    /// Whether the store holds the blob `digest` (`sha256:...`), verified.
+    pub fn has_blob(&self, digest: &str) -> bool {
+        stored_digest(digest).is_ok_and(|d| self.blob_path(&d).is_file())
+    }
+
+    /// The file of a stored blob, `sha256:...` checked first.
+    pub fn blob_file(&self, digest: &str) -> Result<PathBuf, StoreError> {
+        Ok(self.blob_path(&stored_digest(digest)?))
+    }
+
+    /// Stores the image of the OCI layout at `layout` (as `load` does) under
+    /// the name `reference`.
+    pub fn load_named_under(
+        &self,
+        changing: &Changing,
+        layout: &Path,
+        reference: &Reference,
+    ) -> Result<Reference, StoreError> {
+        let source = LayoutDir::open_layout(layout)?;
+        let mut loaded = self.load_from(changing, &source, &reference.name, Some(reference))?;
+        Ok(loaded.remove(0))
     }
 
     /// Where a blob is kept. Only a checked digest becomes a path.

@@ -113,6 +113,14 @@ impl Sandbox {
         Self::new_with(|_| {})
     }
 
+    /// A sandbox with an empty store: no image at all.
+    #[allow(dead_code)]
+    pub fn empty() -> Self {
+        Sandbox {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
     /// A sandbox whose folder `prepare` is given before busybox is imported
     /// into it: to mount a small file system on its store, say.
     pub fn new_with(prepare: impl FnOnce(&Path)) -> Self {

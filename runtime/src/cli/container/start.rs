@@ -22,8 +22,31 @@ fn request(args: &CreateArgs) -> CreateRequest {
 
 /// `peti create`: prints the new container's ID.
 pub fn create(engine: &Engine, args: CreateArgs) -> Result<(), CliError> {
+    pull_if_missing(engine, &args.image)?;
     outln!("{}", engine.create(&request(&args), false)?.container.id);
     Ok(())
+}
+
+/// Docker's `run` and `create` pull an image that is not here first, saying
+/// so on stderr. peti does the same for an image whose name has a registry
+/// (`127.0.0.1:5000/lab`); a name with none means Docker Hub, which peti does
+/// not reach on its own (its machines cannot, and its tests must not): that
+/// one is "no such image", and `peti pull` fetches it on purpose.
+fn pull_if_missing(engine: &Engine, image: &str) -> Result<(), CliError> {
+    use runtime::image::reference::{DOCKER_HUB, Reference};
+    let Ok(reference) = Reference::parse(image) else {
+        return Ok(());
+    };
+    if engine.images.resolve(image).is_ok() || reference.registry() == DOCKER_HUB {
+        return Ok(());
+    }
+    eprintln!("Unable to find image '{reference}' locally");
+    let request = runtime::image::pull::PullRequest {
+        reference,
+        platform: runtime::image::platform::Platform::host(),
+        options: runtime::registry::Options::default(),
+    };
+    crate::cli::registry::pull_to_stderr(engine, &request)
 }
 
 /// `peti run`: create, then start in the foreground or (`-d`) detached.
@@ -32,6 +55,7 @@ pub fn run(engine: &Engine, args: RunArgs) -> Result<u8, CliError> {
     if !args.detach {
         check_terminal(terminal.tty && terminal.interactive)?;
     }
+    pull_if_missing(engine, &args.container.image)?;
     let mut tracer = Tracer::new(args.trace || args.trace_json.is_some(), "peti");
     let detail = format!("record, upper/ and work/ for {}", args.container.image);
     let created = tracer.step("create", &detail, || {

@@ -1,0 +1,100 @@
+//! `peti push`: an image from the store to a registry. The layers and the
+//! config go first, each only if the registry does not have it yet (a HEAD
+//! asks); then the manifest, as the exact bytes the store holds, with its
+//! own media type. Nothing in the store changes, whatever happens.
+
+use std::fs;
+use std::sync::mpsc::Sender;
+
+use super::pull::short_id;
+use super::reference::Reference;
+use super::store::{Store, StoreError};
+use crate::registry::{Options, RegistryError, Repository, Transport};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{path}: {source}")]
+    Io {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// What a push reports as it goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PushProgress {
+    /// `The push refers to repository [NAME]`.
+    Repository(String),
+    Preparing(String),
+    Exists(String),
+    Pushed(String),
+}
+
+/// What a push did: the manifest's digest and size, which Docker prints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pushed {
+    pub tag: String,
+    pub digest: String,
+    pub size: u64,
+}
+
+/// Pushes the stored image `reference` to its registry.
+pub fn push(
+    store: &Store,
+    reference: &Reference,
+    options: &Options,
+    events: &Sender<PushProgress>,
+) -> Result<Pushed, PushError> {
+    let stored = store.image(&reference.to_string())?;
+    let manifest_path = store.blob_file(&stored.manifest_digest)?;
+    let manifest_bytes = fs::read(&manifest_path).map_err(|source| PushError::Io {
+        path: manifest_path.clone(),
+        source,
+    })?;
+    let transport =
+        Transport::connect(reference.registry(), options).map_err(RegistryError::from)?;
+    let repository = Repository::new(transport, &reference.repository());
+    let _ = events.send(PushProgress::Repository(reference.name.clone()));
+    let layers = stored.manifest.layers();
+    for descriptor in layers
+        .iter()
+        .chain(std::iter::once(stored.manifest.config()))
+    {
+        let digest = descriptor.digest().to_string();
+        let id = short_id(&digest);
+        let is_layer = descriptor != stored.manifest.config();
+        if is_layer {
+            let _ = events.send(PushProgress::Preparing(id.clone()));
+        }
+        if repository.has_blob(&digest)? {
+            if is_layer {
+                let _ = events.send(PushProgress::Exists(id));
+            }
+            continue;
+        }
+        let path = store.blob_file(&digest)?;
+        let mut file = fs::File::open(&path).map_err(|source| PushError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        repository.upload_blob(&digest, descriptor.size(), &mut file)?;
+        if is_layer {
+            let _ = events.send(PushProgress::Pushed(id));
+        }
+    }
+    let media_type = serde_json::from_slice::<serde_json::Value>(&manifest_bytes)
+        .ok()
+        .and_then(|v| v.get("mediaType")?.as_str().map(str::to_string))
+        .unwrap_or_else(|| "application/vnd.oci.image.manifest.v1+json".to_string());
+    let tag = reference.tag_or_latest().to_string();
+    repository.put_manifest(&tag, &media_type, &manifest_bytes)?;
+    Ok(Pushed {
+        tag,
+        digest: stored.manifest_digest,
+        size: manifest_bytes.len() as u64,
+    })
+}
