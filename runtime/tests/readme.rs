@@ -31,6 +31,8 @@ fn every_peti_command_of_the_readme_runs() {
     let lab = sandbox.path().join("lab.tar");
     std::fs::write(&lab, common::busybox_rootfs_tar(&[("bin/hello", HELLO)])).unwrap();
     let busybox_tar = sandbox.path().join("busybox.tar");
+    // The README pushes to and pulls from a registry on this machine.
+    let _registry = common::Registry::start(5000);
     let lines = readme_peti_lines();
     assert!(lines.len() >= 10, "too few commands found: {lines:?}");
     let mut ran = 0;

@@ -8,67 +8,10 @@ mod common;
 use std::io::Write;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
-use common::{Sandbox, code, stderr, stdout};
+use common::{Registry, Sandbox, code, stderr, stdout};
 use sha2::{Digest, Sha256};
-
-/// A registry of our own, stopped when dropped.
-struct Registry {
-    child: Child,
-    host: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Registry {
-    fn start() -> Option<Registry> {
-        let binary = ["/usr/bin/docker-registry", "/usr/bin/registry"]
-            .into_iter()
-            .find(|p| Path::new(p).is_file())?;
-        let dir = tempfile::tempdir().unwrap();
-        // A free port: bound, read, let go.
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let host = format!("127.0.0.1:{port}");
-        let config = dir.path().join("config.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {host}\n",
-                dir.path().join("data").display()
-            ),
-        )
-        .unwrap();
-        let child = Command::new(binary)
-            .args(["serve", config.to_str().unwrap()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let registry = Registry {
-            child,
-            host,
-            _dir: dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(&registry.host).is_err() {
-            assert!(Instant::now() < deadline, "the registry did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Some(registry)
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn tool(name: &str) -> Option<PathBuf> {
     ["/usr/bin", "/usr/local/bin"]
@@ -91,7 +34,7 @@ macro_rules! needs_registry {
                 );
             }
         }
-        match Registry::start() {
+        match Registry::start(0) {
             Some(r) => r,
             None => {
                 return common::skip(

@@ -210,3 +210,68 @@ pub fn stderr(output: &Output) -> String {
 pub fn code(output: &Output) -> i32 {
     output.status.code().expect("peti exits, it is not killed")
 }
+
+/// A registry of our own, stopped when dropped.
+pub struct Registry {
+    child: std::process::Child,
+    pub host: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Registry {
+    /// Starts one on 127.0.0.1:`port` (0: a free port); none if the
+    /// server is not installed.
+    #[allow(dead_code)]
+    pub fn start(port: u16) -> Option<Registry> {
+        let binary = ["/usr/bin/docker-registry", "/usr/bin/registry"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).is_file())?;
+        let dir = tempfile::tempdir().unwrap();
+        // A free port: bound, read, let go.
+        let port = match port {
+            0 => std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port(),
+            given => given,
+        };
+        let host = format!("127.0.0.1:{port}");
+        let config = dir.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {host}\n",
+                dir.path().join("data").display()
+            ),
+        )
+        .unwrap();
+        let child = std::process::Command::new(binary)
+            .args(["serve", config.to_str().unwrap()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let registry = Registry {
+            child,
+            host,
+            _dir: dir,
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(&registry.host).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the registry did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        Some(registry)
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
