@@ -146,7 +146,7 @@ fn run() -> Result<(), String> {
     }
     for round in 0..runs + 5 {
         let mut order: Vec<usize> = (0..ways.len()).collect();
-        shuffle(&mut order, round as u64);
+        bench::shuffle(&mut order, round as u64);
         for i in order {
             let way = &mut ways[i];
             let start = Instant::now();
@@ -239,17 +239,6 @@ fn check(output: std::io::Result<std::process::Output>, what: &str) -> Result<()
         Ok(o) if o.status.success() => Ok(()),
         Ok(o) => Err(format!("{what}: {}", String::from_utf8_lossy(&o.stderr))),
         Err(e) => Err(format!("{what}: {e}")),
-    }
-}
-
-/// A small deterministic shuffle (xorshift), so each round has its own order.
-fn shuffle(order: &mut [usize], seed: u64) {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    for i in (1..order.len()).rev() {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        order.swap(i, (x % (i as u64 + 1)) as usize);
     }
 }
 

@@ -44,3 +44,15 @@ pub fn write_figures(name: &str, figures: &serde_json::Value) -> Result<(), Stri
     let bytes = serde_json::to_vec_pretty(figures).map_err(|e| e.to_string())?;
     std::fs::write(dir.join(name), bytes).map_err(|e| e.to_string())
 }
+
+/// Shuffles `order` the same way for the same `seed` (xorshift): the ways of
+/// a benchmark run in another order each round, so drift hits them alike.
+pub fn shuffle(order: &mut [usize], seed: u64) {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    for i in (1..order.len()).rev() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        order.swap(i, (x % (i as u64 + 1)) as usize);
+    }
+}
