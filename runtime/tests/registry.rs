@@ -331,3 +331,246 @@ fn a_pull_that_cannot_be_done_says_why_and_leaves_nothing() {
     let missing = sandbox.peti(&["push", &format!("{}/not-here:1", registry.host)]);
     assert_eq!(code(&missing), 1);
 }
+
+/// A registry of our own that lies or stalls, as the hostile one of the
+/// issue: it serves a manifest for `/v2/bad/manifests/TAG` whose one layer is
+/// `blob`, and answers each request with what `serve` says for its path.
+struct Hostile {
+    host: String,
+    _thread: std::thread::JoinHandle<()>,
+}
+
+impl Hostile {
+    fn start(serve: impl Fn(&str) -> Vec<u8> + Send + Sync + 'static) -> Hostile {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let host = listener.local_addr().unwrap().to_string();
+        let serve = std::sync::Arc::new(serve);
+        let thread = std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let serve = serve.clone();
+                // A connection each, so that one left stalled holds up no other.
+                std::thread::spawn(move || {
+                    let mut request = Vec::new();
+                    let mut byte = [0u8; 1];
+                    while !request.ends_with(b"\r\n\r\n") {
+                        match std::io::Read::read(&mut stream, &mut byte) {
+                            Ok(1) => request.push(byte[0]),
+                            _ => break,
+                        }
+                        // A TLS hello: a plain-HTTP server answers 400, as Go's does.
+                        if request == [0x16] {
+                            let _ = stream.write_all(b"HTTP/1.0 400 Bad Request\r\n\r\n");
+                            return;
+                        }
+                    }
+                    let text = String::from_utf8_lossy(&request);
+                    let path = text.split(' ').nth(1).unwrap_or("/").to_string();
+                    let answer = serve(&path);
+                    let _ = stream.write_all(&answer);
+                    // The stalling answer keeps the connection open.
+                    std::thread::sleep(std::time::Duration::from_secs(30));
+                });
+            }
+        });
+        Hostile {
+            host,
+            _thread: thread,
+        }
+    }
+}
+
+fn http(status: &str, headers: &[(&str, String)], body: &[u8]) -> Vec<u8> {
+    let mut text = format!(
+        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        text.push_str(&format!("{k}: {v}\r\n"));
+    }
+    text.push_str("\r\n");
+    let mut bytes = text.into_bytes();
+    bytes.extend_from_slice(body);
+    bytes
+}
+
+/// A manifest naming a config and one layer of `layer_size` bytes whose
+/// digest is `layer_digest`; and its bytes' digest.
+fn manifest_for(config: &[u8], layer_digest: &str, layer_size: usize) -> (Vec<u8>, String) {
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            "digest": format!("sha256:{}", hex::encode(Sha256::digest(config))),
+            "size": config.len(),
+        },
+        "layers": [{
+            "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+            "digest": layer_digest, "size": layer_size,
+        }],
+    })
+    .to_string()
+    .into_bytes();
+    let digest = format!("sha256:{}", hex::encode(Sha256::digest(&manifest)));
+    (manifest, digest)
+}
+
+/// A hostile registry: a blob whose bytes are not its digest's, a manifest
+/// over 4 MiB, a redirect loop, an upload Location on another host. Each is
+/// a clear error, and nothing lands in the store.
+#[test]
+fn a_lying_registry_gets_clear_errors_and_nothing_lands() {
+    if let Some(reason) = common::containers_unavailable() {
+        return common::skip(
+            "a_lying_registry_gets_clear_errors_and_nothing_lands",
+            reason,
+        );
+    }
+    let config = br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":["sha256:0000000000000000000000000000000000000000000000000000000000000000"]}}"#.to_vec();
+    let claimed = format!(
+        "sha256:{}",
+        hex::encode(Sha256::digest(b"what it should be"))
+    );
+    let (manifest, _) = manifest_for(&config, &claimed, 12);
+    let hostile = Hostile::start(move |path| {
+        let json = |body: &[u8]| {
+            http(
+                "200 OK",
+                &[(
+                    "Content-Type",
+                    "application/vnd.oci.image.manifest.v1+json".into(),
+                )],
+                body,
+            )
+        };
+        match path {
+            "/v2/" => http("200 OK", &[], b"{}"),
+            "/v2/bad/manifests/1" => json(&manifest),
+            "/v2/huge/manifests/1" => json(&vec![b' '; 5 << 20]),
+            "/v2/loop/manifests/1" => http(
+                "302 Found",
+                &[("Location", "/v2/loop/manifests/1".into())],
+                b"",
+            ),
+            p if p.starts_with("/v2/bad/blobs/sha256:")
+                && p.contains(&hex::encode(Sha256::digest(b"what it should be"))) =>
+            {
+                http("200 OK", &[], b"but is this!")
+            }
+            p if p.starts_with("/v2/bad/blobs/") => http("200 OK", &[], &config),
+            "/v2/away/blobs/uploads/" => http(
+                "202 Accepted",
+                &[("Location", "http://192.0.2.1/steal".into())],
+                b"",
+            ),
+            p if p.starts_with("/v2/away/blobs/") => http("404 Not Found", &[], b""),
+            _ => http("404 Not Found", &[], b""),
+        }
+    });
+    let sandbox = Sandbox::new();
+    let before = sandbox.ok(&["images", "-q"]);
+    let host = &hostile.host;
+    let lying = sandbox.peti(&["pull", &format!("{host}/bad:1")]);
+    assert_eq!(code(&lying), 1, "{lying:?}");
+    assert!(
+        stderr(&lying).contains("the registry sent something else"),
+        "{lying:?}"
+    );
+    let huge = sandbox.peti(&["pull", &format!("{host}/huge:1")]);
+    assert!(stderr(&huge).contains("larger than"), "{huge:?}");
+    let looping = sandbox.peti(&["pull", &format!("{host}/loop:1")]);
+    assert!(stderr(&looping).contains("redirect"), "{looping:?}");
+    sandbox.ok(&["tag", "bb", &format!("{host}/away:1")]);
+    let away = sandbox.peti(&["push", &format!("{host}/away:1")]);
+    assert!(stderr(&away).contains("is not on"), "{away:?}");
+    sandbox.ok(&["rmi", &format!("{host}/away:1")]);
+    assert_eq!(sandbox.ok(&["images", "-q"]), before, "nothing landed");
+    let downloads = sandbox.store().join("downloads");
+    let leftovers: Vec<_> = std::fs::read_dir(&downloads)
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.file_name() != "verified")
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+/// A pull killed in the middle of a blob (the registry stalls there) leaves
+/// no image; its half-written file goes with the next command that changes
+/// the store.
+#[test]
+fn a_pull_killed_halfway_leaves_no_image_and_no_temporary_file() {
+    if let Some(reason) = common::containers_unavailable() {
+        return common::skip(
+            "a_pull_killed_halfway_leaves_no_image_and_no_temporary_file",
+            reason,
+        );
+    }
+    let config =
+        br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#
+            .to_vec();
+    let layer = vec![7u8; 1 << 20];
+    let layer_digest = format!("sha256:{}", hex::encode(Sha256::digest(&layer)));
+    let (manifest, _) = manifest_for(&config, &layer_digest, layer.len());
+    let hostile = Hostile::start(move |path| match path {
+        "/v2/" => http("200 OK", &[], b"{}"),
+        "/v2/slow/manifests/1" => http(
+            "200 OK",
+            &[(
+                "Content-Type",
+                "application/vnd.oci.image.manifest.v1+json".into(),
+            )],
+            &manifest,
+        ),
+        p if p.contains(&layer_digest) => {
+            // Half the blob, then nothing: the answer is never finished.
+            let mut head = http("200 OK", &[], &[]);
+            let text = String::from_utf8_lossy(&head)
+                .replace("Content-Length: 0", &format!("Content-Length: {}", 1 << 20));
+            head = text.into_bytes();
+            head.extend_from_slice(&[7u8; 1 << 19]);
+            head
+        }
+        p if p.starts_with("/v2/slow/blobs/") => http("200 OK", &[], &config),
+        _ => http("404 Not Found", &[], b""),
+    });
+    let sandbox = Sandbox::new();
+    let before = sandbox.ok(&["images", "-q"]);
+    let mut pull = sandbox
+        .command(&["pull", &format!("{}/slow:1", hostile.host)])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let downloads = sandbox.store().join("downloads");
+    let part = || {
+        std::fs::read_dir(&downloads)
+            .map(|d| {
+                d.flatten()
+                    .any(|e| e.file_name().to_string_lossy().contains(".part-"))
+            })
+            .unwrap_or(false)
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !part() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(part(), "the pull started a download");
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pull.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let _ = pull.wait();
+    assert_eq!(
+        sandbox.ok(&["images", "-q"]),
+        before,
+        "no image from a killed pull"
+    );
+    // The next command that changes the store sweeps the dead download.
+    sandbox.ok(&["tag", "bb", "bb:swept"]);
+    assert!(!part(), "the half-written blob is gone");
+}

@@ -191,7 +191,7 @@ impl Repository {
         progress: &mut dyn FnMut(u64),
     ) -> Result<(), RegistryError> {
         let url = self.url(&format!("blobs/{digest}"));
-        let mut response = self.transport.get(&url, "*/*")?;
+        let mut response = self.transport.get_blob(&url, size)?;
         if response.status().as_u16() != 200 {
             let status = response.status().as_u16();
             return Err(status_error("GET", &url, status, &mut response));

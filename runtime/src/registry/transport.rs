@@ -209,6 +209,25 @@ impl Transport {
             .map_err(|e| TransportError::from_ureq(&self.host, e))
     }
 
+    /// A GET of a blob of `size` bytes, whose body must come in 30 s plus
+    /// a second for each 256 KiB: a registry that stops sending in the middle
+    /// is an error in bounded time, while a slow link still gets a big blob.
+    pub fn get_blob(
+        &self,
+        url: &str,
+        size: u64,
+    ) -> Result<ureq::http::Response<ureq::Body>, TransportError> {
+        let budget = Duration::from_secs(30 + size / (256 * 1024));
+        self.agent
+            .get(url)
+            .header("Accept", "*/*")
+            .config()
+            .timeout_recv_body(Some(budget))
+            .build()
+            .call()
+            .map_err(|e| TransportError::from_ureq(&self.host, e))
+    }
+
     pub fn head(&self, url: &str) -> Result<ureq::http::Response<ureq::Body>, TransportError> {
         self.agent
             .head(url)
