@@ -574,3 +574,128 @@ fn a_pull_killed_halfway_leaves_no_image_and_no_temporary_file() {
     sandbox.ok(&["tag", "bb", "bb:swept"]);
     assert!(!part(), "the half-written blob is gone");
 }
+
+/// Runs openssl; the test cannot go on without it.
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// HTTPS with a CA of the test's own (made with openssl): refused while
+/// peti does not trust it, with words that say where the CA goes; trusted
+/// from certs.d/HOST:PORT/ca.crt, Docker's layout; or not checked with
+/// --tls-verify=false.
+#[test]
+fn https_is_checked_against_the_ca_in_certs_d() {
+    if let Some(reason) = common::containers_unavailable() {
+        return common::skip("https_is_checked_against_the_ca_in_certs_d", reason);
+    }
+    if tool("openssl").is_none() {
+        return common::skip(
+            "https_is_checked_against_the_ca_in_certs_d",
+            "openssl is not installed (.ci/setup installs it)",
+        );
+    }
+    let pki = tempfile::tempdir().unwrap();
+    let d = pki.path();
+    openssl(
+        d,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=peti test CA",
+        ],
+    );
+    openssl(
+        d,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+    );
+    std::fs::write(d.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    openssl(
+        d,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.crt",
+            "-days",
+            "2",
+            "-extfile",
+            "san.ext",
+        ],
+    );
+    let tls = format!(
+        "  tls:\n    certificate: {}\n    key: {}\n",
+        d.join("server.crt").display(),
+        d.join("server.key").display()
+    );
+    let Some(registry) = Registry::start_with(0, &tls) else {
+        return common::skip(
+            "https_is_checked_against_the_ca_in_certs_d",
+            "docker-registry is not installed (.ci/setup installs it)",
+        );
+    };
+    let certs = tempfile::tempdir().unwrap();
+    let sandbox = Sandbox::new();
+    let name = format!("{}/secure:1", registry.host);
+    sandbox.ok(&["tag", "bb", &name]);
+    let with_certs = |args: &[&str]| {
+        sandbox
+            .command(args)
+            .env("PETI_CERTS_D", certs.path())
+            .output()
+            .unwrap()
+    };
+    let refused = with_certs(&["push", &name]);
+    assert_eq!(code(&refused), 1, "{refused:?}");
+    let said = stderr(&refused);
+    let ca_at = certs.path().join(&registry.host).join("ca.crt");
+    assert!(said.contains("certificate is not trusted"), "{said}");
+    assert!(
+        said.contains(&ca_at.display().to_string()),
+        "names where the CA goes: {said}"
+    );
+    let unchecked = with_certs(&["push", "--tls-verify=false", &name]);
+    assert_eq!(code(&unchecked), 0, "{unchecked:?}");
+    std::fs::create_dir_all(ca_at.parent().unwrap()).unwrap();
+    std::fs::copy(d.join("ca.crt"), &ca_at).unwrap();
+    let trusted = with_certs(&["pull", &name]);
+    assert_eq!(code(&trusted), 0, "{trusted:?}");
+    assert!(stdout(&trusted).contains("Status: "), "{trusted:?}");
+}

@@ -86,6 +86,14 @@ impl TransportError {
                     detail: "connection refused: nothing listens there".into(),
                 }
             }
+            // rustls's verdict on a certificate comes through an io::Error.
+            ureq::Error::Io(e) if e.to_string().contains("certificate") => {
+                TransportError::Certificate {
+                    host,
+                    detail: e.to_string(),
+                    ca: PathBuf::from(CERTS_D),
+                }
+            }
             ureq::Error::Io(e) => TransportError::Unreachable {
                 host,
                 detail: e.to_string(),
@@ -106,6 +114,18 @@ impl TransportError {
                 host,
                 detail: other.to_string(),
             },
+        }
+    }
+
+    /// A certificate error names where this registry's CA goes.
+    fn with_ca(self, ca: &std::path::Path) -> TransportError {
+        match self {
+            TransportError::Certificate { host, detail, .. } => TransportError::Certificate {
+                host,
+                detail,
+                ca: ca.to_path_buf(),
+            },
+            other => other,
         }
     }
 
@@ -168,7 +188,7 @@ impl Transport {
             host: host.to_string(),
         };
         let plain_allowed = options.insecure || is_local(host);
-        match https.ping() {
+        match https.ping().map_err(|e| e.with_ca(&ca_path(options, host))) {
             Ok(()) => Ok(https),
             Err(e) if plain_allowed && speaks_no_tls(&e) => {
                 let http = Transport {
@@ -278,20 +298,20 @@ impl Transport {
     }
 }
 
-/// Whether an HTTPS attempt failed because the server does not speak TLS.
+/// Whether an HTTPS attempt failed because the server does not speak TLS:
+/// rustls sees an answer that is no TLS record (a plain-HTTP server's "400
+/// Bad Request"), which it calls a corrupt message of an invalid content
+/// type. A certificate it does not trust is another error, and no reason to
+/// fall back.
 fn speaks_no_tls(error: &TransportError) -> bool {
-    match error {
-        TransportError::Certificate { detail, .. } | TransportError::Http { detail, .. } => {
-            detail.contains("InvalidContentType")
-                || detail.contains("CorruptMessage")
-                || detail.contains("invalid")
-                || detail.contains("Invalid")
-        }
-        TransportError::Unreachable { detail, .. } => {
-            detail.contains("invalid") || detail.contains("corrupt")
-        }
-        TransportError::Ca(..) => false,
-    }
+    let detail = match error {
+        TransportError::Certificate { detail, .. }
+        | TransportError::Http { detail, .. }
+        | TransportError::Unreachable { detail, .. } => detail,
+        TransportError::Ca(..) => return false,
+    };
+    !detail.contains("certificate")
+        && (detail.contains("InvalidContentType") || detail.contains("corrupt message"))
 }
 
 /// An agent for `host`: its CA from certs.d if there is one (else the Mozilla

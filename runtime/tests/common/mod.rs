@@ -223,6 +223,13 @@ impl Registry {
     /// server is not installed.
     #[allow(dead_code)]
     pub fn start(port: u16) -> Option<Registry> {
+        Self::start_with(port, "")
+    }
+
+    /// [`Registry::start`], with `http` lines added to its config's `http:`
+    /// section (`tls:` with a certificate and key, say).
+    #[allow(dead_code)]
+    pub fn start_with(port: u16, http: &str) -> Option<Registry> {
         let binary = ["/usr/bin/docker-registry", "/usr/bin/registry"]
             .into_iter()
             .find(|p| std::path::Path::new(p).is_file())?;
@@ -241,7 +248,7 @@ impl Registry {
         std::fs::write(
             &config,
             format!(
-                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {host}\n",
+                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {host}\n{http}",
                 dir.path().join("data").display()
             ),
         )
