@@ -690,6 +690,12 @@ fn top_lists_the_processes_as_the_host_sees_them() {
         "-c",
         "sleep 100 & sleep 200",
     ]);
+    // The shell forks one sleep and execs the other a moment after run -d.
+    let settled = || {
+        let top = sandbox.ok(&["top", "two"]);
+        (top.lines().count() == 3 && top.contains("sleep 200")).then_some(top)
+    };
+    eventually(Duration::from_secs(5), || settled().is_some());
     let top = sandbox.ok(&["top", "two"]);
     let lines: Vec<&str> = top.lines().collect();
     assert_eq!(

@@ -52,8 +52,13 @@ impl ChangeKind {
 /// the image had is `C`, one it did not have is `A` (and so is everything
 /// under a directory that is new, or opaque).
 pub fn changes(upper: &Path, lowers: &[PathBuf]) -> io::Result<Vec<Change>> {
+    // Each layer opened once, for every look-up beneath it.
+    let lowers: Vec<fs::File> = lowers
+        .iter()
+        .map(fs::File::open)
+        .collect::<Result<_, _>>()?;
     let mut found = Vec::new();
-    walk_changes(upper, Path::new("/"), lowers, false, &mut found)?;
+    walk_changes(upper, Path::new("/"), &lowers, false, &mut found)?;
     found.sort();
     Ok(found)
 }
@@ -61,7 +66,7 @@ pub fn changes(upper: &Path, lowers: &[PathBuf]) -> io::Result<Vec<Change>> {
 fn walk_changes(
     dir: &Path,
     at: &Path,
-    lowers: &[PathBuf],
+    lowers: &[fs::File],
     all_new: bool,
     found: &mut Vec<Change>,
 ) -> io::Result<()> {
@@ -104,20 +109,15 @@ fn is_opaque(dir: &Path) -> bool {
 /// Whether a layer of the image has `path`. Each layer is looked in with
 /// openat2 beneath it, links not followed on the way: a path of the
 /// container's choosing never leads out of the layer.
-fn in_image(lowers: &[PathBuf], path: &Path) -> bool {
+fn in_image(lowers: &[fs::File], path: &Path) -> bool {
     let relative: PathBuf = path.components().skip(1).collect();
     lowers.iter().any(|layer| {
-        fs::File::open(layer)
-            .ok()
-            .and_then(|dir| {
-                crate::fsutil::open_beneath(
-                    std::os::fd::AsFd::as_fd(&dir),
-                    &relative,
-                    libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS,
-                )
-                .ok()
-            })
-            .is_some()
+        crate::fsutil::open_beneath(
+            std::os::fd::AsFd::as_fd(layer),
+            &relative,
+            libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS,
+        )
+        .is_ok()
     })
 }
 
@@ -208,14 +208,8 @@ mod tests {
         fs::create_dir_all(upper.join("tmp")).unwrap();
         fs::create_dir_all(upper.join("data/sub")).unwrap();
         fs::write(upper.join("data/sub/file"), "new").unwrap();
-        (dir, lower, upper)
-    }
-
-    #[test]
-    fn a_diff_reads_as_dockers() {
-        let (_dir, lower, upper) = scene();
-        let root = nix::unistd::geteuid().is_root();
-        if root {
+        // A deletion, as overlayfs records it (mknod needs root).
+        if nix::unistd::geteuid().is_root() {
             mknod(
                 &upper.join("tmp/old"),
                 SFlag::S_IFCHR,
@@ -224,6 +218,13 @@ mod tests {
             )
             .unwrap();
         }
+        (dir, lower, upper)
+    }
+
+    #[test]
+    fn a_diff_reads_as_dockers() {
+        let (_dir, lower, upper) = scene();
+        let root = nix::unistd::geteuid().is_root();
         let listed: Vec<String> = changes(&upper, &[lower])
             .unwrap()
             .iter()
@@ -247,15 +248,6 @@ mod tests {
     #[test]
     fn a_layer_has_ocis_whiteouts() {
         let (_dir, _lower, upper) = scene();
-        if nix::unistd::geteuid().is_root() {
-            mknod(
-                &upper.join("tmp/old"),
-                SFlag::S_IFCHR,
-                Mode::empty(),
-                makedev(0, 0),
-            )
-            .unwrap();
-        }
         let mut bytes = Vec::new();
         write_layer(&upper, &mut bytes).unwrap();
         let mut archive = tar::Archive::new(bytes.as_slice());

@@ -77,13 +77,16 @@ pub fn container_capabilities(
     privileges: &Privileges,
 ) -> Vec<Capability> {
     // "Every" capability is every one peti itself may hand on: its bounding
-    // set (a host, or a container peti runs in, may lack some).
-    let all: Vec<Capability> = caps::read(None, CapSet::Bounding)
-        .unwrap_or_else(|_| caps::all())
-        .into_iter()
-        .collect();
+    // set (a host, or a container peti runs in, may lack some). Read only
+    // when asked for: it is a system call per capability, on every start.
+    let all = || -> Vec<Capability> {
+        caps::read(None, CapSet::Bounding)
+            .unwrap_or_else(|_| caps::all())
+            .into_iter()
+            .collect()
+    };
     if privileges.privileged {
-        return sorted(all);
+        return sorted(all());
     }
     let named = |names: &[String]| -> Vec<Capability> {
         names.iter().filter_map(|n| n.parse().ok()).collect()
@@ -91,7 +94,7 @@ pub fn container_capabilities(
     let has_all = |names: &[String]| names.iter().any(|n| n == "ALL");
     let (add, drop) = (named(&privileges.cap_add), named(&privileges.cap_drop));
     let chosen: Vec<Capability> = if has_all(&privileges.cap_add) {
-        all.into_iter().filter(|c| !drop.contains(c)).collect()
+        all().into_iter().filter(|c| !drop.contains(c)).collect()
     } else if has_all(&privileges.cap_drop) {
         add
     } else {

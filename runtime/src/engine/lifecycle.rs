@@ -86,8 +86,7 @@ impl Engine {
             if container.state.status == crate::container::state::Status::Running {
                 continue;
             }
-            let upper = self.containers.dir(&container.id).join("upper");
-            let bytes = crate::fsutil::file_bytes_under(&upper).unwrap_or(0);
+            let bytes = self.writable_bytes(&container);
             lifecycle::remove(&self.containers, &container, false)?;
             self.prune_if_untagged(&container);
             removed.push((container.id.clone(), bytes));

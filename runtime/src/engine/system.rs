@@ -75,7 +75,7 @@ impl Engine {
             ..Usage::default()
         };
         for c in &containers {
-            let bytes = self.size_of(c)?.writable;
+            let bytes = self.writable_bytes(c);
             container_usage.bytes += bytes;
             if c.state.status == Status::Running {
                 container_usage.active += 1;

@@ -414,21 +414,30 @@ pub struct ContainerSize {
 }
 
 impl Engine {
-    /// `peti ps -s`: a container's sizes. The image's part is what the
-    /// store holds for it, as `peti images` counts it.
-    pub fn size_of(&self, c: &Container) -> Result<ContainerSize, EngineError> {
+    /// `peti ps -s`: each container's sizes. The image's part is what the
+    /// store holds for it, as `peti images` counts it (read once for all).
+    pub fn sizes_of(&self, containers: &[Container]) -> Result<Vec<ContainerSize>, EngineError> {
+        let images = self.images.list()?;
+        Ok(containers
+            .iter()
+            .map(|c| {
+                let writable = self.writable_bytes(c);
+                let image = images
+                    .iter()
+                    .find(|i| i.id == c.image_id)
+                    .map_or(0, |i| i.size);
+                ContainerSize {
+                    writable,
+                    virtual_bytes: writable + image,
+                }
+            })
+            .collect())
+    }
+
+    /// The bytes of what a container wrote: its writable layer's files.
+    pub fn writable_bytes(&self, c: &Container) -> u64 {
         let upper = self.containers.dir(&c.id).join("upper");
-        let writable = crate::fsutil::file_bytes_under(&upper).unwrap_or(0);
-        let image = self
-            .images
-            .list()?
-            .into_iter()
-            .find(|i| i.id == c.image_id)
-            .map_or(0, |i| i.size);
-        Ok(ContainerSize {
-            writable,
-            virtual_bytes: writable + image,
-        })
+        crate::fsutil::file_bytes_under(&upper).unwrap_or(0)
     }
 }
 

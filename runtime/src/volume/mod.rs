@@ -68,16 +68,9 @@ pub struct VolumeStore {
     dir: PathBuf,
 }
 
-/// Docker's rule for a volume's name (and a container's).
+/// Docker's rule for a volume's name, which is its rule for a container's.
 pub fn check_name(name: &str) -> Result<(), VolumeError> {
-    let mut chars = name.chars();
-    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
-    let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
-    if first_ok && rest_ok && name.len() >= 2 && name.len() <= 255 {
-        Ok(())
-    } else {
-        Err(VolumeError::BadName(name.to_string()))
-    }
+    crate::container::state::check_name(name).map_err(|_| VolumeError::BadName(name.to_string()))
 }
 
 impl VolumeStore {

@@ -184,14 +184,9 @@ pub struct StatsContext {
 
 impl StatsContext {
     /// `row` as Docker words it; `container` is the name or ID the user
-    /// gave (Docker's CONTAINER column), `cpu_percent` what was measured
-    /// between two samples.
-    pub fn of(
-        row: StatsRow,
-        container: String,
-        cpu_percent: f64,
-        host_memory: u64,
-    ) -> StatsContext {
+    /// gave (Docker's CONTAINER column); `host_memory` is the limit of one
+    /// with none of its own, as Docker shows it.
+    pub fn of(row: StatsRow, container: String, host_memory: u64) -> StatsContext {
         let limit = row.memory_limit_bytes.unwrap_or(host_memory).max(1);
         // Docker's usage leaves out the page cache the kernel would drop first.
         let used = row.memory_bytes.saturating_sub(row.memory_cache_bytes);
@@ -199,7 +194,7 @@ impl StatsContext {
             |(a, b): (u64, u64)| format!("{} / {}", units::decimal(a, 3), units::decimal(b, 3));
         StatsContext {
             block_io: pair((row.block_read_bytes, row.block_write_bytes)),
-            cpu_perc: format!("{cpu_percent:.2}%"),
+            cpu_perc: format!("{:.2}%", row.cpu_percent),
             container,
             mem_peak: row
                 .memory_peak_bytes

@@ -35,17 +35,20 @@ pub fn ps(engine: &Engine, args: &PsArgs) -> Result<(), CliError> {
     // for -s, or for a template that shows them.
     let sized = args.size
         || matches!(&args.format, Format::Template { source, .. } if source.contains(".Size"));
-    let rows = containers
+    let sizes = if sized {
+        engine
+            .sizes_of(&containers)?
+            .into_iter()
+            .map(Some)
+            .collect()
+    } else {
+        vec![None; containers.len()]
+    };
+    let rows: Vec<PsRow> = containers
         .iter()
-        .map(|c| {
-            let size = if sized {
-                Some(engine.size_of(c)?)
-            } else {
-                None
-            };
-            Ok(PsRow::of(c, !args.no_trunc, size))
-        })
-        .collect::<Result<Vec<_>, CliError>>()?;
+        .zip(sizes)
+        .map(|(c, size)| PsRow::of(c, !args.no_trunc, size))
+        .collect();
     let columns = if args.size {
         &rows::PS_WITH_SIZE
     } else {
@@ -199,8 +202,7 @@ pub fn stats(engine: &Engine, args: &StatsArgs) -> Result<(), CliError> {
                 .get(i)
                 .cloned()
                 .unwrap_or_else(|| row.id.clone());
-            let percent = row.cpu_percent;
-            StatsContext::of(row, named, percent, host_memory)
+            StatsContext::of(row, named, host_memory)
         })
         .collect();
     print_rows(&args.format, &rows::STATS, &rows)?;

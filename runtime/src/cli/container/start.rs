@@ -22,8 +22,10 @@ fn request(args: &CreateArgs) -> CreateRequest {
 
 /// `peti create`: prints the new container's ID.
 pub fn create(engine: &Engine, args: CreateArgs) -> Result<(), CliError> {
-    pull_if_missing(engine, &args.image)?;
-    outln!("{}", engine.create(&request(&args), false)?.container.id);
+    outln!(
+        "{}",
+        create_pulling(engine, &request(&args), false)?.container.id
+    );
     Ok(())
 }
 
@@ -32,21 +34,34 @@ pub fn create(engine: &Engine, args: CreateArgs) -> Result<(), CliError> {
 /// (`127.0.0.1:5000/lab`); a name with none means Docker Hub, which peti does
 /// not reach on its own (its machines cannot, and its tests must not): that
 /// one is "no such image", and `peti pull` fetches it on purpose.
-fn pull_if_missing(engine: &Engine, image: &str) -> Result<(), CliError> {
+/// The look-up is the create's own: only when it finds no image does the
+/// pull happen, so a start of an image that is here pays nothing for it.
+fn create_pulling(
+    engine: &Engine,
+    request: &runtime::engine::run::CreateRequest,
+    starting_now: bool,
+) -> Result<runtime::engine::run::Created, CliError> {
     use runtime::image::reference::{DOCKER_HUB, Reference};
-    let Ok(reference) = Reference::parse(image) else {
-        return Ok(());
-    };
-    if engine.images.resolve(image).is_ok() || reference.registry() == DOCKER_HUB {
-        return Ok(());
+    use runtime::image::store::StoreError;
+    match engine.create(request, starting_now) {
+        Err(EngineError::Image(StoreError::UnknownImage(name))) => {
+            let Some(reference) = Reference::parse(&request.image)
+                .ok()
+                .filter(|r| r.registry() != DOCKER_HUB)
+            else {
+                return Err(EngineError::Image(StoreError::UnknownImage(name)).into());
+            };
+            eprintln!("Unable to find image '{reference}' locally");
+            let pull = runtime::image::pull::PullRequest {
+                reference,
+                platform: runtime::image::platform::Platform::host(),
+                options: runtime::registry::Options::default(),
+            };
+            crate::cli::registry::pull_to_stderr(engine, &pull)?;
+            Ok(engine.create(request, starting_now)?)
+        }
+        other => Ok(other?),
     }
-    eprintln!("Unable to find image '{reference}' locally");
-    let request = runtime::image::pull::PullRequest {
-        reference,
-        platform: runtime::image::platform::Platform::host(),
-        options: runtime::registry::Options::default(),
-    };
-    crate::cli::registry::pull_to_stderr(engine, &request)
 }
 
 /// `peti run`: create, then start in the foreground or (`-d`) detached.
@@ -55,11 +70,10 @@ pub fn run(engine: &Engine, args: RunArgs) -> Result<u8, CliError> {
     if !args.detach {
         check_terminal(terminal.tty && terminal.interactive)?;
     }
-    pull_if_missing(engine, &args.container.image)?;
     let mut tracer = Tracer::new(args.trace || args.trace_json.is_some(), "peti");
     let detail = format!("record, upper/ and work/ for {}", args.container.image);
     let created = tracer.step("create", &detail, || {
-        engine.create(&request(&args.container), true)
+        create_pulling(engine, &request(&args.container), true)
     })?;
     let id = created.container.id.clone();
     let result = if args.detach {

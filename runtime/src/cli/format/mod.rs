@@ -122,9 +122,10 @@ pub fn render_rows<T: Serialize>(
 
 /// `inspect -f`: the template run on each object, a line each.
 pub fn render_each(source: &str, objects: &[serde_json::Value]) -> Result<String, FormatError> {
-    let Format::Template { source, .. } = source.parse::<Format>().unwrap_or(Format::Json) else {
-        // `-f json` is Docker's JSON of each object, as `{{json .}}`.
-        return render_each("{{json .}}", objects);
+    let source = match source.parse::<Format>() {
+        Ok(Format::Template { source, .. }) => source,
+        // `-f json` (or `table`) is Docker's JSON of each object, `{{json .}}`.
+        _ => "{{json .}}".to_string(),
     };
     // Inspect data is a map: a name that is not in it prints "<no value>",
     // as Docker's does when it falls back to the raw JSON.
