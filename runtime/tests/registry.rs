@@ -699,3 +699,106 @@ fn https_is_checked_against_the_ca_in_certs_d() {
     assert_eq!(code(&trusted), 0, "{trusted:?}");
     assert!(stdout(&trusted).contains("Status: "), "{trusted:?}");
 }
+
+/// `peti login SERVER -u USER --password-stdin` with `password` on stdin.
+fn login(sandbox: &Sandbox, server: &str, user: &str, password: &str) -> std::process::Output {
+    let mut child = sandbox
+        .command(&["login", server, "-u", user, "--password-stdin"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// A registry that wants a login (Basic auth, checked by docker-registry
+/// against an htpasswd file of bcrypt hashes): refused without one, and
+/// with a wrong password; served after `peti login`, whose config.json
+/// (0600) skopeo reads as Docker's; refused again after `peti logout`.
+#[test]
+fn a_registry_that_wants_a_login_gets_one() {
+    const TEST: &str = "a_registry_that_wants_a_login_gets_one";
+    if let Some(reason) = common::containers_unavailable() {
+        return common::skip(TEST, reason);
+    }
+    for t in ["htpasswd", "skopeo"] {
+        if tool(t).is_none() {
+            return common::skip(
+                TEST,
+                &format!("{t} is not installed (.ci/setup installs it)"),
+            );
+        }
+    }
+    let secrets = tempfile::tempdir().unwrap();
+    let htpasswd = secrets.path().join("htpasswd");
+    let made = Command::new(tool("htpasswd").unwrap())
+        .args(["-Bbc", htpasswd.to_str().unwrap(), "learner", "s3cret"])
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{made:?}");
+    let auth = format!(
+        "auth:\n  htpasswd:\n    realm: peti-test\n    path: {}\n",
+        htpasswd.display()
+    );
+    let Some(registry) = Registry::start_config(0, "", &auth) else {
+        return common::skip(
+            TEST,
+            "docker-registry is not installed (.ci/setup installs it)",
+        );
+    };
+    let host = &registry.host;
+    let sandbox = Sandbox::new();
+    let name = format!("{host}/private:1");
+    sandbox.ok(&["tag", "bb", &name]);
+
+    let anonymous = sandbox.peti(&["push", &name]);
+    assert_eq!(code(&anonymous), 1, "{anonymous:?}");
+    assert!(
+        stderr(&anonymous).contains(&format!(
+            "unauthorized: authentication required: log in first with `peti login {host}`"
+        )),
+        "{anonymous:?}"
+    );
+
+    let wrong = login(&sandbox, host, "learner", "guess");
+    assert_eq!(code(&wrong), 1, "{wrong:?}");
+    assert!(
+        stderr(&wrong).contains("incorrect username or password"),
+        "{wrong:?}"
+    );
+    let config = sandbox.docker_config().join("config.json");
+    assert!(!config.exists(), "a refused login is not kept");
+
+    let right = login(&sandbox, host, "learner", "s3cret");
+    assert_eq!(code(&right), 0, "{right:?}");
+    assert_eq!(stdout(&right), "Login Succeeded\n");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&config).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "only its owner reads a password");
+    let kept: serde_json::Value = serde_json::from_slice(&std::fs::read(&config).unwrap()).unwrap();
+    assert_eq!(kept["auths"][host.as_str()]["auth"], "bGVhcm5lcjpzM2NyZXQ=");
+
+    sandbox.ok(&["push", &name]);
+    let inspected = skopeo(&[
+        "inspect",
+        "--tls-verify=false",
+        "--authfile",
+        config.to_str().unwrap(),
+        &format!("docker://{name}"),
+    ]);
+    assert!(stdout(&inspected).contains("\"Digest\""), "{inspected:?}");
+    sandbox.ok(&["rmi", &name]);
+    sandbox.ok(&["pull", &name]);
+
+    let out = sandbox.ok(&["logout", host]);
+    assert_eq!(out, format!("Removing login credentials for {host}\n"));
+    assert_eq!(
+        sandbox.ok(&["logout", host]),
+        format!("Not logged in to {host}\n")
+    );
+    let refused = sandbox.peti(&["pull", &name]);
+    assert_eq!(code(&refused), 1, "{refused:?}");
+    assert!(stderr(&refused).contains("unauthorized"), "{refused:?}");
+}

@@ -69,6 +69,10 @@ pub enum Command {
         #[command(subcommand)]
         command: super::system::SystemCommand,
     },
+    /// Log in to a registry (the login is kept in Docker's config.json).
+    Login(super::login::LoginArgs),
+    /// Log out from a registry.
+    Logout(super::login::LogoutArgs),
     /// Show peti's version.
     Version,
     /// Show what peti holds and what it runs on.

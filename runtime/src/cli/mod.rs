@@ -15,6 +15,7 @@ pub mod args;
 pub mod container;
 mod format;
 pub(crate) mod image;
+mod login;
 mod out;
 mod registry;
 mod system;
@@ -48,6 +49,9 @@ pub enum CliError {
     /// `--platform` is not OS/ARCH[/VARIANT].
     #[error(transparent)]
     Platform(runtime::image::platform::PlatformError),
+    /// `login` could not ask for the password.
+    #[error(transparent)]
+    Login(login::LoginError),
     /// `port C PORT` for a port that is not published.
     #[error("No public port '{0}' published for {1}")]
     NoPublicPort(String, String),
@@ -153,6 +157,8 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
     let open = || Engine::open(&cli.root, &cli.run_root);
     match cli.command {
         Command::Version => version(),
+        Command::Login(args) => login::login(&args)?,
+        Command::Logout(args) => login::logout(&args)?,
         Command::Info => info(&open()?.info()?),
         Command::Image(command) => image::run(&open()?, command.into())?,
         Command::Images { command } => image::run(&open()?, command)?,

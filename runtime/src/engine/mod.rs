@@ -73,6 +73,8 @@ pub enum EngineError {
     #[error(transparent)]
     Push(#[from] crate::image::push::PushError),
     #[error(transparent)]
+    Registry(#[from] crate::registry::RegistryError),
+    #[error(transparent)]
     Copy(#[from] crate::container::copy::CopyError),
     /// A failure to start, with Docker's exit code (125, 126 or 127).
     #[error(transparent)]

@@ -114,7 +114,7 @@ pub fn resolve(request: &PullRequest, events: &Sender<Progress>) -> Result<Resol
     let reference = &request.reference;
     let transport =
         Transport::connect(reference.registry(), &request.options).map_err(RegistryError::from)?;
-    let repository = Repository::new(transport, &reference.repository());
+    let repository = Repository::open(transport, &reference.repository(), false)?;
     let asked = match &reference.digest {
         Some(d) => super::digest::text(d),
         None => reference.tag_or_latest().to_string(),

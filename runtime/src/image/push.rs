@@ -57,7 +57,7 @@ pub fn push(
     })?;
     let transport =
         Transport::connect(reference.registry(), options).map_err(RegistryError::from)?;
-    let repository = Repository::new(transport, &reference.repository());
+    let repository = Repository::open(transport, &reference.repository(), true)?;
     let _ = events.send(PushProgress::Repository(reference.name.clone()));
     let layers = stored.manifest.layers();
     for descriptor in layers

@@ -10,14 +10,19 @@
 //! would change them) and compared with the digest asked for and with the
 //! registry's `Docker-Content-Digest`; a blob is hashed as it streams.
 //!
-//! - [`transport`]: HTTPS or HTTP, the timeouts, which CAs are trusted.
+//! - [`transport`]: HTTPS or HTTP, the timeouts, which CAs are trusted;
+//! - [`auth`]: the login a registry asks for (Basic, or a Bearer token);
+//! - [`credentials`]: where logins are kept (Docker's config.json).
 
+pub mod auth;
+pub mod credentials;
 pub mod transport;
 
 use std::io::{self, Read, Write};
 
 use sha2::{Digest as _, Sha256};
 
+pub use auth::Credentials;
 pub use transport::{Options, Transport};
 
 /// The media types asked for in `Accept`, as Docker asks: OCI's manifest and
@@ -76,11 +81,41 @@ pub enum RegistryError {
     ForeignLocation { host: String, location: String },
     #[error("{0}")]
     Transport(#[from] transport::TransportError),
+    #[error(transparent)]
+    Logins(#[from] credentials::CredentialsError),
     #[error("{path}: {source}")]
     Io {
         path: std::path::PathBuf,
         source: io::Error,
     },
+}
+
+/// `peti login`: checks `credentials` with `registry` (see
+/// [`Transport::check_login`]), then keeps them; returns the file they
+/// are kept in.
+pub fn login(
+    registry: &str,
+    credentials: Credentials,
+    options: &Options,
+) -> Result<std::path::PathBuf, RegistryError> {
+    let logins = options
+        .logins
+        .as_ref()
+        .ok_or(credentials::CredentialsError::NoHome)?;
+    let transport = Transport::connect_as(registry, options, Some(credentials.clone()))?;
+    transport.check_login()?;
+    logins.set(registry, &credentials)?;
+    Ok(logins.path().to_path_buf())
+}
+
+/// `peti logout`: forgets the login kept for `registry`; whether there was
+/// one. The registry is not asked: a login is only a saved password.
+pub fn logout(registry: &str, options: &Options) -> Result<bool, RegistryError> {
+    let logins = options
+        .logins
+        .as_ref()
+        .ok_or(credentials::CredentialsError::NoHome)?;
+    Ok(logins.remove(registry)?)
 }
 
 /// A manifest (or index) as it came: its exact bytes, their digest, and the
@@ -99,11 +134,14 @@ pub struct Repository {
 }
 
 impl Repository {
-    pub fn new(transport: Transport, name: &str) -> Repository {
-        Repository {
+    /// The repository `name` on `transport`'s registry, logged in for a
+    /// pull, or for a push too: a Bearer registry's token names which.
+    pub fn open(transport: Transport, name: &str, push: bool) -> Result<Repository, RegistryError> {
+        transport.authorize(Some(&auth::scope(name, push)))?;
+        Ok(Repository {
             transport,
             name: name.to_string(),
-        }
+        })
     }
 
     fn url(&self, rest: &str) -> String {
@@ -125,7 +163,7 @@ impl Repository {
                     reference: reference.to_string(),
                 });
             }
-            status => return Err(status_error("GET", &url, status, &mut response)),
+            status => return Err(self.status_error("GET", &url, status, &mut response)),
         }
         let header = |name: &str| {
             response
@@ -194,7 +232,7 @@ impl Repository {
         let mut response = self.transport.get_blob(&url, size)?;
         if response.status().as_u16() != 200 {
             let status = response.status().as_u16();
-            return Err(status_error("GET", &url, status, &mut response));
+            return Err(self.status_error("GET", &url, status, &mut response));
         }
         let mut body = response
             .body_mut()
@@ -255,7 +293,7 @@ impl Repository {
         match response.status().as_u16() {
             200 => Ok(true),
             404 => Ok(false),
-            status => Err(status_error("HEAD", &url, status, &mut response)),
+            status => Err(self.status_error("HEAD", &url, status, &mut response)),
         }
     }
 
@@ -272,7 +310,7 @@ impl Repository {
         let mut response = self.transport.post_empty(&url)?;
         if response.status().as_u16() != 202 {
             let status = response.status().as_u16();
-            return Err(status_error("POST", &url, status, &mut response));
+            return Err(self.status_error("POST", &url, status, &mut response));
         }
         let location = response
             .headers()
@@ -288,7 +326,7 @@ impl Repository {
             .put(&put, "application/octet-stream", size, blob)?;
         match response.status().as_u16() {
             201 | 204 => Ok(()),
-            status => Err(status_error("PUT", &put, status, &mut response)),
+            status => Err(self.status_error("PUT", &put, status, &mut response)),
         }
     }
 
@@ -305,40 +343,46 @@ impl Repository {
                 .put(&url, media_type, bytes.len() as u64, &mut &bytes[..])?;
         match response.status().as_u16() {
             200 | 201 | 204 => Ok(()),
-            status => Err(status_error("PUT", &url, status, &mut response)),
+            status => Err(self.status_error("PUT", &url, status, &mut response)),
         }
     }
 }
 
 /// A status the exchange did not expect, with the registry's own words
 /// (its error JSON: `{"errors":[{"code":..,"message":..}]}`) when it sent some.
-fn status_error(
-    method: &'static str,
-    url: &str,
-    status: u16,
-    response: &mut ureq::http::Response<ureq::Body>,
-) -> RegistryError {
-    let text = response
-        .body_mut()
-        .with_config()
-        .limit(64 * 1024)
-        .read_to_string()
-        .unwrap_or_default();
-    let message = serde_json::from_str::<serde_json::Value>(&text)
-        .ok()
-        .and_then(|v| {
-            let first = v.get("errors")?.get(0)?.clone();
-            Some(format!(
-                ": {} ({})",
-                first.get("message")?.as_str()?,
-                first.get("code")?.as_str()?
-            ))
-        })
-        .unwrap_or_default();
-    RegistryError::Status {
-        method,
-        url: url.to_string(),
-        status,
-        message,
+impl Repository {
+    fn status_error(
+        &self,
+        method: &'static str,
+        url: &str,
+        status: u16,
+        response: &mut ureq::http::Response<ureq::Body>,
+    ) -> RegistryError {
+        let text = response
+            .body_mut()
+            .with_config()
+            .limit(64 * 1024)
+            .read_to_string()
+            .unwrap_or_default();
+        let message = serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|v| {
+                let first = v.get("errors")?.get(0)?.clone();
+                Some(format!(
+                    ": {} ({})",
+                    first.get("message")?.as_str()?,
+                    first.get("code")?.as_str()?
+                ))
+            })
+            .unwrap_or_default();
+        if status == 401 {
+            return self.transport.unauthorized().into();
+        }
+        RegistryError::Status {
+            method,
+            url: url.to_string(),
+            status,
+            message,
+        }
     }
 }

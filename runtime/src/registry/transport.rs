@@ -9,13 +9,20 @@
 //! certificate that does not verify is an error, not a reason to fall back.
 //! A CA of one's own goes in `certs.d/HOST:PORT/ca.crt` (Docker's layout,
 //! under `/etc/peti/certs.d`, or `$PETI_CERTS_D`).
+//!
+//! A transport also carries the login: the challenge the registry answered
+//! its first request (`GET /v2/`) with, the credentials kept for it, and the
+//! `Authorization` header they turn into (see [`super::auth`]).
 
 use std::io::Read;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ureq::tls::{Certificate, RootCerts, TlsConfig};
+
+use super::auth::{self, Challenge, ChallengeError, Credentials};
+use super::credentials::{ConfigFile, CredentialsError};
 
 /// Where extra CAs are looked for, per registry: Docker's layout.
 pub const CERTS_D: &str = "/etc/peti/certs.d";
@@ -30,6 +37,8 @@ pub struct Options {
     pub insecure: bool,
     /// The `certs.d` folder.
     pub certs_dir: PathBuf,
+    /// Where logins are kept (Docker's config.json); `None`: anonymous.
+    pub logins: Option<ConfigFile>,
 }
 
 impl Default for Options {
@@ -38,6 +47,7 @@ impl Default for Options {
             insecure: false,
             certs_dir: std::env::var_os("PETI_CERTS_D")
                 .map_or_else(|| PathBuf::from(CERTS_D), PathBuf::from),
+            logins: ConfigFile::locate().ok(),
         }
     }
 }
@@ -59,6 +69,19 @@ pub enum TransportError {
     Http { host: String, detail: String },
     #[error("reading {0}: {1}")]
     Ca(PathBuf, String),
+    #[error("{host}: {source}")]
+    Challenge {
+        host: String,
+        source: ChallengeError,
+    },
+    #[error(transparent)]
+    Logins(#[from] CredentialsError),
+    #[error("{host}: unauthorized: {detail}")]
+    Unauthorized { host: String, detail: String },
+    #[error(
+        "{host}: its token service {realm} is plain HTTP on another machine, and would see the password: refused (--tls-verify=false allows it)"
+    )]
+    PlainRealm { host: String, realm: String },
 }
 
 impl TransportError {
@@ -163,50 +186,244 @@ pub fn is_local(host: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
-/// An agent that reaches one registry, with the scheme it speaks.
+/// An agent that reaches one registry, with the scheme it speaks and the
+/// login it uses. Clones share the `Authorization` header, so a token one
+/// download thread refreshes serves them all.
 #[derive(Clone)]
 pub struct Transport {
     agent: ureq::Agent,
     base: String,
     host: String,
+    insecure: bool,
+    /// What the registry asked for when first called, if it wants a login.
+    challenge: Option<Challenge>,
+    credentials: Option<Credentials>,
+    /// The scope the current token was asked for (Bearer).
+    scope: Arc<Mutex<Option<String>>>,
+    authorization: Arc<Mutex<Option<String>>>,
+}
+
+impl std::fmt::Debug for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transport")
+            .field("base", &self.base)
+            .field("challenge", &self.challenge)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Transport {
-    /// Finds how `host` (a registry as a reference names it) is reached:
-    /// pings `/v2/` over HTTPS, and over HTTP where that is allowed and the
-    /// server does not speak TLS.
+    /// Finds how `host` (a registry as a reference names it) is reached,
+    /// with the login kept for it if there is one: see [`Transport::connect_as`].
     pub fn connect(host: &str, options: &Options) -> Result<Transport, TransportError> {
+        let credentials = match &options.logins {
+            Some(logins) => logins.get(host)?,
+            None => None,
+        };
+        Transport::connect_as(host, options, credentials)
+    }
+
+    /// Finds how `host` is reached: pings `/v2/` over HTTPS, and over HTTP
+    /// where that is allowed and the server does not speak TLS; a `401`
+    /// answer says which login the registry wants.
+    pub fn connect_as(
+        host: &str,
+        options: &Options,
+        credentials: Option<Credentials>,
+    ) -> Result<Transport, TransportError> {
         let api = if host == crate::image::reference::DOCKER_HUB {
             DOCKER_HUB_API
         } else {
             host
         };
         let agent = agent(host, options)?;
-        let https = Transport {
-            agent: agent.clone(),
+        let mut https = Transport {
+            agent,
             base: format!("https://{api}"),
             host: host.to_string(),
+            insecure: options.insecure,
+            challenge: None,
+            credentials,
+            scope: Arc::default(),
+            authorization: Arc::default(),
         };
         let plain_allowed = options.insecure || is_local(host);
         match https.ping().map_err(|e| e.with_ca(&ca_path(options, host))) {
-            Ok(()) => Ok(https),
+            Ok(challenge) => {
+                https.challenge = challenge;
+                Ok(https)
+            }
             Err(e) if plain_allowed && speaks_no_tls(&e) => {
-                let http = Transport {
-                    agent,
+                let mut http = Transport {
                     base: format!("http://{api}"),
-                    host: host.to_string(),
+                    ..https
                 };
-                http.ping()?;
+                http.challenge = http.ping()?;
                 Ok(http)
             }
             Err(e) => Err(e),
         }
     }
 
-    fn ping(&self) -> Result<(), TransportError> {
-        // Any answer will do (401 asks for a login): the server is there.
-        self.get(&format!("{}/v2/", self.base), "application/json")
-            .map(drop)
+    /// `GET /v2/`: any answer will do to know the server is there; a `401`
+    /// carries the challenge.
+    fn ping(&self) -> Result<Option<Challenge>, TransportError> {
+        let response = self.get(&format!("{}/v2/", self.base), "application/json")?;
+        if response.status().as_u16() != 401 {
+            return Ok(None);
+        }
+        let header = response
+            .headers()
+            .get("WWW-Authenticate")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        auth::parse_challenge(header)
+            .map(Some)
+            .map_err(|source| TransportError::Challenge {
+                host: self.host.clone(),
+                source,
+            })
+    }
+
+    /// Whether the registry asked for a login at all.
+    pub fn wants_login(&self) -> bool {
+        self.challenge.is_some()
+    }
+
+    /// Gets the `Authorization` header that requests for `scope` need (a
+    /// token, for a Bearer registry), or nothing if the registry wants no
+    /// login. With no scope, a Bearer login is only checked (`peti login`).
+    pub fn authorize(&self, scope: Option<&str>) -> Result<(), TransportError> {
+        let header = match (&self.challenge, &self.credentials) {
+            (None, _) | (Some(Challenge::Basic { .. }), None) => None,
+            (Some(Challenge::Basic { .. }), Some(credentials)) => Some(credentials.basic()),
+            (Some(Challenge::Bearer { realm, service, .. }), credentials) => Some(format!(
+                "Bearer {}",
+                self.token(realm, service.as_deref(), scope, credentials.as_ref())?
+            )),
+        };
+        *self.scope.lock().unwrap_or_else(|e| e.into_inner()) = scope.map(str::to_string);
+        *self.authorization.lock().unwrap_or_else(|e| e.into_inner()) = header;
+        Ok(())
+    }
+
+    /// Checks the credentials with the registry, as `docker login` does: a
+    /// Basic registry must accept them on `/v2/`, a Bearer registry's token
+    /// service must give a token for them.
+    pub fn check_login(&self) -> Result<(), TransportError> {
+        self.authorize(None)?;
+        if let Some(Challenge::Basic { .. }) = self.challenge {
+            let response = self.get(&format!("{}/v2/", self.base), "application/json")?;
+            if response.status().as_u16() == 401 {
+                return Err(self.refused_login());
+            }
+        }
+        Ok(())
+    }
+
+    /// Asks a Bearer registry's token service for a token.
+    fn token(
+        &self,
+        realm: &str,
+        service: Option<&str>,
+        scope: Option<&str>,
+        credentials: Option<&Credentials>,
+    ) -> Result<String, TransportError> {
+        let plain = realm.strip_prefix("http://");
+        let realm_host = plain.map(|rest| rest.split('/').next().unwrap_or(rest));
+        if !realm.starts_with("https://") && plain.is_none() {
+            return Err(TransportError::Challenge {
+                host: self.host.clone(),
+                source: ChallengeError::Malformed("a realm that is no http(s) address"),
+            });
+        }
+        if credentials.is_some() && !self.insecure && realm_host.is_some_and(|h| !is_local(h)) {
+            return Err(TransportError::PlainRealm {
+                host: self.host.clone(),
+                realm: realm.to_string(),
+            });
+        }
+        let url = auth::token_url(realm, service, scope);
+        let mut request = self.agent.get(&url);
+        if let Some(credentials) = credentials {
+            request = request.header("Authorization", &credentials.basic());
+        }
+        let mut response = request
+            .call()
+            .map_err(|e| TransportError::from_ureq(&self.host, e))?;
+        match response.status().as_u16() {
+            200 => {}
+            401 | 403 => return Err(self.refused_login()),
+            status => {
+                return Err(TransportError::Http {
+                    host: self.host.clone(),
+                    detail: format!("its token service {realm} answered {status}"),
+                });
+            }
+        }
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(64 * 1024)
+            .read_to_vec()
+            .map_err(|e| TransportError::from_ureq(&self.host, e))?;
+        auth::token_from(&body).ok_or_else(|| TransportError::Http {
+            host: self.host.clone(),
+            detail: format!("its token service {realm} sent no token"),
+        })
+    }
+
+    /// The error for a request the registry refused to serve unauthorised.
+    pub fn unauthorized(&self) -> TransportError {
+        let detail = if self.credentials.is_some() {
+            "incorrect username or password, or no access to this repository".to_string()
+        } else {
+            format!(
+                "authentication required: log in first with `peti login {}`",
+                self.host
+            )
+        };
+        TransportError::Unauthorized {
+            host: self.host.clone(),
+            detail,
+        }
+    }
+
+    /// The error for credentials the registry (or its token service) refused.
+    fn refused_login(&self) -> TransportError {
+        TransportError::Unauthorized {
+            host: self.host.clone(),
+            detail: match self.credentials {
+                Some(_) => "incorrect username or password".into(),
+                None => "the token service refused an anonymous token: log in first".into(),
+            },
+        }
+    }
+
+    /// Sends a request built by `build`, with the login's header; a `401`
+    /// from a Bearer registry (an expired token) gets one new token and one
+    /// more try.
+    fn send(
+        &self,
+        build: impl Fn(&ureq::Agent) -> Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<ureq::http::Response<ureq::Body>, TransportError> {
+        let response = build(&self.agent).map_err(|e| TransportError::from_ureq(&self.host, e))?;
+        if response.status().as_u16() == 401
+            && matches!(self.challenge, Some(Challenge::Bearer { .. }))
+        {
+            let scope = self.scope.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            self.authorize(scope.as_deref())?;
+            return build(&self.agent).map_err(|e| TransportError::from_ureq(&self.host, e));
+        }
+        Ok(response)
+    }
+
+    /// The `Authorization` header's value now, if there is one.
+    fn authorization(&self) -> Option<String> {
+        self.authorization
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub fn base(&self) -> &str {
@@ -222,11 +439,11 @@ impl Transport {
         url: &str,
         accept: &str,
     ) -> Result<ureq::http::Response<ureq::Body>, TransportError> {
-        self.agent
-            .get(url)
-            .header("Accept", accept)
-            .call()
-            .map_err(|e| TransportError::from_ureq(&self.host, e))
+        self.send(|agent| {
+            with_auth(agent.get(url), self.authorization())
+                .header("Accept", accept)
+                .call()
+        })
     }
 
     /// A GET of a blob of `size` bytes, whose body must come in 30 s plus
@@ -238,33 +455,29 @@ impl Transport {
         size: u64,
     ) -> Result<ureq::http::Response<ureq::Body>, TransportError> {
         let budget = Duration::from_secs(30 + size / (256 * 1024));
-        self.agent
-            .get(url)
-            .header("Accept", "*/*")
-            .config()
-            .timeout_recv_body(Some(budget))
-            .build()
-            .call()
-            .map_err(|e| TransportError::from_ureq(&self.host, e))
+        self.send(|agent| {
+            with_auth(agent.get(url), self.authorization())
+                .header("Accept", "*/*")
+                .config()
+                .timeout_recv_body(Some(budget))
+                .build()
+                .call()
+        })
     }
 
     pub fn head(&self, url: &str) -> Result<ureq::http::Response<ureq::Body>, TransportError> {
-        self.agent
-            .head(url)
-            .call()
-            .map_err(|e| TransportError::from_ureq(&self.host, e))
+        self.send(|agent| with_auth(agent.head(url), self.authorization()).call())
     }
 
     pub fn post_empty(
         &self,
         url: &str,
     ) -> Result<ureq::http::Response<ureq::Body>, TransportError> {
-        self.agent
-            .post(url)
-            .send_empty()
-            .map_err(|e| TransportError::from_ureq(&self.host, e))
+        self.send(|agent| with_auth(agent.post(url), self.authorization()).send_empty())
     }
 
+    /// A PUT of `size` bytes from `body`; not tried twice, since the body
+    /// is read once.
     pub fn put(
         &self,
         url: &str,
@@ -272,8 +485,7 @@ impl Transport {
         size: u64,
         body: &mut dyn Read,
     ) -> Result<ureq::http::Response<ureq::Body>, TransportError> {
-        self.agent
-            .put(url)
+        with_auth(self.agent.put(url), self.authorization())
             .header("Content-Type", content_type)
             .header("Content-Length", &size.to_string())
             .send(ureq::SendBody::from_reader(body))
@@ -298,6 +510,17 @@ impl Transport {
     }
 }
 
+/// `request` with the `Authorization` header, if there is one.
+fn with_auth<B>(
+    request: ureq::RequestBuilder<B>,
+    authorization: Option<String>,
+) -> ureq::RequestBuilder<B> {
+    match authorization {
+        Some(value) => request.header("Authorization", &value),
+        None => request,
+    }
+}
+
 /// Whether an HTTPS attempt failed because the server does not speak TLS:
 /// rustls sees an answer that is no TLS record (a plain-HTTP server's "400
 /// Bad Request"), which it calls a corrupt message of an invalid content
@@ -308,7 +531,7 @@ fn speaks_no_tls(error: &TransportError) -> bool {
         TransportError::Certificate { detail, .. }
         | TransportError::Http { detail, .. }
         | TransportError::Unreachable { detail, .. } => detail,
-        TransportError::Ca(..) => return false,
+        _ => return false,
     };
     !detail.contains("certificate")
         && (detail.contains("InvalidContentType") || detail.contains("corrupt message"))

@@ -145,6 +145,11 @@ impl Sandbox {
         self.path().join("run")
     }
 
+    /// Where `peti login` keeps its logins here (Docker's `DOCKER_CONFIG`).
+    pub fn docker_config(&self) -> PathBuf {
+        self.path().join("docker")
+    }
+
     /// `peti ARGS` in this sandbox, with no stdin.
     pub fn command(&self, args: &[&str]) -> Command {
         self.command_of(Path::new(env!("CARGO_BIN_EXE_peti")), args)
@@ -157,6 +162,8 @@ impl Sandbox {
             .args(args)
             .env("PETI_ROOT", self.store())
             .env("PETI_RUN", self.run_root())
+            // Logins go in the sandbox, never in the user's ~/.docker.
+            .env("DOCKER_CONFIG", self.docker_config())
             .stdin(Stdio::null());
         command
     }
@@ -230,6 +237,13 @@ impl Registry {
     /// section (`tls:` with a certificate and key, say).
     #[allow(dead_code)]
     pub fn start_with(port: u16, http: &str) -> Option<Registry> {
+        Self::start_config(port, http, "")
+    }
+
+    /// [`Registry::start_with`], with `top` added at the config's top level
+    /// (an `auth:` section, say).
+    #[allow(dead_code)]
+    pub fn start_config(port: u16, http: &str, top: &str) -> Option<Registry> {
         let binary = ["/usr/bin/docker-registry", "/usr/bin/registry"]
             .into_iter()
             .find(|p| std::path::Path::new(p).is_file())?;
@@ -248,7 +262,7 @@ impl Registry {
         std::fs::write(
             &config,
             format!(
-                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {host}\n{http}",
+                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {host}\n{http}{top}",
                 dir.path().join("data").display()
             ),
         )
