@@ -802,3 +802,205 @@ fn a_registry_that_wants_a_login_gets_one() {
     assert_eq!(code(&refused), 1, "{refused:?}");
     assert!(stderr(&refused).contains("unauthorized"), "{refused:?}");
 }
+
+/// A token service of the test's own for docker-registry's `token` auth, as
+/// Docker Hub's auth.docker.io is for its registry: it checks Basic
+/// credentials (learner:s3cret) and signs a JWT (RS256, with openssl, its
+/// certificate in the `x5c` header) granting the scope asked for; an
+/// anonymous caller gets a token that grants nothing, as Docker Hub's does
+/// for a private repository. The registry checks every token's signature,
+/// issuer, audience, times and grants itself.
+struct TokenService {
+    url: String,
+    issued: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    _thread: std::thread::JoinHandle<()>,
+}
+
+impl TokenService {
+    fn start(pki: &Path) -> TokenService {
+        use base64::Engine as _;
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/token", listener.local_addr().unwrap());
+        let pem = std::fs::read_to_string(pki.join("token.crt")).unwrap();
+        let der: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+        let key = pki.join("token.key");
+        let issued = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = issued.clone();
+        let thread = std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+                let mut head = Vec::new();
+                loop {
+                    let mut line = String::new();
+                    if std::io::BufRead::read_line(&mut reader, &mut line).unwrap_or(0) == 0
+                        || line == "\r\n"
+                    {
+                        break;
+                    }
+                    head.push(line.trim_end().to_string());
+                }
+                let target = head.first().and_then(|l| l.split(' ').nth(1)).unwrap_or("");
+                let query = |key: &str| {
+                    target.split_once('?').and_then(|(_, q)| {
+                        q.split('&').find_map(|kv| {
+                            let (k, v) = kv.split_once('=')?;
+                            (k == key).then(|| {
+                                percent_encoding::percent_decode_str(v)
+                                    .decode_utf8_lossy()
+                                    .into_owned()
+                            })
+                        })
+                    })
+                };
+                let basic = head.iter().find_map(|l| {
+                    let (name, value) = l.split_once(':')?;
+                    name.eq_ignore_ascii_case("authorization")
+                        .then(|| value.trim().strip_prefix("Basic ").map(str::to_string))?
+                });
+                let right = base64::engine::general_purpose::STANDARD.encode("learner:s3cret");
+                let access = match (&basic, query("scope")) {
+                    (Some(b), _) if *b != right => {
+                        let _ = stream.write_all(&http("401 Unauthorized", &[], b""));
+                        continue;
+                    }
+                    (Some(_), Some(scope)) => {
+                        let mut parts = scope.splitn(3, ':');
+                        let (kind, name, actions) = (
+                            parts.next().unwrap(),
+                            parts.next().unwrap(),
+                            parts.next().unwrap(),
+                        );
+                        serde_json::json!([{
+                            "type": kind, "name": name,
+                            "actions": actions.split(',').collect::<Vec<_>>(),
+                        }])
+                    }
+                    _ => serde_json::json!([]),
+                };
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_secs();
+                let url64 =
+                    |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+                let header = serde_json::json!({"typ": "JWT", "alg": "RS256", "x5c": [der]});
+                let claims = serde_json::json!({
+                    "iss": "peti-token-service", "sub": "learner", "aud": "peti-registry",
+                    "exp": now + 300, "nbf": now - 10, "iat": now, "jti": format!("{now}-{}", counter.load(std::sync::atomic::Ordering::SeqCst)),
+                    "access": access,
+                });
+                let signed = format!(
+                    "{}.{}",
+                    url64(header.to_string().as_bytes()),
+                    url64(claims.to_string().as_bytes())
+                );
+                let mut openssl = Command::new("openssl")
+                    .args(["dgst", "-sha256", "-sign", key.to_str().unwrap()])
+                    .stdin(std::process::Stdio::piped())
+                    .stdout(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap();
+                openssl
+                    .stdin
+                    .take()
+                    .unwrap()
+                    .write_all(signed.as_bytes())
+                    .unwrap();
+                let signature = openssl.wait_with_output().unwrap().stdout;
+                let token = format!("{signed}.{}", url64(&signature));
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let body = serde_json::json!({"token": token, "expires_in": 300}).to_string();
+                let _ = stream.write_all(&http(
+                    "200 OK",
+                    &[("Content-Type", "application/json".into())],
+                    body.as_bytes(),
+                ));
+            }
+        });
+        TokenService {
+            url,
+            issued,
+            _thread: thread,
+        }
+    }
+
+    fn issued(&self) -> usize {
+        self.issued.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// The Bearer flow, Docker Hub's: docker-registry with `token` auth sends
+/// peti to a token service for each repository's scope. Without a login the
+/// token grants nothing and the registry refuses; a wrong password is
+/// refused by the token service; after `peti login` a push and a pull each
+/// ask for one token, not one per request.
+#[test]
+fn a_registry_with_a_token_service_gets_a_token() {
+    const TEST: &str = "a_registry_with_a_token_service_gets_a_token";
+    if let Some(reason) = common::containers_unavailable() {
+        return common::skip(TEST, reason);
+    }
+    if tool("openssl").is_none() {
+        return common::skip(TEST, "openssl is not installed (.ci/setup installs it)");
+    }
+    let pki = tempfile::tempdir().unwrap();
+    openssl(
+        pki.path(),
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "token.key",
+            "-out",
+            "token.crt",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=peti token service",
+        ],
+    );
+    let tokens = TokenService::start(pki.path());
+    let auth = format!(
+        "auth:\n  token:\n    realm: {}\n    service: peti-registry\n    issuer: peti-token-service\n    rootcertbundle: {}\n",
+        tokens.url,
+        pki.path().join("token.crt").display()
+    );
+    let Some(registry) = Registry::start_config(0, "", &auth) else {
+        return common::skip(
+            TEST,
+            "docker-registry is not installed (.ci/setup installs it)",
+        );
+    };
+    let host = &registry.host;
+    let sandbox = Sandbox::new();
+    let name = format!("{host}/private:1");
+    sandbox.ok(&["tag", "bb", &name]);
+
+    let anonymous = sandbox.peti(&["push", &name]);
+    assert_eq!(code(&anonymous), 1, "{anonymous:?}");
+    assert!(
+        stderr(&anonymous).contains(&format!("log in first with `peti login {host}`")),
+        "{anonymous:?}"
+    );
+    let wrong = login(&sandbox, host, "learner", "guess");
+    assert_eq!(code(&wrong), 1, "{wrong:?}");
+    assert!(
+        stderr(&wrong).contains("incorrect username or password"),
+        "{wrong:?}"
+    );
+    let right = login(&sandbox, host, "learner", "s3cret");
+    assert_eq!(code(&right), 0, "{right:?}");
+
+    let before = tokens.issued();
+    sandbox.ok(&["push", &name]);
+    assert_eq!(tokens.issued() - before, 1, "one token for the whole push");
+    sandbox.ok(&["rmi", &name]);
+    let before = tokens.issued();
+    sandbox.ok(&["pull", &name]);
+    assert_eq!(tokens.issued() - before, 1, "one token for the whole pull");
+    assert_eq!(sandbox.ok(&["run", "--rm", &name, "echo", "ran"]), "ran\n");
+}
