@@ -125,16 +125,22 @@ pub fn resolve(request: &PullRequest, events: &Sender<Progress>) -> Result<Resol
         repository: reference.repository(),
     });
     let digest = first.digest.clone();
-    let manifest = if is_index(&first) {
-        let index: ImageIndex =
-            serde_json::from_slice(&first.bytes).map_err(|e| bad(reference, &first, e))?;
-        let chosen = platform::select(index.manifests(), &request.platform)?;
-        repository.manifest(chosen.digest().as_ref())?
-    } else {
-        first
+    let (manifest, parsed) = match read_document(reference, &first, &request.platform)? {
+        Document::Manifest(parsed) => (first, parsed),
+        Document::Index(chosen) => {
+            let manifest = repository.manifest(&chosen)?;
+            match read_document(reference, &manifest, &request.platform)? {
+                Document::Manifest(parsed) => (manifest, parsed),
+                Document::Index(_) => {
+                    return Err(PullError::BadManifest {
+                        reference: reference.to_string(),
+                        media_type: manifest.media_type,
+                        detail: "an index names another index, not an image's manifest".into(),
+                    });
+                }
+            }
+        }
     };
-    let parsed: ImageManifest =
-        serde_json::from_slice(&manifest.bytes).map_err(|e| bad(reference, &manifest, e))?;
     Ok(Resolved {
         repository,
         request: request.clone(),
@@ -144,11 +150,43 @@ pub fn resolve(request: &PullRequest, events: &Sender<Progress>) -> Result<Resol
     })
 }
 
+/// What a manifest request gave: an image's manifest, or an index whose
+/// entry for the platform names (by digest) the manifest to ask for next.
+#[derive(Debug)]
+pub enum Document {
+    Manifest(ImageManifest),
+    Index(String),
+}
+
+/// Reads what a registry sent for a manifest request: all of it is the
+/// registry's to choose, so every digest a manifest names must be a sha256
+/// one (it becomes a file name under `downloads/`) before it is used.
+pub fn read_document(
+    reference: &Reference,
+    fetched: &Fetched,
+    platform: &Platform,
+) -> Result<Document, PullError> {
+    if is_index(fetched) {
+        let index: ImageIndex =
+            serde_json::from_slice(&fetched.bytes).map_err(|e| bad(reference, fetched, e))?;
+        let chosen = platform::select(index.manifests(), platform)?;
+        let digest =
+            super::digest::of_descriptor(chosen).map_err(|e| bad(reference, fetched, e))?;
+        return Ok(Document::Index(super::digest::text(&digest)));
+    }
+    let parsed: ImageManifest =
+        serde_json::from_slice(&fetched.bytes).map_err(|e| bad(reference, fetched, e))?;
+    for descriptor in std::iter::once(parsed.config()).chain(parsed.layers()) {
+        super::digest::of_descriptor(descriptor).map_err(|e| bad(reference, fetched, e))?;
+    }
+    Ok(Document::Manifest(parsed))
+}
+
 fn is_index(fetched: &Fetched) -> bool {
     fetched.media_type.contains("index") || fetched.media_type.contains("manifest.list")
 }
 
-fn bad(reference: &Reference, fetched: &Fetched, e: serde_json::Error) -> PullError {
+fn bad(reference: &Reference, fetched: &Fetched, e: impl std::fmt::Display) -> PullError {
     PullError::BadManifest {
         reference: reference.to_string(),
         media_type: fetched.media_type.clone(),
@@ -370,6 +408,70 @@ pub fn sweep_downloads(downloads: &Path) {
         };
         if let Ok(Some(_held)) = crate::fsutil::try_flock(file) {
             let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fetched(media_type: &str, json: String) -> Fetched {
+        Fetched {
+            bytes: json.into_bytes(),
+            digest: String::new(),
+            media_type: media_type.into(),
+        }
+    }
+
+    fn manifest_naming(layer: &str) -> Fetched {
+        let config = format!("sha256:{}", "a".repeat(64));
+        fetched(
+            "application/vnd.oci.image.manifest.v1+json",
+            format!(
+                r#"{{"schemaVersion":2,"config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config}","size":2}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{layer}","size":3}}]}}"#
+            ),
+        )
+    }
+
+    #[test]
+    fn a_manifest_names_sha256_blobs_only() {
+        let reference = Reference::parse("127.0.0.1:5000/x:1").unwrap();
+        let amd64 = Platform::parse("linux/amd64").unwrap();
+        let good = format!("sha256:{}", "b".repeat(64));
+        assert!(matches!(
+            read_document(&reference, &manifest_naming(&good), &amd64),
+            Ok(Document::Manifest(_))
+        ));
+        let sha512 = format!("sha512:{}", "c".repeat(128));
+        let refused = read_document(&reference, &manifest_naming(&sha512), &amd64).unwrap_err();
+        assert!(
+            refused.to_string().contains("sha256 content only"),
+            "{refused}"
+        );
+    }
+
+    #[test]
+    fn an_index_gives_the_platforms_manifest() {
+        let reference = Reference::parse("127.0.0.1:5000/x:1").unwrap();
+        let entry = |arch: &str, hex: char| {
+            format!(
+                r#"{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:{}","size":9,"platform":{{"os":"linux","architecture":"{arch}"}}}}"#,
+                hex.to_string().repeat(64)
+            )
+        };
+        let index = fetched(
+            "application/vnd.oci.image.index.v1+json",
+            format!(
+                r#"{{"schemaVersion":2,"manifests":[{},{}]}}"#,
+                entry("arm64", 'd'),
+                entry("amd64", 'e')
+            ),
+        );
+        let amd64 = Platform::parse("linux/amd64").unwrap();
+        match read_document(&reference, &index, &amd64) {
+            Ok(Document::Index(digest)) => assert_eq!(digest, format!("sha256:{}", "e".repeat(64))),
+            other => panic!("{other:?}"),
         }
     }
 }
