@@ -126,11 +126,11 @@ pub fn resolve(request: &PullRequest, events: &Sender<Progress>) -> Result<Resol
     });
     let digest = first.digest.clone();
     let (manifest, parsed) = match read_document(reference, &first, &request.platform)? {
-        Document::Manifest(parsed) => (first, parsed),
+        Document::Manifest(parsed) => (first, *parsed),
         Document::Index(chosen) => {
             let manifest = repository.manifest(&chosen)?;
             match read_document(reference, &manifest, &request.platform)? {
-                Document::Manifest(parsed) => (manifest, parsed),
+                Document::Manifest(parsed) => (manifest, *parsed),
                 Document::Index(_) => {
                     return Err(PullError::BadManifest {
                         reference: reference.to_string(),
@@ -154,7 +154,7 @@ pub fn resolve(request: &PullRequest, events: &Sender<Progress>) -> Result<Resol
 /// entry for the platform names (by digest) the manifest to ask for next.
 #[derive(Debug)]
 pub enum Document {
-    Manifest(ImageManifest),
+    Manifest(Box<ImageManifest>),
     Index(String),
 }
 
@@ -179,7 +179,7 @@ pub fn read_document(
     for descriptor in std::iter::once(parsed.config()).chain(parsed.layers()) {
         super::digest::of_descriptor(descriptor).map_err(|e| bad(reference, fetched, e))?;
     }
-    Ok(Document::Manifest(parsed))
+    Ok(Document::Manifest(Box::new(parsed)))
 }
 
 fn is_index(fetched: &Fetched) -> bool {
