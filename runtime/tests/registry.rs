@@ -841,42 +841,46 @@ impl TokenService {
                     head.push(line.trim_end().to_string());
                 }
                 let target = head.first().and_then(|l| l.split(' ').nth(1)).unwrap_or("");
-                let query = |key: &str| {
-                    target.split_once('?').and_then(|(_, q)| {
-                        q.split('&').find_map(|kv| {
-                            let (k, v) = kv.split_once('=')?;
-                            (k == key).then(|| {
-                                percent_encoding::percent_decode_str(v)
-                                    .decode_utf8_lossy()
-                                    .into_owned()
-                            })
-                        })
+                // Every `scope=` of the query: a push that mounts asks for two.
+                let scopes: Vec<String> = target
+                    .split_once('?')
+                    .map(|(_, q)| q)
+                    .unwrap_or("")
+                    .split('&')
+                    .filter_map(|kv| kv.strip_prefix("scope="))
+                    .map(|v| {
+                        percent_encoding::percent_decode_str(v)
+                            .decode_utf8_lossy()
+                            .into_owned()
                     })
-                };
+                    .collect();
                 let basic = head.iter().find_map(|l| {
                     let (name, value) = l.split_once(':')?;
                     name.eq_ignore_ascii_case("authorization")
                         .then(|| value.trim().strip_prefix("Basic ").map(str::to_string))?
                 });
                 let right = base64::engine::general_purpose::STANDARD.encode("learner:s3cret");
-                let access = match (&basic, query("scope")) {
-                    (Some(b), _) if *b != right => {
+                let access = match &basic {
+                    Some(b) if *b != right => {
                         let _ = stream.write_all(&http("401 Unauthorized", &[], b""));
                         continue;
                     }
-                    (Some(_), Some(scope)) => {
-                        let mut parts = scope.splitn(3, ':');
-                        let (kind, name, actions) = (
-                            parts.next().unwrap(),
-                            parts.next().unwrap(),
-                            parts.next().unwrap(),
-                        );
-                        serde_json::json!([{
-                            "type": kind, "name": name,
-                            "actions": actions.split(',').collect::<Vec<_>>(),
-                        }])
-                    }
-                    _ => serde_json::json!([]),
+                    Some(_) => scopes
+                        .iter()
+                        .map(|scope| {
+                            let mut parts = scope.splitn(3, ':');
+                            let (kind, name, actions) = (
+                                parts.next().unwrap(),
+                                parts.next().unwrap(),
+                                parts.next().unwrap(),
+                            );
+                            serde_json::json!({
+                                "type": kind, "name": name,
+                                "actions": actions.split(',').collect::<Vec<_>>(),
+                            })
+                        })
+                        .collect(),
+                    None => Vec::new(),
                 };
                 let now = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
@@ -1003,4 +1007,57 @@ fn a_registry_with_a_token_service_gets_a_token() {
     sandbox.ok(&["pull", &name]);
     assert_eq!(tokens.issued() - before, 1, "one token for the whole pull");
     assert_eq!(sandbox.ok(&["run", "--rm", &name, "echo", "ran"]), "ran\n");
+    // A mount needs pull on the repository it is from: a second scope in
+    // the one token.
+    let other = format!("{host}/other:1");
+    sandbox.ok(&["tag", "bb", &other]);
+    let pushed = sandbox.ok(&["push", &other]);
+    assert!(pushed.contains(": Mounted from private\n"), "{pushed}");
+}
+
+/// A push of a blob larger than the chunk size goes in PATCH requests (the
+/// registry's access log shows them, and the blob it assembled verifies);
+/// a push of an image whose blobs another repository of the registry has
+/// mounts them from there, sending no layer's bytes; the mounted image
+/// pulls and runs.
+#[test]
+fn a_push_sends_chunks_and_mounts_what_the_registry_has() {
+    let registry = needs_registry!("a_push_sends_chunks_and_mounts_what_the_registry_has");
+    let sandbox = Sandbox::new();
+    let host = &registry.host;
+    let name = format!("{host}/bb:1");
+    sandbox.ok(&["tag", "bb", &name]);
+    let engine = runtime::engine::Engine::open(&sandbox.store(), &sandbox.run_root()).unwrap();
+    let options = runtime::registry::Options {
+        chunk_size: 256 * 1024,
+        logins: None,
+        ..runtime::registry::Options::default()
+    };
+    let (events, _receiver) = std::sync::mpsc::channel();
+    engine.push(&name, &options, &events).unwrap();
+    let log = registry.access_log();
+    let patches = log
+        .lines()
+        .filter(|l| l.contains("\"PATCH /v2/bb/blobs/uploads/") && l.contains("\" 202 "))
+        .count();
+    assert!(patches >= 2, "the layer went in chunks:\n{log}");
+
+    let copy = format!("{host}/copy:1");
+    sandbox.ok(&["tag", "bb", &copy]);
+    let pushed = sandbox.ok(&["push", &copy]);
+    assert!(pushed.contains(": Mounted from bb\n"), "{pushed}");
+    assert!(!pushed.contains(": Pushed\n"), "{pushed}");
+    assert!(
+        registry
+            .access_log()
+            .lines()
+            .any(|l| l.contains("\"POST /v2/copy/blobs/uploads/?mount=") && l.contains("\" 201 ")),
+        "the registry mounted the blob"
+    );
+    let empty = Sandbox::empty();
+    empty.ok(&["pull", &copy]);
+    assert_eq!(
+        empty.ok(&["run", "--rm", &copy, "echo", "mounted"]),
+        "mounted\n"
+    );
 }

@@ -101,6 +101,7 @@ pub fn push(engine: &Engine, args: &PushArgs) -> Result<(), CliError> {
                 }
                 PushProgress::Preparing(id) => outln!("{id}: Preparing"),
                 PushProgress::Exists(id) => outln!("{id}: Layer already exists"),
+                PushProgress::Mounted(id, from) => outln!("{id}: Mounted from {from}"),
                 PushProgress::Pushed(id) => outln!("{id}: Pushed"),
             }
         }

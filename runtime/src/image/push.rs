@@ -3,6 +3,7 @@
 //! asks); then the manifest, as the exact bytes the store holds, with its
 //! own media type. Nothing in the store changes, whatever happens.
 
+use std::collections::BTreeSet;
 use std::fs;
 use std::sync::mpsc::Sender;
 
@@ -31,6 +32,9 @@ pub enum PushProgress {
     Repository(String),
     Preparing(String),
     Exists(String),
+    /// `Mounted from REPOSITORY`: the registry linked the blob another
+    /// of its repositories has, and no byte was sent.
+    Mounted(String, String),
     Pushed(String),
 }
 
@@ -57,7 +61,14 @@ pub fn push(
     })?;
     let transport =
         Transport::connect(reference.registry(), options).map_err(RegistryError::from)?;
-    let repository = Repository::open(transport, &reference.repository(), true)?;
+    let lenders = lenders(store, reference)?;
+    let mut scopes = vec![crate::registry::auth::scope(&reference.repository(), true)];
+    scopes.extend(
+        lenders
+            .iter()
+            .map(|(repo, _)| crate::registry::auth::scope(repo, false)),
+    );
+    let repository = Repository::open_for(transport, &reference.repository(), &scopes)?;
     let _ = events.send(PushProgress::Repository(reference.name.clone()));
     let layers = stored.manifest.layers();
     for descriptor in layers
@@ -81,9 +92,23 @@ pub fn push(
             path: path.clone(),
             source,
         })?;
-        repository.upload_blob(&digest, descriptor.size(), &mut file)?;
+        let from = lenders
+            .iter()
+            .find(|(_, blobs)| blobs.contains(&digest))
+            .map(|(repo, _)| repo.as_str());
+        let mounted = repository.push_blob(
+            &digest,
+            descriptor.size(),
+            &mut file,
+            from,
+            options.chunk_size,
+        )?;
         if is_layer {
-            let _ = events.send(PushProgress::Pushed(id));
+            let _ = events.send(if mounted {
+                PushProgress::Mounted(id, from.unwrap_or_default().to_string())
+            } else {
+                PushProgress::Pushed(id)
+            });
         }
     }
     let media_type = serde_json::from_slice::<serde_json::Value>(&manifest_bytes)
@@ -97,4 +122,31 @@ pub fn push(
         digest: stored.manifest_digest,
         size: manifest_bytes.len() as u64,
     })
+}
+
+/// The other repositories of `reference`'s registry that may lend it blobs,
+/// with the blobs of theirs this store knows: the images stored under a name
+/// on that registry came from it or went to it. A wrong guess costs one
+/// request: the registry answers 202 and the blob is uploaded after all.
+fn lenders(
+    store: &Store,
+    reference: &Reference,
+) -> Result<Vec<(String, BTreeSet<String>)>, PushError> {
+    let mut lenders: Vec<(String, BTreeSet<String>)> = Vec::new();
+    for image in store.list()? {
+        let Ok(other) = Reference::parse(&image.repository) else {
+            continue;
+        };
+        if other.registry() != reference.registry() || other.repository() == reference.repository()
+        {
+            continue;
+        }
+        let blobs = store.blobs_of(&image.manifest_digest)?;
+        let repository = other.repository();
+        match lenders.iter_mut().find(|(r, _)| *r == repository) {
+            Some((_, known)) => known.extend(blobs.into_iter().map(|(d, _)| d)),
+            None => lenders.push((repository, blobs.into_iter().map(|(d, _)| d).collect())),
+        }
+    }
+    Ok(lenders)
 }

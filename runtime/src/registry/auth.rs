@@ -181,13 +181,17 @@ fn is_token_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~/:".contains(c)
 }
 
-/// The address of a token request: the realm with `service` and `scope`
-/// added to its query, each percent-encoded.
-pub fn token_url(realm: &str, service: Option<&str>, scope: Option<&str>) -> String {
+/// The address of a token request: the realm with `service` and each
+/// scope added to its query (`scope=` once per scope, as Docker asks),
+/// percent-encoded.
+pub fn token_url(realm: &str, service: Option<&str>, scopes: &[String]) -> String {
     use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
     let mut url = realm.to_string();
-    for (key, value) in [("service", service), ("scope", scope)] {
-        let Some(value) = value else { continue };
+    let service = service.map(|s| ("service", s));
+    for (key, value) in service
+        .into_iter()
+        .chain(scopes.iter().map(|s| ("scope", s.as_str())))
+    {
         url.push(if url.contains('?') { '&' } else { '?' });
         url.push_str(key);
         url.push('=');

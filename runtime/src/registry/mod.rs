@@ -137,7 +137,17 @@ impl Repository {
     /// The repository `name` on `transport`'s registry, logged in for a
     /// pull, or for a push too: a Bearer registry's token names which.
     pub fn open(transport: Transport, name: &str, push: bool) -> Result<Repository, RegistryError> {
-        transport.authorize(Some(&auth::scope(name, push)))?;
+        Repository::open_for(transport, name, &[auth::scope(name, push)])
+    }
+
+    /// [`Repository::open`], logged in for `scopes`: a push that mounts
+    /// blobs from other repositories needs to pull from them too.
+    pub fn open_for(
+        transport: Transport,
+        name: &str,
+        scopes: &[String],
+    ) -> Result<Repository, RegistryError> {
+        transport.authorize(scopes)?;
         Ok(Repository {
             transport,
             name: name.to_string(),
@@ -297,37 +307,71 @@ impl Repository {
         }
     }
 
-    /// Uploads a blob in one request: POST `blobs/uploads/` opens an upload,
-    /// whose `Location` (relative or absolute, on this registry only) the
-    /// blob is PUT to, with `digest=` added to its query.
-    pub fn upload_blob(
+    /// Uploads a blob, unless `mount_from` (another repository of this
+    /// registry that has it) lends it: POST `blobs/uploads/?mount=&from=`
+    /// answers 201 when the registry linked the blob, and 202 with an
+    /// upload's `Location` when it would not, so the bytes go after all. A
+    /// blob of up to `chunk` bytes is PUT whole; a larger one is sent in
+    /// PATCH requests of `chunk` bytes, then closed by a PUT with its digest.
+    /// Returns whether the blob was mounted.
+    pub fn push_blob(
         &self,
         digest: &str,
         size: u64,
         blob: &mut dyn Read,
-    ) -> Result<(), RegistryError> {
-        let url = self.url("blobs/uploads/");
+        mount_from: Option<&str>,
+        chunk: u64,
+    ) -> Result<bool, RegistryError> {
+        let url = match mount_from {
+            Some(from) => self.url(&format!("blobs/uploads/?mount={digest}&from={from}")),
+            None => self.url("blobs/uploads/"),
+        };
         let mut response = self.transport.post_empty(&url)?;
-        if response.status().as_u16() != 202 {
-            let status = response.status().as_u16();
-            return Err(self.status_error("POST", &url, status, &mut response));
+        let mut location = match response.status().as_u16() {
+            201 if mount_from.is_some() => return Ok(true),
+            202 => self.location(&response)?,
+            status => return Err(self.status_error("POST", &url, status, &mut response)),
+        };
+        let mut whole: &mut dyn Read = blob;
+        if size > chunk {
+            let mut sent = 0u64;
+            while sent < size {
+                let n = chunk.min(size - sent);
+                let mut part = (&mut whole).take(n);
+                let mut response = self.transport.patch(&location, sent, n, &mut part)?;
+                if response.status().as_u16() != 202 {
+                    let status = response.status().as_u16();
+                    return Err(self.status_error("PATCH", &location, status, &mut response));
+                }
+                location = self.location(&response)?;
+                sent += n;
+            }
         }
-        let location = response
-            .headers()
-            .get("Location")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_string();
-        let mut put = self.transport.resolve(&location)?;
+        let left = if size > chunk { 0 } else { size };
+        let mut put = location;
         put.push(if put.contains('?') { '&' } else { '?' });
         put.push_str(&format!("digest={digest}"));
         let mut response = self
             .transport
-            .put(&put, "application/octet-stream", size, blob)?;
+            .put(&put, "application/octet-stream", left, whole)?;
         match response.status().as_u16() {
-            201 | 204 => Ok(()),
+            201 | 204 => Ok(false),
             status => Err(self.status_error("PUT", &put, status, &mut response)),
         }
+    }
+
+    /// An upload's next address, from its `Location` (relative or absolute,
+    /// on this registry only).
+    fn location(
+        &self,
+        response: &ureq::http::Response<ureq::Body>,
+    ) -> Result<String, RegistryError> {
+        let location = response
+            .headers()
+            .get("Location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        self.transport.resolve(location)
     }
 
     /// PUT `manifests/TAG`, the bytes as they are, with their own media type.

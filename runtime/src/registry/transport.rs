@@ -39,7 +39,13 @@ pub struct Options {
     pub certs_dir: PathBuf,
     /// Where logins are kept (Docker's config.json); `None`: anonymous.
     pub logins: Option<ConfigFile>,
+    /// The most a push sends in one request: a larger blob goes in PATCH
+    /// chunks of this size.
+    pub chunk_size: u64,
 }
+
+/// [`Options::chunk_size`] by default: most layers go whole.
+pub const CHUNK_SIZE: u64 = 64 << 20;
 
 impl Default for Options {
     fn default() -> Options {
@@ -48,6 +54,7 @@ impl Default for Options {
             certs_dir: std::env::var_os("PETI_CERTS_D")
                 .map_or_else(|| PathBuf::from(CERTS_D), PathBuf::from),
             logins: ConfigFile::locate().ok(),
+            chunk_size: CHUNK_SIZE,
         }
     }
 }
@@ -198,8 +205,8 @@ pub struct Transport {
     /// What the registry asked for when first called, if it wants a login.
     challenge: Option<Challenge>,
     credentials: Option<Credentials>,
-    /// The scope the current token was asked for (Bearer).
-    scope: Arc<Mutex<Option<String>>>,
+    /// The scopes the current token was asked for (Bearer).
+    scopes: Arc<Mutex<Vec<String>>>,
     authorization: Arc<Mutex<Option<String>>>,
 }
 
@@ -244,7 +251,7 @@ impl Transport {
             insecure: options.insecure,
             challenge: None,
             credentials,
-            scope: Arc::default(),
+            scopes: Arc::default(),
             authorization: Arc::default(),
         };
         let plain_allowed = options.insecure || is_local(host);
@@ -290,19 +297,19 @@ impl Transport {
         self.challenge.is_some()
     }
 
-    /// Gets the `Authorization` header that requests for `scope` need (a
+    /// Gets the `Authorization` header that requests for `scopes` need (a
     /// token, for a Bearer registry), or nothing if the registry wants no
     /// login. With no scope, a Bearer login is only checked (`peti login`).
-    pub fn authorize(&self, scope: Option<&str>) -> Result<(), TransportError> {
+    pub fn authorize(&self, scopes: &[String]) -> Result<(), TransportError> {
         let header = match (&self.challenge, &self.credentials) {
             (None, _) | (Some(Challenge::Basic { .. }), None) => None,
             (Some(Challenge::Basic { .. }), Some(credentials)) => Some(credentials.basic()),
             (Some(Challenge::Bearer { realm, service, .. }), credentials) => Some(format!(
                 "Bearer {}",
-                self.token(realm, service.as_deref(), scope, credentials.as_ref())?
+                self.token(realm, service.as_deref(), scopes, credentials.as_ref())?
             )),
         };
-        *self.scope.lock().unwrap_or_else(|e| e.into_inner()) = scope.map(str::to_string);
+        *self.scopes.lock().unwrap_or_else(|e| e.into_inner()) = scopes.to_vec();
         *self.authorization.lock().unwrap_or_else(|e| e.into_inner()) = header;
         Ok(())
     }
@@ -311,7 +318,7 @@ impl Transport {
     /// Basic registry must accept them on `/v2/`, a Bearer registry's token
     /// service must give a token for them.
     pub fn check_login(&self) -> Result<(), TransportError> {
-        self.authorize(None)?;
+        self.authorize(&[])?;
         if let Some(Challenge::Basic { .. }) = self.challenge {
             let response = self.get(&format!("{}/v2/", self.base), "application/json")?;
             if response.status().as_u16() == 401 {
@@ -326,7 +333,7 @@ impl Transport {
         &self,
         realm: &str,
         service: Option<&str>,
-        scope: Option<&str>,
+        scopes: &[String],
         credentials: Option<&Credentials>,
     ) -> Result<String, TransportError> {
         let plain = realm.strip_prefix("http://");
@@ -343,7 +350,7 @@ impl Transport {
                 realm: realm.to_string(),
             });
         }
-        let url = auth::token_url(realm, service, scope);
+        let url = auth::token_url(realm, service, scopes);
         let mut request = self.agent.get(&url);
         if let Some(credentials) = credentials {
             request = request.header("Authorization", &credentials.basic());
@@ -411,8 +418,12 @@ impl Transport {
         if response.status().as_u16() == 401
             && matches!(self.challenge, Some(Challenge::Bearer { .. }))
         {
-            let scope = self.scope.lock().unwrap_or_else(|e| e.into_inner()).clone();
-            self.authorize(scope.as_deref())?;
+            let scopes = self
+                .scopes
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            self.authorize(&scopes)?;
             return build(&self.agent).map_err(|e| TransportError::from_ureq(&self.host, e));
         }
         Ok(response)
@@ -487,6 +498,24 @@ impl Transport {
     ) -> Result<ureq::http::Response<ureq::Body>, TransportError> {
         with_auth(self.agent.put(url), self.authorization())
             .header("Content-Type", content_type)
+            .header("Content-Length", &size.to_string())
+            .send(ureq::SendBody::from_reader(body))
+            .map_err(|e| TransportError::from_ureq(&self.host, e))
+    }
+
+    /// A PATCH of the `size` bytes from `body` that go at offset `start` of
+    /// an upload.
+    pub fn patch(
+        &self,
+        url: &str,
+        start: u64,
+        size: u64,
+        body: &mut dyn Read,
+    ) -> Result<ureq::http::Response<ureq::Body>, TransportError> {
+        let end = (start + size).saturating_sub(1);
+        with_auth(self.agent.patch(url), self.authorization())
+            .header("Content-Type", "application/octet-stream")
+            .header("Content-Range", &format!("{start}-{end}"))
             .header("Content-Length", &size.to_string())
             .send(ureq::SendBody::from_reader(body))
             .map_err(|e| TransportError::from_ureq(&self.host, e))

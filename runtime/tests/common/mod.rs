@@ -267,9 +267,12 @@ impl Registry {
             ),
         )
         .unwrap();
+        // Its access log (a line per request, on stdout) is kept for tests
+        // that check which requests were made.
+        let log = std::fs::File::create(dir.path().join("access.log")).unwrap();
         let child = std::process::Command::new(binary)
             .args(["serve", config.to_str().unwrap()])
-            .stdout(std::process::Stdio::null())
+            .stdout(log)
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
@@ -287,6 +290,14 @@ impl Registry {
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
         Some(registry)
+    }
+}
+
+impl Registry {
+    /// The requests it has served, a line each (`"PATCH /v2/... HTTP/1.1" 202`).
+    #[allow(dead_code)]
+    pub fn access_log(&self) -> String {
+        std::fs::read_to_string(self._dir.path().join("access.log")).unwrap_or_default()
     }
 }
 
