@@ -47,7 +47,8 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(text) = std::str::from_utf8(bytes) {
         if let Ok(auth::Challenge::Bearer { realm, service, scope }) = auth::parse_challenge(text) {
-            let url = auth::token_url(&realm, service.as_deref(), scope.as_deref());
+            let scopes: Vec<String> = scope.into_iter().collect();
+            let url = auth::token_url(&realm, service.as_deref(), &scopes);
             assert!(url.starts_with(&realm));
         }
     }

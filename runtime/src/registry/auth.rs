@@ -282,13 +282,13 @@ mod tests {
             token_url(
                 "https://a/token",
                 Some("reg"),
-                Some("repository:x/y:pull,push")
+                &["repository:x/y:pull,push".into()]
             ),
             "https://a/token?service=reg&scope=repository%3Ax%2Fy%3Apull%2Cpush"
         );
         assert_eq!(
-            token_url("https://a/t?x=1", None, Some("s")),
-            "https://a/t?x=1&scope=s"
+            token_url("https://a/t?x=1", None, &["s".into(), "t".into()]),
+            "https://a/t?x=1&scope=s&scope=t"
         );
         assert_eq!(token_from(br#"{"token":"abc"}"#).as_deref(), Some("abc"));
         assert_eq!(token_from(br#"{"access_token":"d"}"#).as_deref(), Some("d"));
