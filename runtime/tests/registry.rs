@@ -1061,3 +1061,45 @@ fn a_push_sends_chunks_and_mounts_what_the_registry_has() {
         "mounted\n"
     );
 }
+
+/// On a terminal (a pty made by util-linux's `script`), a pull draws a bar
+/// per layer, redrawn in place with escape sequences, and ends with the
+/// same `Digest:` and `Status:` lines; in a pipe it prints plain lines.
+#[test]
+fn a_pull_on_a_terminal_draws_bars() {
+    let registry = needs_registry!("a_pull_on_a_terminal_draws_bars");
+    if tool("script").is_none() {
+        return common::skip(
+            "a_pull_on_a_terminal_draws_bars",
+            "script is not installed (util-linux; .ci/setup installs it)",
+        );
+    }
+    let sandbox = Sandbox::new();
+    let name = format!("{}/bars:1", registry.host);
+    sandbox.ok(&["tag", "bb", &name]);
+    sandbox.ok(&["push", &name]);
+    sandbox.ok(&["rmi", &name]);
+    let empty = Sandbox::empty();
+    let piped = empty.ok(&["pull", &name]);
+    assert!(piped.contains(": Pull complete\n"), "{piped}");
+    assert!(!piped.contains('\u{1b}'), "no escapes in a pipe: {piped:?}");
+    empty.ok(&["rmi", &name]);
+    let command = format!("{} pull {name}", env!("CARGO_BIN_EXE_peti"));
+    let on_tty = Command::new(tool("script").unwrap())
+        .args(["-qec", &command, "/dev/null"])
+        .env("PETI_ROOT", empty.store())
+        .env("PETI_RUN", empty.run_root())
+        .env("DOCKER_CONFIG", empty.docker_config())
+        .env("TERM", "xterm")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let text = stdout(&on_tty);
+    assert!(on_tty.status.success(), "{text}");
+    assert!(text.contains("Pull complete"), "{text:?}");
+    assert!(text.contains('\u{1b}'), "redrawn in place: {text:?}");
+    assert!(
+        text.contains("Status: Downloaded newer image for"),
+        "{text:?}"
+    );
+}
