@@ -235,3 +235,97 @@ fn whiteouts_become_what_overlayfs_expects() {
     assert_eq!(n, 1, "no opaque xattr: {}", std::io::Error::last_os_error());
     assert_eq!(&value[..1], b"y");
 }
+
+/// The unpacker remembers the directories it has walked, so as not to look
+/// at them again: a symlink that later replaces one of them must still stop
+/// an entry that would go through it, whether the entry replaces the
+/// directory as a symlink, a file over it first, or a whiteout of it.
+#[test]
+fn a_directory_replaced_by_a_symlink_is_not_trusted_any_more() {
+    for replace_first_with_file in [false, true] {
+        let scene = Scene::new();
+        let mut tar = Vec::new();
+        entry(&mut tar, "a/", Directory, "", b"");
+        entry(&mut tar, "a/inside", Regular, "", b"fine");
+        if replace_first_with_file {
+            entry(&mut tar, "a", Regular, "", b"a file now");
+        }
+        entry(
+            &mut tar,
+            "a",
+            Symlink,
+            &scene.outside.display().to_string(),
+            b"",
+        );
+        entry(&mut tar, "a/pwned", Regular, "", b"pwned");
+        let err = scene.unpack(tar).unwrap_err();
+        assert!(matches!(err, UnpackError::ThroughSymlink { .. }), "{err}");
+        scene.assert_outside_untouched();
+    }
+}
+
+/// An entry that replaces an earlier one of the same name (a tar may hold
+/// both) replaces it, whatever the two kinds: created first, and what was in
+/// the way removed only when the creation finds it there.
+#[test]
+fn a_later_entry_replaces_an_earlier_one_of_the_same_name() {
+    let scene = Scene::new();
+    let mut tar = Vec::new();
+    entry(&mut tar, "x", Regular, "", b"first");
+    entry(&mut tar, "x", Regular, "", b"second");
+    entry(&mut tar, "y", Symlink, "x", b"");
+    entry(&mut tar, "y", Regular, "", b"a file");
+    entry(&mut tar, "z/", Directory, "", b"");
+    entry(&mut tar, "z/deep", Regular, "", b"gone");
+    entry(&mut tar, "z", Link, "x", b"");
+    scene.unpack(tar).unwrap();
+    let d = &scene.dest;
+    assert_eq!(fs::read(d.join("x")).unwrap(), b"second");
+    assert!(
+        !fs::symlink_metadata(d.join("y"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(fs::read(d.join("y")).unwrap(), b"a file");
+    assert_eq!(fs::read(d.join("z")).unwrap(), b"second");
+    scene.assert_outside_untouched();
+}
+
+/// Root's own files are not chowned to root, which they already are; but in
+/// a setgid directory a new file takes the directory's group, so there
+/// the owner the layer gives (root's group) is set after all.
+#[test]
+fn owners_are_the_layers_even_in_a_setgid_directory() {
+    if !nix::unistd::Uid::effective().is_root() {
+        return common::skip(
+            "owners_are_the_layers_even_in_a_setgid_directory",
+            "needs root, to own files as others",
+        );
+    }
+    let scene = Scene::new();
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut add = |name: &str, kind: tar::EntryType, mode: u32, gid: u64| {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(kind);
+        header.set_mode(mode);
+        header.set_uid(0);
+        header.set_gid(gid);
+        header.set_size(0);
+        header.set_cksum();
+        tar.append_data(&mut header, name, &[][..]).unwrap();
+    };
+    add("shared/", tar::EntryType::Directory, 0o2775, 50);
+    add("shared/roots", tar::EntryType::Regular, 0o644, 0);
+    add("shared/staffs", tar::EntryType::Regular, 0o644, 50);
+    let bytes = tar.into_inner().unwrap();
+    unpack_layer(bytes.as_slice(), &scene.dest).unwrap();
+    let gid = |p: &str| fs::metadata(scene.dest.join(p)).unwrap().gid();
+    assert_eq!(gid("shared"), 50);
+    assert_eq!(
+        gid("shared/roots"),
+        0,
+        "the layer's group, not the directory's"
+    );
+    assert_eq!(gid("shared/staffs"), 50);
+}

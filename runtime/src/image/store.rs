@@ -50,6 +50,8 @@ use super::reference::ReferenceError;
 use super::source::{self, BlobSource, LayoutDir, MAX_DOCUMENT, OciArchive, SourceError};
 use super::unpack::{UnpackError, unpack_layer};
 
+/// How much of a layer blob one read takes while it is unpacked.
+const UNPACK_BUFFER: usize = 256 * 1024;
 /// The default store root.
 pub const DEFAULT_ROOT: &str = "/var/lib/peti";
 
@@ -666,7 +668,9 @@ impl Store {
             inner: blob.take(expected + 1),
             hasher: Sha256::new(),
         };
-        let copied = io::copy(&mut hashing, staged.as_file_mut()).map_err(io_at(&target))?;
+        let mut buffer = vec![0; crate::fsutil::COPY_BUFFER];
+        let copied = crate::fsutil::copy_with(&mut hashing, staged.as_file_mut(), &mut buffer)
+            .map_err(io_at(&target))?;
         if copied != expected {
             return Err(mismatch(copied));
         }
@@ -705,8 +709,11 @@ impl Store {
             .map_err(io_at(&layers))?;
         let blob = self.blob_path(blob_digest);
         let file = fs::File::open(&blob).map_err(io_at(&blob))?;
+        // Large reads: each system call is dear under nested virtualisation
+        // (flate2 alone would read the blob 8 KiB at a time).
+        let file = io::BufReader::with_capacity(UNPACK_BUFFER, file);
         let mut hashing = HashingReader {
-            inner: GzDecoder::new(file),
+            inner: flate2::bufread::GzDecoder::new(file),
             hasher: Sha256::new(),
         };
         unpack_layer(&mut hashing, staging.path()).map_err(|source| StoreError::Unpack {
