@@ -326,6 +326,8 @@ impl Scratch {
             .env("PETI_ROOT", root.join("peti-root"))
             .env("PETI_RUN", root.join("peti-run"))
             .env("BOOK_ENV", root.join(".book-env"))
+            // `peti login` on a page keeps its login here, not in ~/.docker.
+            .env("DOCKER_CONFIG", root.join(".docker"))
             .env("NO_COLOR", "1")
             .env("COLUMNS", "100")
             .stdin(Stdio::null())
