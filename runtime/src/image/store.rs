@@ -333,14 +333,16 @@ impl Store {
     }
 
     /// Stores the image of the OCI layout at `layout` (as `load` does) under
-    /// the name `reference`.
+    /// the name `reference`. The layout must be one peti wrote inside this
+    /// store from blobs it verified (a pull's): they are linked into place,
+    /// not copied and hashed again.
     pub fn load_named_under(
         &self,
         changing: &Changing,
         layout: &Path,
         reference: &Reference,
     ) -> Result<Reference, StoreError> {
-        let source = LayoutDir::open_layout(layout)?;
+        let source = source::VerifiedLayout::open_own(layout)?;
         let mut loaded = self.load_from(changing, &source, &reference.name, Some(reference))?;
         Ok(loaded.remove(0))
     }
@@ -659,6 +661,9 @@ impl Store {
             return Err(mismatch(size));
         }
         let blobs = self.root.join("blobs/sha256");
+        if let Some(verified) = layout.verified_file(digest) {
+            return self.link_verified(&verified, &target);
+        }
         let mut staged = tempfile::Builder::new()
             .prefix(".staged-")
             .tempfile_in(&blobs)
@@ -688,6 +693,20 @@ impl Store {
             source: e.error,
         })?;
         Ok(())
+    }
+
+    /// Puts a blob peti verified itself into place: a hard link (the file is
+    /// in the store already), made beside the target and renamed onto it.
+    fn link_verified(&self, verified: &Path, target: &Path) -> Result<(), StoreError> {
+        let blobs = self.root.join("blobs/sha256");
+        let staged = blobs.join(format!(
+            ".staged-{}",
+            target.file_name().unwrap_or_default().to_string_lossy()
+        ));
+        let _ = fs::remove_file(&staged);
+        fs::hard_link(verified, &staged).map_err(io_at(&staged))?;
+        fs::set_permissions(&staged, fs::Permissions::from_mode(0o644)).map_err(io_at(&staged))?;
+        fs::rename(&staged, target).map_err(io_at(target))
     }
 
     /// Unpacks a compressed layer blob into `layers/<diff_id>`, unless it is there.

@@ -104,3 +104,33 @@ impl BlobSource for LayoutDir {
         Ok((Box::new(file), size))
     }
 }
+
+/// A layout peti made itself inside its store, of blobs it verified as they
+/// arrived (a pull's staging layout): the store links them into place.
+pub struct VerifiedLayout(LayoutDir);
+
+impl VerifiedLayout {
+    /// The layout at `path`, which peti wrote itself after verifying every
+    /// blob in it. Nothing from outside the store may be opened this way.
+    pub fn open_own(path: &Path) -> Result<Self, SourceError> {
+        LayoutDir::open_layout(path).map(VerifiedLayout)
+    }
+}
+
+impl BlobSource for VerifiedLayout {
+    fn location(&self) -> &Path {
+        self.0.location()
+    }
+
+    fn index(&self) -> Result<ImageIndex, SourceError> {
+        self.0.index()
+    }
+
+    fn blob(&self, digest: &Sha256Digest) -> Result<(Box<dyn Read + '_>, u64), SourceError> {
+        self.0.blob(digest)
+    }
+
+    fn verified_file(&self, digest: &Sha256Digest) -> Option<PathBuf> {
+        Some(self.0.path.join("blobs/sha256").join(digest.digest()))
+    }
+}

@@ -36,7 +36,7 @@ mod archive;
 mod dir;
 
 pub use archive::OciArchive;
-pub use dir::LayoutDir;
+pub use dir::{LayoutDir, VerifiedLayout};
 
 /// The largest JSON document (index, manifest, config) peti reads. Registries
 /// and containerd refuse manifests over 4 MiB; no real config comes near it.
@@ -119,6 +119,14 @@ pub trait BlobSource {
     /// The blob `digest` names, as a stream, with the size the source says it
     /// has (a file's size; a registry's Content-Length).
     fn blob(&self, digest: &Sha256Digest) -> Result<(Box<dyn Read + '_>, u64), SourceError>;
+
+    /// A file that already holds the blob `digest`, verified, which the
+    /// store may link into place instead of copying and hashing it again.
+    /// Only a source of peti's own has one: a pull's staging layout, whose
+    /// blobs were hashed as they arrived and have been root's alone since.
+    fn verified_file(&self, _digest: &Sha256Digest) -> Option<PathBuf> {
+        None
+    }
 
     /// A whole blob, checked: its size against the descriptor's (and `max`),
     /// its content against its digest. For what must be held in memory anyway:
