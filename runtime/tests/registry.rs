@@ -713,6 +713,41 @@ fn login(sandbox: &Sandbox, server: &str, user: &str, password: &str) -> std::pr
     child.wait_with_output().unwrap()
 }
 
+/// A registry whose config has `auth`, and a sandbox with busybox tagged
+/// for its repository `private`; none if there is no docker-registry.
+fn private_registry(auth: &str) -> Option<(Registry, Sandbox, String)> {
+    let registry = Registry::start_config(0, "", auth)?;
+    let sandbox = Sandbox::new();
+    let name = format!("{}/private:1", registry.host);
+    sandbox.ok(&["tag", "bb", &name]);
+    Some((registry, sandbox, name))
+}
+
+/// What a registry that wants a login does to `peti push NAME`: refuses it
+/// while peti has no login, saying how to make one; refuses `peti login`
+/// with a wrong password, and keeps nothing; accepts the right one.
+fn refused_then_logged_in(sandbox: &Sandbox, host: &str, name: &str) {
+    let anonymous = sandbox.peti(&["push", name]);
+    assert_eq!(code(&anonymous), 1, "{anonymous:?}");
+    assert!(
+        stderr(&anonymous).contains(&format!(
+            "unauthorized: authentication required: log in first with `peti login {host}`"
+        )),
+        "{anonymous:?}"
+    );
+    let wrong = login(sandbox, host, "learner", "guess");
+    assert_eq!(code(&wrong), 1, "{wrong:?}");
+    assert!(
+        stderr(&wrong).contains("incorrect username or password"),
+        "{wrong:?}"
+    );
+    let config = sandbox.docker_config().join("config.json");
+    assert!(!config.exists(), "a refused login is not kept");
+    let right = login(sandbox, host, "learner", "s3cret");
+    assert_eq!(code(&right), 0, "{right:?}");
+    assert_eq!(stdout(&right), "Login Succeeded\n");
+}
+
 /// A registry that wants a login (Basic auth, checked by docker-registry
 /// against an htpasswd file of bcrypt hashes): refused without one, and
 /// with a wrong password; served after `peti login`, whose config.json
@@ -742,38 +777,15 @@ fn a_registry_that_wants_a_login_gets_one() {
         "auth:\n  htpasswd:\n    realm: peti-test\n    path: {}\n",
         htpasswd.display()
     );
-    let Some(registry) = Registry::start_config(0, "", &auth) else {
+    let Some((registry, sandbox, name)) = private_registry(&auth) else {
         return common::skip(
             TEST,
             "docker-registry is not installed (.ci/setup installs it)",
         );
     };
     let host = &registry.host;
-    let sandbox = Sandbox::new();
-    let name = format!("{host}/private:1");
-    sandbox.ok(&["tag", "bb", &name]);
-
-    let anonymous = sandbox.peti(&["push", &name]);
-    assert_eq!(code(&anonymous), 1, "{anonymous:?}");
-    assert!(
-        stderr(&anonymous).contains(&format!(
-            "unauthorized: authentication required: log in first with `peti login {host}`"
-        )),
-        "{anonymous:?}"
-    );
-
-    let wrong = login(&sandbox, host, "learner", "guess");
-    assert_eq!(code(&wrong), 1, "{wrong:?}");
-    assert!(
-        stderr(&wrong).contains("incorrect username or password"),
-        "{wrong:?}"
-    );
+    refused_then_logged_in(&sandbox, host, &name);
     let config = sandbox.docker_config().join("config.json");
-    assert!(!config.exists(), "a refused login is not kept");
-
-    let right = login(&sandbox, host, "learner", "s3cret");
-    assert_eq!(code(&right), 0, "{right:?}");
-    assert_eq!(stdout(&right), "Login Succeeded\n");
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(&config).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600, "only its owner reads a password");
@@ -973,31 +985,14 @@ fn a_registry_with_a_token_service_gets_a_token() {
         tokens.url,
         pki.path().join("token.crt").display()
     );
-    let Some(registry) = Registry::start_config(0, "", &auth) else {
+    let Some((registry, sandbox, name)) = private_registry(&auth) else {
         return common::skip(
             TEST,
             "docker-registry is not installed (.ci/setup installs it)",
         );
     };
     let host = &registry.host;
-    let sandbox = Sandbox::new();
-    let name = format!("{host}/private:1");
-    sandbox.ok(&["tag", "bb", &name]);
-
-    let anonymous = sandbox.peti(&["push", &name]);
-    assert_eq!(code(&anonymous), 1, "{anonymous:?}");
-    assert!(
-        stderr(&anonymous).contains(&format!("log in first with `peti login {host}`")),
-        "{anonymous:?}"
-    );
-    let wrong = login(&sandbox, host, "learner", "guess");
-    assert_eq!(code(&wrong), 1, "{wrong:?}");
-    assert!(
-        stderr(&wrong).contains("incorrect username or password"),
-        "{wrong:?}"
-    );
-    let right = login(&sandbox, host, "learner", "s3cret");
-    assert_eq!(code(&right), 0, "{right:?}");
+    refused_then_logged_in(&sandbox, host, &name);
 
     let before = tokens.issued();
     sandbox.ok(&["push", &name]);

@@ -85,19 +85,10 @@ fn engine_error(error: registry::RegistryError) -> CliError {
 /// The registry as typed, the way Docker reads it: a scheme and a path
 /// (`https://host:5000/v1/`) are dropped; none at all is Docker Hub.
 fn server(typed: Option<&str>) -> String {
-    let Some(typed) = typed else {
-        return runtime::image::reference::DOCKER_HUB.to_string();
-    };
-    let host = typed
-        .strip_prefix("https://")
-        .or_else(|| typed.strip_prefix("http://"))
-        .unwrap_or(typed);
-    let host = host.split('/').next().unwrap_or(host);
-    match host {
-        "index.docker.io" | "registry-1.docker.io" => runtime::image::reference::DOCKER_HUB,
-        other => other,
+    match typed {
+        Some(typed) => registry::credentials::hostname(typed),
+        None => runtime::image::reference::DOCKER_HUB.to_string(),
     }
-    .to_string()
 }
 
 /// The user name and password: from the flags, standard input, or prompts

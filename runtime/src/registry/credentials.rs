@@ -167,9 +167,9 @@ fn key_for(registry: &str) -> String {
     }
 }
 
-/// A key as a host, as Docker compares them: no scheme, no path, and
-/// Docker Hub's names as one.
-fn hostname(key: &str) -> String {
+/// A key (or a registry as a user types it) as a host, as Docker compares
+/// them: no scheme, no path, and Docker Hub's names as one (`docker.io`).
+pub fn hostname(key: &str) -> String {
     let host = key
         .strip_prefix("https://")
         .or_else(|| key.strip_prefix("http://"))
