@@ -9,11 +9,13 @@
 //!   the labs (and soon build and compose) call it.
 //! - [`registry`]: the OCI distribution API: pull and push against a registry.
 //! - [`volume`]: named and anonymous volumes, kept apart from any container.
+//! - [`network`]: bridge networks: subnets and addresses (more to come).
 //! - [`fsutil`]: file-system helpers, such as atomic writes.
 
 pub mod container;
 pub mod engine;
 pub mod fsutil;
 pub mod image;
+pub mod network;
 pub mod registry;
 pub mod volume;
