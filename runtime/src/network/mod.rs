@@ -3,6 +3,8 @@
 //! network, addresses handed out from the network's subnet, NAT and
 //! published ports in nftables, and names answered by a small DNS responder.
 //!
-//! - [`ipam`]: subnets and the addresses leased from them.
+//! - [`ipam`]: subnets and the addresses leased from them;
+//! - [`record`]: the networks peti knows, kept under its root.
 
 pub mod ipam;
+pub mod record;
