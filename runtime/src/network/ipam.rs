@@ -13,9 +13,11 @@
 //! moves on past each address handed out: an address that is let go is
 //! handed out again only after all the others have been, so a name that
 //! still resolves to it in some cache does not reach a new container at
-//! once. (Docker's IPAM does the same, for the same reason.) Finding the
-//! next free address starts at the cursor, so the hundredth container on a
-//! network costs what the first did.
+//! once. (Docker's local IPAM hands out the lowest free address unless a
+//! network asks for serial allocation, `com.docker.network.ipam.serial`,
+//! as swarm's do; peti always allocates serially.) Finding the next free
+//! address starts at the cursor, so the hundredth container on a network
+//! costs what the first did.
 //!
 //! This module is plain data and arithmetic, with no I/O: the network's
 //! record holds a [`Pool`], written atomically under the network's lock.
