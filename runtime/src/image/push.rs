@@ -61,7 +61,7 @@ pub fn push(
     })?;
     let transport =
         Transport::connect(reference.registry(), options).map_err(RegistryError::from)?;
-    let lenders = lenders(store, reference)?;
+    let lenders = lenders(store, reference, &stored.manifest_digest)?;
     let mut scopes = vec![crate::registry::auth::scope(&reference.repository(), true)];
     scopes.extend(
         lenders
@@ -124,14 +124,22 @@ pub fn push(
     })
 }
 
-/// The other repositories of `reference`'s registry that may lend it blobs,
-/// with the blobs of theirs this store knows: the images stored under a name
-/// on that registry came from it or went to it. A wrong guess costs one
-/// request: the registry answers 202 and the blob is uploaded after all.
+/// The other repositories of `reference`'s registry that may lend it some of
+/// the blobs of the image `manifest_digest`, with the blobs of theirs this
+/// store knows: the images stored under a name on that registry came from
+/// it or went to it. Only those that share a blob are kept, since each one
+/// is a scope more in a Bearer token. A wrong guess costs one request: the
+/// registry answers 202 and the blob is uploaded after all.
 fn lenders(
     store: &Store,
     reference: &Reference,
+    manifest_digest: &str,
 ) -> Result<Vec<(String, BTreeSet<String>)>, PushError> {
+    let ours: BTreeSet<String> = store
+        .blobs_of(manifest_digest)?
+        .into_iter()
+        .map(|(d, _)| d)
+        .collect();
     let mut lenders: Vec<(String, BTreeSet<String>)> = Vec::new();
     for image in store.list()? {
         let Ok(other) = Reference::parse(&image.repository) else {
@@ -141,11 +149,19 @@ fn lenders(
         {
             continue;
         }
-        let blobs = store.blobs_of(&image.manifest_digest)?;
+        let blobs: Vec<String> = store
+            .blobs_of(&image.manifest_digest)?
+            .into_iter()
+            .map(|(d, _)| d)
+            .filter(|d| ours.contains(d))
+            .collect();
+        if blobs.is_empty() {
+            continue;
+        }
         let repository = other.repository();
         match lenders.iter_mut().find(|(r, _)| *r == repository) {
-            Some((_, known)) => known.extend(blobs.into_iter().map(|(d, _)| d)),
-            None => lenders.push((repository, blobs.into_iter().map(|(d, _)| d).collect())),
+            Some((_, known)) => known.extend(blobs),
+            None => lenders.push((repository, blobs.into_iter().collect())),
         }
     }
     Ok(lenders)

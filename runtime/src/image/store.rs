@@ -49,9 +49,6 @@ pub use super::reference::Reference;
 use super::reference::ReferenceError;
 use super::source::{self, BlobSource, LayoutDir, MAX_DOCUMENT, OciArchive, SourceError};
 use super::unpack::{UnpackError, unpack_layer};
-
-/// How much of a layer blob one read takes while it is unpacked.
-const UNPACK_BUFFER: usize = 256 * 1024;
 /// The default store root.
 pub const DEFAULT_ROOT: &str = "/var/lib/peti";
 
@@ -730,7 +727,7 @@ impl Store {
         let file = fs::File::open(&blob).map_err(io_at(&blob))?;
         // Large reads: each system call is dear under nested virtualisation
         // (flate2 alone would read the blob 8 KiB at a time).
-        let file = io::BufReader::with_capacity(UNPACK_BUFFER, file);
+        let file = io::BufReader::with_capacity(crate::fsutil::COPY_BUFFER, file);
         let mut hashing = HashingReader {
             inner: flate2::bufread::GzDecoder::new(file),
             hasher: Sha256::new(),

@@ -402,6 +402,9 @@ impl Repository {
         status: u16,
         response: &mut ureq::http::Response<ureq::Body>,
     ) -> RegistryError {
+        if status == 401 {
+            return self.transport.unauthorized().into();
+        }
         let text = response
             .body_mut()
             .with_config()
@@ -419,9 +422,6 @@ impl Repository {
                 ))
             })
             .unwrap_or_default();
-        if status == 401 {
-            return self.transport.unauthorized().into();
-        }
         RegistryError::Status {
             method,
             url: url.to_string(),

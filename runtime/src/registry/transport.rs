@@ -292,11 +292,6 @@ impl Transport {
             })
     }
 
-    /// Whether the registry asked for a login at all.
-    pub fn wants_login(&self) -> bool {
-        self.challenge.is_some()
-    }
-
     /// Gets the `Authorization` header that requests for `scopes` need (a
     /// token, for a Bearer registry), or nothing if the registry wants no
     /// login. With no scope, a Bearer login is only checked (`peti login`).
