@@ -4,7 +4,9 @@
 //! published ports in nftables, and names answered by a small DNS responder.
 //!
 //! - [`ipam`]: subnets and the addresses leased from them;
-//! - [`record`]: the networks peti knows, kept under its root.
+//! - [`record`]: the networks peti knows, kept under its root;
+//! - [`link`]: bridges, veth pairs, addresses and routes, over rtnetlink.
 
 pub mod ipam;
+pub mod link;
 pub mod record;
